@@ -1,0 +1,66 @@
+"""Which raw files exist, and which of them the working store has not yet ingested."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.settings import IN_PROGRESS_SUFFIXES
+from pipelines.sources import Source
+from pipelines.store import forget_files
+
+
+@dataclass(frozen=True)
+class RawFile:
+    source: Source
+    path: Path
+    rel: str  # <source>/<name>: the file's name in the ledger
+    size: int
+    mtime: float
+
+
+def is_complete(path: Path) -> bool:
+    """Writers drop files as dotfiles or *.part/*.tmp and rename them when complete."""
+    return not path.name.startswith(".") and path.suffix.lower() not in IN_PROGRESS_SUFFIXES
+
+
+def discover(raw_dir: Path, sources: dict[str, Source]) -> tuple[list[RawFile], list[str]]:
+    """Complete files of declared sources in arrival order, and undeclared folders."""
+    found: list[RawFile] = []
+    undeclared = []
+    if not raw_dir.is_dir():
+        return found, undeclared
+    for folder in sorted(p for p in raw_dir.iterdir() if p.is_dir()):
+        source = sources.get(folder.name)
+        if source is None:
+            undeclared.append(folder.name)
+            continue
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and is_complete(p)):
+            stat = path.stat()
+            rel = f"{folder.name}/{path.name}"
+            found.append(RawFile(source, path, rel, stat.st_size, stat.st_mtime))
+    return found, undeclared
+
+
+def to_ingest(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> list[RawFile]:
+    """Files that are new, changed, or read under a declaration that has since changed.
+
+    A changed declaration makes its whole source ingest again, so a fixed mapping recovers
+    the rows it had quarantined with no manual step.
+    """
+    known = {
+        row[0]: row[1:]
+        for row in con.execute("select file, size, mtime, fingerprint from ingest_files").fetchall()
+    }
+    stale_sources = {
+        f.source.name for f in files if f.rel in known and known[f.rel][2] != f.source.fingerprint
+    }
+    forget_files(con, [f.rel for f in files if f.source.name in stale_sources and f.rel in known])
+    pending = []
+    for f in files:
+        seen = known.get(f.rel)
+        if f.source.name in stale_sources or seen is None or seen[:2] != (f.size, f.mtime):
+            pending.append(f)
+    return pending

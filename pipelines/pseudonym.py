@@ -1,0 +1,57 @@
+"""Pseudonymous child ids: a keyed hash (HMAC-SHA256) of the source and person reference.
+
+The key lives outside the repository (WHEREABOUTS_KEY_FILE, or a file created 0600 in the
+user's config folder on first run). Without the key nobody can link an id to a child; with
+it, `whereabouts lookup` can, from the private working store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+import pandas as pd
+
+from pipelines import settings
+
+KEY_BYTES = 32
+# 16 bytes of the digest (32 hex characters): collisions are negligible at national scale.
+ID_HEX_CHARS = 32
+
+
+def key_path() -> Path:
+    """Where the key is: WHEREABOUTS_KEY_FILE if set, else the user's config folder."""
+    configured = os.environ.get(settings.KEY_FILE_ENV)
+    return Path(configured) if configured else settings.DEFAULT_KEY_FILE
+
+
+def load_key(create: bool = True) -> bytes:
+    """The pseudonymisation key, created (mode 0600) on first use when allowed."""
+    path = key_path()
+    if not path.exists():
+        if not create:
+            raise FileNotFoundError(f"{path}: no pseudonymisation key (run 'whereabouts nightly')")
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(KEY_BYTES))
+    text = path.read_text().strip()
+    if len(text) < 32:
+        raise ValueError(f"{path}: the key is too short (expected {KEY_BYTES * 2} hex characters)")
+    return text.encode()
+
+
+def child_id(key: bytes, source: str, person_ref: str) -> str:
+    """The pseudonymous id of one child in one source."""
+    message = f"{source}\x1f{person_ref}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:ID_HEX_CHARS]
+
+
+def child_ids(key: bytes, source: str, person_refs: pd.Series) -> pd.Series:
+    """child_id for each person reference (computed once per distinct reference)."""
+    distinct = person_refs.dropna().unique()
+    ids = {ref: child_id(key, source, ref) for ref in distinct}
+    return person_refs.map(ids)

@@ -1,0 +1,203 @@
+"""Read one raw file (CSV, XLSX or Parquet) into text columns named as the standard record.
+
+Every value comes back as text (None where blank) so that parsing, and every reason a value
+fails to parse, is decided in one place (pipelines.parse) whatever the file format.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from pipelines.record import DATE_FIELDS, DATETIME_FIELDS, REQUIRED, SSDA903_COLUMNS
+from pipelines.sources import Source
+
+EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
+DELIMITERS = (",", ";", "|", "\t")
+# Excel counts days from 1899-12-30 (its 1900 leap-year bug folded in).
+EXCEL_EPOCH = datetime(1899, 12, 30)
+# A header row below a title block is looked for this far down an XLSX sheet.
+HEADER_SEARCH_ROWS = 30
+
+
+class RejectedFile(ValueError):
+    """A file that cannot be read at all; the message is the one-line reason."""
+
+
+def file_format(path: Path, source: Source) -> str:
+    """The format of a file: the declaration's, else its extension's."""
+    if source.format:
+        return source.format
+    try:
+        return EXTENSIONS[path.suffix.lower()]
+    except KeyError:
+        raise RejectedFile(
+            f"unknown file type '{path.suffix}' (use .csv, .xlsx or .parquet)"
+        ) from None
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Text and encoding name: UTF-8 (with or without BOM), else Windows-1252."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    if counts[best] == 0:
+        raise RejectedFile("no column delimiter found in the header (use , ; | or tab)")
+    return best
+
+
+def read_csv_text(path: Path) -> pa.Table:
+    """A CSV of any supported encoding and delimiter as an Arrow table of strings."""
+    data = path.read_bytes()
+    if not data.strip():
+        raise RejectedFile("file is empty")
+    text, encoding = _decode(data)
+    header_line = text.split("\n", 1)[0]
+    delimiter = _delimiter(header_line)
+    names = next(csv.reader([header_line], delimiter=delimiter))
+    names = [n.strip() for n in names]
+    if len(set(n.lower() for n in names)) != len(names):
+        raise RejectedFile("the header repeats a column name")
+    payload = data if encoding == "utf-8" else text.encode("utf-8")
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(payload),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, skip_rows_after_names=0, use_threads=True
+            ),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise RejectedFile(f"not a readable CSV: {str(exc).splitlines()[0]}") from None
+
+
+def _cell_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
+        return None
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _excel_serial(text: str | None) -> str | None:
+    """A date cell stored as a bare Excel serial number becomes an ISO timestamp."""
+    if text is None:
+        return None
+    try:
+        serial = float(text)
+    except ValueError:
+        return text
+    moment = EXCEL_EPOCH + timedelta(days=serial)
+    return moment.replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def read_xlsx_text(path: Path, source: Source) -> pd.DataFrame:
+    """The declared (or first) sheet, its header found below any title block."""
+    try:
+        book = pd.read_excel(
+            path, sheet_name=None, header=None, dtype=object, engine="calamine", nrows=None
+        )
+    except Exception as exc:  # calamine raises its own types for corrupt workbooks
+        raise RejectedFile(f"not a readable XLSX workbook: {str(exc).splitlines()[0]}") from None
+    if source.sheet:
+        if source.sheet not in book:
+            raise RejectedFile(f"no sheet named '{source.sheet}' (found: {', '.join(book)})")
+        sheet = book[source.sheet]
+    else:
+        sheet = next(iter(book.values()))
+    wanted = {c.lower() for c in required_columns(source)}
+    for row in range(min(HEADER_SEARCH_ROWS, len(sheet))):
+        cells = [_cell_text(v) for v in sheet.iloc[row]]
+        if wanted <= {c.lower() for c in cells if c}:
+            header = [c or f"column_{i}" for i, c in enumerate(cells)]
+            body = sheet.iloc[row + 1 :].map(_cell_text)
+            body.columns = header
+            body = body.dropna(how="all").reset_index(drop=True)
+            return body
+    raise RejectedFile(
+        f"no header row with the required columns ({', '.join(required_columns(source))})"
+    )
+
+
+def read_parquet_text(path: Path) -> pa.Table:
+    """A Parquet file with every column as text; timestamps as ISO text."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RejectedFile(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+    columns = []
+    for col in table.columns:
+        if pa.types.is_timestamp(col.type):
+            col = pc.strftime(col, format="%Y-%m-%d %H:%M:%S")
+        elif not pa.types.is_string(col.type):
+            col = col.cast(pa.string())
+        columns.append(col)
+    return pa.table(columns, names=table.column_names)
+
+
+def required_columns(source: Source) -> list[str]:
+    if source.is_ssda903:
+        return list(SSDA903_COLUMNS)
+    return [source.columns[f] for f in REQUIRED]
+
+
+def read_text(path: Path, source: Source) -> pd.DataFrame:
+    """The file as text columns renamed to the standard record (or SSDA903 names).
+
+    Columns the declaration does not map (names, addresses, free text) are dropped here,
+    so they never travel further. Rows keep file order; the index is the data row number.
+    """
+    fmt = file_format(path, source)
+    if fmt == "csv":
+        frame = read_csv_text(path).to_pandas(types_mapper=pd.ArrowDtype)
+    elif fmt == "parquet":
+        frame = read_parquet_text(path).to_pandas(types_mapper=pd.ArrowDtype)
+    else:
+        frame = read_xlsx_text(path, source)
+    by_lower = {str(c).strip().lower(): c for c in frame.columns}
+    wanted = (
+        {c: c for c in SSDA903_COLUMNS}
+        if source.is_ssda903
+        else {field: column for field, column in source.columns.items()}
+    )
+    absent = [col for col in required_columns(source) if col.lower() not in by_lower]
+    if absent:
+        raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")
+    out = pd.DataFrame(index=pd.RangeIndex(len(frame), name="row_number"))
+    for field, column in wanted.items():
+        original = by_lower.get(column.lower())
+        if original is None:
+            out[field] = pd.Series(None, index=out.index, dtype="str")
+            continue
+        values = frame[original].astype("str").str.strip()
+        values = values.where(values != "", None)
+        if fmt == "xlsx" and field in DATE_FIELDS + DATETIME_FIELDS:
+            values = values.map(_excel_serial, na_action="ignore")
+        out[field] = values.to_numpy()
+    return out

@@ -1,0 +1,63 @@
+"""Every setting of the pipeline, in one place, each with the reason it has its value.
+
+Paths default to the project layout relative to the working directory; each can be
+overridden by the command line or by the environment variable named beside it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# --- where things live -------------------------------------------------------------------
+# Raw drops, one folder per declared source; never modified by the pipeline.
+RAW_DIR = Path(os.environ.get("WHEREABOUTS_RAW", "data/raw"))
+# Source declarations (schemas/sources/<name>.yaml).
+SOURCES_DIR = Path(os.environ.get("WHEREABOUTS_SOURCES", "schemas/sources"))
+# The published database analysts open read-only; replaced whole by each good run.
+CURATED_DB = Path(os.environ.get("WHEREABOUTS_DB", "data/curated/whereabouts.duckdb"))
+# The private working store: ledger, every episode version, quarantined raw rows, the
+# pseudonym lookup. Only the nightly job writes it; it never leaves the machine.
+WORK_DB = Path(os.environ.get("WHEREABOUTS_WORK_DB", "data/work/whereabouts-work.duckdb"))
+# Monthly briefing PDFs.
+BRIEFINGS_DIR = Path(os.environ.get("WHEREABOUTS_BRIEFINGS", "reports/briefings"))
+# One offline HTML validation report per run.
+VALIDATION_DIR = Path(os.environ.get("WHEREABOUTS_VALIDATION", "reports/validation"))
+# Table contracts and the classification settings.
+SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+TABLES_DIR = SCHEMAS_DIR / "tables"
+CLASSIFICATION_FILE = SCHEMAS_DIR / "classification.yml"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+# --- pseudonymisation --------------------------------------------------------------------
+# The HMAC key behind child_id. Kept outside the repository; created 0600 on first run.
+KEY_FILE_ENV = "WHEREABOUTS_KEY_FILE"
+DEFAULT_KEY_FILE = (
+    Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config")) / "whereabouts" / "key"
+)
+
+# --- ingest ------------------------------------------------------------------------------
+# Files still being written are dropped under one of these suffixes (or as dotfiles) and
+# renamed into place when complete; the pipeline never reads them.
+IN_PROGRESS_SUFFIXES = (".part", ".tmp", ".partial", ".crdownload")
+# Children only: a person this old or older when reported is out of scope (counted, not kept).
+AGE_OF_MAJORITY = 18
+# Publish gate: a file whose quarantined share passes this is held back and the run fails.
+MAX_QUARANTINE_SHARE = float(os.environ.get("WHEREABOUTS_MAX_QUARANTINE_SHARE", "0.05"))
+
+# --- analysis ----------------------------------------------------------------------------
+# Statutory guidance: a return home interview is offered within 72 hours of the return.
+RHI_WITHIN_HOURS = 72
+# Police trigger for a multi-agency response: 3 episodes within 90 days.
+REPEAT_EPISODES = 3
+REPEAT_WINDOW_DAYS = 90
+# The children-most-at-risk list looks back this far from the run date.
+AT_RISK_LOOKBACK_DAYS = 90
+
+# --- publishing about children -----------------------------------------------------------
+# Official-statistics practice: counts from 1 to this are suppressed (shown as 'c').
+SUPPRESS_AT_MOST = 4
+
+# --- database compatibility --------------------------------------------------------------
+# Analysts' DuckDB CLI and BI drivers lag behind the Python package: write files they open.
+STORAGE_COMPATIBILITY_VERSION = "v1.5.0"

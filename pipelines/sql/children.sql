@@ -1,0 +1,45 @@
+-- One row per child (pseudonymous id), with counts as of the run date.
+with episodes as (
+    select * from int_episodes_sequenced
+),
+
+as_of as (
+    select getvariable('as_of')::timestamp + interval 1 day as run_end
+),
+
+counted as (
+    select
+        child_id,
+        min(reported_at) as first_reported_at,
+        max(reported_at) as last_reported_at,
+        count(*) as episodes,
+        count(*) filter (where category = 'missing') as missing_episodes,
+        count(*) filter (where category = 'absent') as absent_episodes,
+        count(*) filter (where category = 'away') as away_episodes,
+        count(*) filter (where category = 'undetermined') as undetermined_episodes,
+        bool_or(coalesce(looked_after, false)) as looked_after,
+        bool_or(coalesce(cse_flag, false)) as ever_cse_flagged,
+        count(*) filter (where returned_at is null) as open_episodes,
+        -- Ofsted's measure: episodes in the 12 months to the run date, missing and absent apart.
+        count(*) filter (
+            where reported_at >= run_end - interval 12 month and reported_at < run_end
+        ) as episodes_last_12_months,
+        count(*) filter (
+            where category = 'missing'
+            and reported_at >= run_end - interval 12 month and reported_at < run_end
+        ) as missing_last_12_months,
+        count(*) filter (
+            where category = 'absent'
+            and reported_at >= run_end - interval 12 month and reported_at < run_end
+        ) as absent_last_12_months,
+        max(strftime(date_of_birth, '%Y-%m')) as birth_month,
+        string_agg(distinct source, ', ' order by source) as sources
+    from episodes, as_of
+    group by child_id
+),
+
+final as (
+    select * from counted
+)
+
+select * from final

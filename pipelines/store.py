@@ -1,0 +1,156 @@
+"""The private working store: ledger, every episode version, quarantine, findings, pseudonyms.
+
+Only the nightly job opens it for writing. Analysts never see it: it holds raw values of
+quarantined rows and the person references behind child ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+# Extensions are never fetched at run time: nothing may leave the machine.
+DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+SCHEMA = """
+create table if not exists ingest_files (
+    file varchar primary key,      -- <source>/<file name>, relative to the raw folder
+    sha256 varchar not null,
+    source varchar not null,
+    fingerprint varchar,           -- the source declaration it was read with
+    size bigint,
+    mtime double,
+    status varchar not null,       -- loaded / duplicate / rejected / held
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    rows_out_of_scope bigint not null,
+    message varchar,
+    ingest_seq bigint not null,    -- arrival order: later files supersede earlier ones
+    run_id varchar,
+    ingested_at timestamp
+);
+create table if not exists episode_versions (
+    source varchar not null,
+    file varchar not null,
+    row_number bigint not null,
+    ingest_seq bigint not null,
+    episode_ref varchar not null,
+    child_id varchar not null,
+    date_of_birth date,
+    reported_at timestamp not null,
+    last_seen_at timestamp,
+    returned_at timestamp,
+    recorded_category varchar,
+    initial_risk_grade varchar,
+    risk_grade varchar,
+    sex varchar,
+    looked_after varchar,
+    missing_from varchar,
+    cse_flag varchar,
+    outcome varchar,
+    rhi_offered_at timestamp,
+    rhi_completed_at timestamp,
+    extracted_at timestamp
+);
+create table if not exists quarantine (
+    source varchar not null,
+    file varchar not null,
+    row_number bigint not null,
+    reasons varchar not null,
+    raw_values varchar              -- the mapped row as read (private; never published)
+);
+create table if not exists findings (
+    rule varchar not null,
+    severity varchar not null,
+    source varchar not null,
+    file varchar,
+    row_number bigint,
+    episode_ref varchar,
+    message varchar not null
+);
+create table if not exists person_keys (
+    child_id varchar primary key,
+    source varchar not null,
+    person_ref varchar not null
+);
+create table if not exists runs (
+    run_id varchar primary key,
+    started_at timestamp not null,
+    finished_at timestamp,
+    status varchar not null,        -- running / published / failed
+    as_of date,
+    files_new bigint,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    rows_out_of_scope bigint,
+    episodes bigint,
+    children bigint,
+    seconds double,
+    message varchar
+);
+"""
+
+EPISODE_COLUMNS = [
+    "source",
+    "file",
+    "row_number",
+    "ingest_seq",
+    "episode_ref",
+    "child_id",
+    "date_of_birth",
+    "reported_at",
+    "last_seen_at",
+    "returned_at",
+    "recorded_category",
+    "initial_risk_grade",
+    "risk_grade",
+    "sex",
+    "looked_after",
+    "missing_from",
+    "cse_flag",
+    "outcome",
+    "rhi_offered_at",
+    "rhi_completed_at",
+    "extracted_at",
+]
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to a DuckDB file with network access switched off."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+
+
+def open_work(path: Path) -> duckdb.DuckDBPyConnection:
+    """The working store, its tables created on first use."""
+    con = connect(path)
+    con.execute(SCHEMA)
+    path.chmod(0o600)
+    return con
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+    """Append a DataFrame's rows to a table, matching columns by name."""
+    if frame.empty:
+        return
+    con.register("incoming_frame", frame)
+    columns = ", ".join(frame.columns)
+    con.execute(f"insert into {table} ({columns}) select {columns} from incoming_frame")
+    con.unregister("incoming_frame")
+
+
+def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("select coalesce(max(ingest_seq), 0) + 1 from ingest_files").fetchone()[0]
+
+
+def forget_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """Remove everything a set of files contributed, so they can be ingested again."""
+    if not files:
+        return
+    for table in ("episode_versions", "quarantine", "findings", "ingest_files"):
+        con.execute(f"delete from {table} where file in (select unnest(?))", [files])

@@ -1,0 +1,199 @@
+"""Great Expectations suites generated from the table contracts, and what their results mean.
+
+Suites run on pandas DataFrames (GX's SQL path on DuckDB is unreliable). Each expectation
+carries its contract rule, severity and message template in `meta`, so a failing row maps
+straight back to a quarantine reason or a finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+
+import pandas as pd
+
+from pipelines.contracts import Check, Contract
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result, as the validation report shows it."""
+
+    suite: str
+    rule: str
+    severity: str
+    column: str
+    expectation: str
+    success: bool
+    unexpected_count: int
+    examples: tuple
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    suite: str
+    success: bool
+    outcomes: tuple[ExpectationOutcome, ...]
+    failures: pd.DataFrame  # row_number, rule, severity, message (row-level suites only)
+
+
+@cache
+def _gx():
+    """Great Expectations and an ephemeral context, loaded once (the import costs ~5 s)."""
+    import logging
+
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # GX announces its temporary docs folder at INFO on every start: not news in a nightly log.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch_definition = (
+        context.data_sources.add_pandas("frames")
+        .add_dataframe_asset("frame")
+        .add_batch_definition_whole_dataframe("whole")
+    )
+    return gx, batch_definition
+
+
+def _field(column: str) -> str:
+    return column.split("__", 1)[0]
+
+
+def _expectations_for_check(check: Check, contract: Contract) -> list:
+    gx, _ = _gx()
+    gxe = gx.expectations
+    meta = {"rule": check.rule, "severity": check.severity, "message": check.message}
+    if check.expect == "a_after_b":
+        return [
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=check.a,
+                column_B=check.b,
+                or_equal=check.or_equal,
+                ignore_row_if="either_value_is_missing",
+                meta=meta | {"column": f"{check.a},{check.b}"},
+            )
+        ]
+    made = []
+    for column in check.columns:
+        m = meta | {"column": column}
+        if check.expect == "not_null":
+            made.append(gxe.ExpectColumnValuesToNotBeNull(column=column, meta=m))
+        elif check.expect == "blank":
+            made.append(gxe.ExpectColumnValuesToBeNull(column=column, meta=m))
+        elif check.expect == "unique":
+            made.append(gxe.ExpectColumnValuesToBeUnique(column=column, meta=m))
+        elif check.expect == "allowed":
+            allowed = list(contract.column(_field(column)).allowed or ())
+            made.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=allowed, meta=m))
+        elif check.expect == "between":
+            col = contract.column(column)
+            made.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column, min_value=col.min, max_value=col.max, meta=m
+                )
+            )
+    return made
+
+
+def column_checks(contract: Contract) -> list[Check]:
+    """The checks a contract's column definitions imply (not null, unique, allowed, range)."""
+    checks = []
+    for col in contract.columns:
+        if col.not_null:
+            checks.append(Check("not_null", "error", "not_null", "{field} is null", (col.name,)))
+        if col.unique:
+            checks.append(Check("unique", "error", "unique", "{field} repeats", (col.name,)))
+        if col.allowed is not None:
+            msg = "{field} '{value}' is not an allowed value"
+            checks.append(Check("allowed", "error", "allowed", msg, (col.name,)))
+        if col.min is not None or col.max is not None:
+            msg = "{field} '{value}' is out of range"
+            checks.append(Check("range", "error", "between", msg, (col.name,)))
+    return checks
+
+
+@cache
+def build_suite(contract: Contract):
+    """The Great Expectations suite of a contract: its column rules, checks and exact columns."""
+    gx, _ = _gx()
+    suite = gx.ExpectationSuite(name=contract.table)
+    # A batch contract spells out every check itself; a curated one is mostly column rules.
+    implied = column_checks(contract) if contract.layer == "curated" else []
+    for check in implied + list(contract.checks):
+        for expectation in _expectations_for_check(check, contract):
+            suite.add_expectation(expectation)
+    if contract.layer == "curated":
+        suite.add_expectation(
+            gx.expectations.ExpectTableColumnsToMatchSet(
+                column_set=contract.column_names,
+                exact_match=True,
+                meta={
+                    "rule": "columns_match_contract",
+                    "severity": "error",
+                    "column": "*",
+                    "message": "the table's columns differ from its contract",
+                },
+            )
+        )
+    return suite
+
+
+def _messages(frame: pd.DataFrame, index: list, column: str, template: str) -> list[str]:
+    field = _field(column)
+    if "{value}" not in template or column not in frame.columns:
+        return [template.format(field=field)] * len(index)
+    values = frame.loc[index, column].astype("str").tolist()
+    return [template.format(field=field, value=v) for v in values]
+
+
+def run_suite(frame: pd.DataFrame, contract: Contract, row_level: bool = True) -> SuiteResult:
+    """Validate a DataFrame against its contract's suite; with row_level, name failing rows."""
+    _, batch_definition = _gx()
+    suite = build_suite(contract)
+    result_format = {"result_format": "COMPLETE" if row_level else "SUMMARY"}
+    # An unnamed index makes GX report failing rows as plain index values (our row numbers).
+    frame = frame.rename_axis(None)
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    validation = batch.validate(suite, result_format=result_format)
+    outcomes, parts = [], []
+    for res in validation.results:
+        meta = res.expectation_config.meta
+        detail = res.result or {}
+        index = list(detail.get("unexpected_index_list") or [])
+        examples = tuple(detail.get("partial_unexpected_list") or ())[:5]
+        if res.exception_info and res.exception_info.get("raised_exception"):
+            message = res.exception_info.get("exception_message")
+            raise RuntimeError(f"{contract.table}: expectation {meta['rule']} crashed: {message}")
+        outcomes.append(
+            ExpectationOutcome(
+                suite=contract.table,
+                rule=meta["rule"],
+                severity=meta["severity"],
+                column=meta["column"],
+                expectation=res.expectation_config.type,
+                success=bool(res.success),
+                unexpected_count=int(detail.get("unexpected_count") or (0 if res.success else 1)),
+                examples=tuple(str(e) for e in examples),
+            )
+        )
+        if row_level and index:
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row_number": index,
+                        "rule": meta["rule"],
+                        "severity": meta["severity"],
+                        "message": _messages(frame, index, meta["column"], meta["message"]),
+                    }
+                )
+            )
+    failures = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({"row_number": [], "rule": [], "severity": [], "message": []})
+    )
+    failures = failures.sort_values(["row_number", "rule"], kind="stable").reset_index(drop=True)
+    errors_failed = any(not o.success and o.severity == "error" for o in outcomes)
+    return SuiteResult(contract.table, not errors_failed, tuple(outcomes), failures)

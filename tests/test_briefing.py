@@ -1,0 +1,151 @@
+"""The monthly briefing PDF, written from a small curated database built here with SQL."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from pypdf import PdfReader
+
+from pipelines.briefing import write_briefing
+
+MONTH = "2026-10"
+FIRST_MONTH = datetime(2025, 9, 1)  # 14 months up to and including MONTH
+RAW_VALUE = "RAW-VALUE-NEVER-PUBLISHED"
+
+SCHEMA = """
+CREATE TABLE episodes (
+    episode_id VARCHAR, source VARCHAR, episode_ref VARCHAR, child_id VARCHAR,
+    reported_at TIMESTAMP, last_seen_at TIMESTAMP, returned_at TIMESTAMP, is_open BOOLEAN,
+    duration_hours DOUBLE, duration_band VARCHAR, found_within_24h BOOLEAN, category VARCHAR,
+    category_basis VARCHAR, regime VARCHAR, rule VARCHAR, risk_grade VARCHAR,
+    initial_risk_grade VARCHAR, looked_after BOOLEAN, missing_from VARCHAR, sex VARCHAR,
+    age_at_start INTEGER, birth_month VARCHAR, cse_flag BOOLEAN, outcome VARCHAR,
+    rhi_offered_at TIMESTAMP, rhi_offered_within_72h BOOLEAN, absent_needs_review BOOLEAN,
+    in_repeat_cohort_at_report BOOLEAN
+);
+CREATE TABLE ingest_files (
+    file VARCHAR, sha256 VARCHAR, source VARCHAR, status VARCHAR, rows_read BIGINT,
+    rows_loaded BIGINT, rows_quarantined BIGINT, rows_out_of_scope BIGINT, message VARCHAR
+);
+CREATE TABLE quarantine (source VARCHAR, file VARCHAR, row_number BIGINT, reasons VARCHAR);
+CREATE TABLE findings (
+    rule VARCHAR, severity VARCHAR, source VARCHAR, file VARCHAR, row_number BIGINT,
+    episode_ref VARCHAR, message VARCHAR
+);
+CREATE TABLE runs (
+    run_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR, as_of DATE
+);
+"""
+
+# The derived tables, built from episodes the way the contract defines them.
+DERIVED = """
+CREATE TABLE children AS
+SELECT child_id, min(reported_at) AS first_reported_at, max(reported_at) AS last_reported_at,
+       count(*) AS episodes, count(*) FILTER (WHERE category = 'missing') AS missing_episodes,
+       count(*) FILTER (WHERE category = 'absent') AS absent_episodes,
+       bool_or(looked_after) AS looked_after
+FROM episodes GROUP BY child_id;
+CREATE TABLE repeat_missing AS
+WITH s AS (
+    SELECT child_id, episode_id, reported_at, '3_in_90_days' AS definition,
+           lag(reported_at, 2) OVER (PARTITION BY child_id ORDER BY reported_at) AS two_before
+    FROM episodes WHERE category <> 'away'
+    UNION ALL
+    SELECT child_id, episode_id, reported_at, 'missing_3_in_90_days',
+           lag(reported_at, 2) OVER (PARTITION BY child_id ORDER BY reported_at)
+    FROM episodes WHERE category = 'missing'
+)
+SELECT child_id, definition, min(reported_at) AS entered_at,
+       arg_min(episode_id, reported_at) AS qualifying_episode_id
+FROM s WHERE reported_at <= two_before + INTERVAL 90 DAY GROUP BY child_id, definition;
+CREATE TABLE rhi_compliance AS
+SELECT strftime(returned_at, '%Y-%m') AS month, count(*) AS returns,
+       count(*) FILTER (WHERE rhi_offered_within_72h) AS rhi_offered_within_72h
+FROM episodes WHERE returned_at IS NOT NULL GROUP BY ALL;
+"""
+
+BANDS = [(24, "<24h"), (48, "24-48h"), (168, "2-7 days"), (720, "7-30 days")]
+
+
+def _episode(rng: random.Random, n: int, child: str, reported: datetime, category: str) -> tuple:
+    source = rng.choice(["northshire", "eastmoor", "riverton_la"])
+    regime = None if source == "riverton_la" else rng.choice(["two_tier", "continuum"])
+    last_seen = reported - timedelta(hours=rng.randint(0, 6))
+    hours = rng.choice([2, 5, 9, 14, 20, 30, 60, 200, 900]) + rng.random()
+    returned = last_seen + timedelta(hours=hours)
+    is_open = returned > datetime(2026, 11, 1) or rng.random() < 0.03
+    returned_at = None if is_open else returned
+    band = "open" if is_open else next((b for h, b in BANDS if hours < h), ">30 days")
+    grade = rng.choice(["no_apparent_risk", "low", "medium", "high", None])
+    rhi_at = None if is_open or rng.random() < 0.2 else returned + timedelta(hours=rng.randint(1, 120))
+    cse = rng.random() < 0.1
+    return (
+        f"ep{n:05d}", source, f"REF/{n:05d}", child, reported, last_seen, returned_at, is_open,
+        None if is_open else hours, band, None if is_open else hours < 24, category,
+        rng.choice(["recorded", "risk_grade", "escalated", "derived"]), regime, "r1", grade,
+        grade, rng.random() < 0.35, rng.choice(["home", "foster", "residential", "other", None]),
+        rng.choice("MF"), rng.randint(8, 17), f"20{rng.randint(10, 18)}-0{rng.randint(1, 9)}",
+        cse, None if is_open else rng.choice(["returned", "found_by_police", "found_by_other"]),
+        rhi_at, None if is_open else (rhi_at is not None and rhi_at - returned <= timedelta(hours=72)),
+        category == "absent" and cse, False,
+    )  # fmt: skip
+
+
+def build_fixture(path: Path, seed: int = 20261031) -> Path:
+    """A curated database of a few hundred episodes over 14 months, the same every time.
+
+    MONTH is built to tempt disclosure: two 'away' episodes (a small cell) and six
+    'undetermined' ones, the smallest other cell, which secondary suppression must hide.
+    """
+    rng = random.Random(seed)
+    children = [f"child-{rng.getrandbits(40):010x}" for _ in range(90)]
+    frequent = children[:8]  # a few children go missing again and again
+    rows: list[tuple] = []
+    for m in range(14):
+        start = datetime(2025 + (8 + m) // 12, (8 + m) % 12 + 1, 1)
+        if start.strftime("%Y-%m") == MONTH:
+            categories = ["missing"] * 20 + ["absent"] * 9 + ["away"] * 2 + ["undetermined"] * 6
+        else:
+            weights = [60, 25, 5, 10]
+            k = rng.randint(22, 34)
+            categories = rng.choices(["missing", "absent", "away", "undetermined"], weights, k=k)
+        for category in categories:
+            child = rng.choice(frequent) if rng.random() < 0.4 else rng.choice(children)
+            hour = rng.choice([1, 9, 13, 16, 17, 18, 19, 20, 21, 22, 23])
+            reported = start + timedelta(days=rng.randint(0, 27), hours=hour, minutes=rng.randint(0, 59))
+            rows.append(_episode(rng, len(rows), child, reported, category))
+    con = duckdb.connect(str(path))
+    con.execute(SCHEMA)
+    con.executemany(f"INSERT INTO episodes VALUES ({', '.join(['?'] * 28)})", rows)
+    con.execute(DERIVED)
+    con.execute("""
+        INSERT INTO ingest_files VALUES
+          ('northshire/a.csv', 'aa', 'northshire', 'loaded', 300, 290, 6, 4, NULL),
+          ('northshire/a-copy.csv', 'aa', 'northshire', 'duplicate', 0, 0, 0, 0, 'same bytes'),
+          ('eastmoor/b.xlsx', 'bb', 'eastmoor', 'loaded', 200, 195, 5, 0, NULL),
+          ('riverton_la/c.csv', 'cc', 'riverton_la', 'rejected', 0, 0, 0, 0, 'no header');
+    """)  # fmt: skip
+    reasons = [
+        f"date_parses: reported_at '{RAW_VALUE}' is not a date",
+        "required: person_ref is blank",
+        "required: person_ref is blank; required: date_of_birth is blank",
+    ]
+    con.executemany(
+        "INSERT INTO quarantine VALUES (?, 'northshire/a.csv', ?, ?)",
+        [("northshire", i, reasons[i % 3]) for i in range(11)],
+    )
+    con.execute("""
+        INSERT INTO findings VALUES
+          ('574', 'error', 'riverton_la', 'c.csv', 3, 'R1', 'overlaps'),
+          ('stale_open', 'warning', 'northshire', 'a.csv', 9, 'R2', 'open for 40 days');
+        INSERT INTO runs VALUES
+          ('r1', '2026-11-01 02:00', '2026-11-01 02:05', 'success', '2026-11-01'),
+          ('r2', '2026-11-02 02:00', '2026-11-02 02:04', 'success', '2026-11-02');
+    """)  # fmt: skip
+    con.close()
+    return path
