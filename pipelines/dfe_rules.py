@@ -157,13 +157,11 @@ def check_missing_table(table: pd.DataFrame, collection_year_end: int) -> pd.Dat
         ends = pd.Series(end.to_numpy()[before]).dt.strftime("%d/%m/%Y")
         state = ("which ends " + ends).where(ends.notna(), "which has no valid MIS_END")
         row = pd.Series(labels[before]).map(str)
-        who = pd.Series(child.to_numpy()[rows], dtype=object).map(str)
+        # Findings are published: no child reference and no date of birth in a message.
         return (
             "MIS_START "
             + raw("MIS_START", rows)
-            + " of child "
-            + who
-            + (" clashes with their previous period (row " + row + "), " + state)
+            + (" clashes with the child's previous period (row " + row + "), " + state)
         )
 
     # NaT comparisons are False, so date rules stay silent where a date is blank or invalid
@@ -216,7 +214,7 @@ def check_missing_table(table: pd.DataFrame, collection_year_end: int) -> pd.Dat
         "574": (overlap, msg_574),
         "586": (
             start <= dob,
-            lambda r: "MIS_START " + raw("MIS_START", r) + " is on or before DOB " + raw("DOB", r),
+            lambda r: "MIS_START " + raw("MIS_START", r) + " is on or before the date of birth",
         ),
     }
     found = []

@@ -18,7 +18,7 @@ from prefect.states import Failed
 from pipelines import build as building
 from pipelines import checks, settings
 from pipelines.catalog import RawFile, discover, to_ingest
-from pipelines.ingest import FileResult, ingest_file
+from pipelines.ingest import FileResult, ingest_files
 from pipelines.locking import AlreadyRunning, run_lock
 from pipelines.pseudonym import load_key
 from pipelines.report import write_report
@@ -60,11 +60,11 @@ class RunSummary:
         ]
 
 
-def _progress(done: int, total: int, label: str) -> None:
+def _progress(done: int, total: int) -> None:
     # A terminal gets a live counter; a log file stays quiet.
     if sys.stderr.isatty():
         end = "\n" if done == total else ""
-        print(f"\r  {label}: {done}/{total}", end=end, file=sys.stderr, flush=True)
+        print(f"\r  files ingested: {done}/{total}", end=end, file=sys.stderr, flush=True)
 
 
 @task(cache_policy=NO_CACHE)
@@ -92,6 +92,7 @@ def find_new_files(
     cache_policy=NO_CACHE,
     retries=2,
     retry_delay_seconds=5,
+    # Retry only what a retry can mend: the disk or a network share, not bad data.
     retry_condition_fn=lambda task, run, state: isinstance(
         state.result(raise_on_failure=False), OSError
     ),
@@ -103,11 +104,7 @@ def ingest(files: list[RawFile], work_db: Path, run_id: str) -> list[FileResult]
     key = load_key()
     con = open_work(work_db)
     try:
-        results = []
-        for number, raw in enumerate(files, start=1):
-            results.append(ingest_file(con, raw, key, run_id))
-            _progress(number, len(files), "files ingested")
-        return results
+        return ingest_files(con, files, key, run_id, _progress)
     finally:
         con.close()
 

@@ -1,13 +1,15 @@
-"""Per-file ingest: read, map, check, and store one file's rows in one transaction.
+"""Ingest new raw files: read and check them, then store each in one transaction.
 
-Every row read is accounted for: loaded (an episode version), quarantined (with every
-reason), or out of scope (an adult: counted, never stored).
+Files are checked together in groups (one Great Expectations run per group rather than per
+file: its fixed cost is about a second), then each file's rows are stored, or held back,
+on their own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,22 +18,21 @@ import duckdb
 import pandas as pd
 
 from pipelines import settings
+from pipelines.batches import Batch, hold, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
-from pipelines.parse import age_in_years, typed_episodes
-from pipelines.pseudonym import child_id, child_ids
 from pipelines.readers import RejectedFile, read_text
-from pipelines.record import SSDA903_CODES
-from pipelines.sources import Source
 from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq
 
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
 COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
+# Rows checked in one Great Expectations run: bounds memory, amortises GX's fixed cost.
+CHECK_GROUP_ROWS = 1_000_000
 
 
 @dataclass
 class FileResult:
-    """What happened to one file: the row of the ingest_files ledger."""
+    """What happened to one file: its row of the ingest_files ledger."""
 
     file: str
     sha256: str
@@ -49,15 +50,15 @@ class FileResult:
 
 
 @dataclass
-class Batch:
-    """A file's rows sorted into what is stored where."""
+class Prepared:
+    """A file read and typed, waiting for its checks."""
 
-    versions: pd.DataFrame
-    quarantine: pd.DataFrame
-    findings: pd.DataFrame
-    persons: pd.DataFrame
-    rows_read: int
-    rows_out_of_scope: int
+    raw: RawFile
+    result: FileResult
+    text: pd.DataFrame | None = None
+    checked: pd.DataFrame | None = None  # police / standard rows in scope, typed
+    out_of_scope: int = 0
+    batch: Batch | None = None  # already decided (SSDA903), or after the checks
 
 
 def sha256_of(path: Path) -> str:
@@ -77,181 +78,120 @@ def collection_year_end(path: Path) -> int:
     raise RejectedFile("the file name has no collection year (name it like missing_2024_25.csv)")
 
 
-def _reasons(failures: pd.DataFrame) -> pd.Series:
-    """One line of reasons per row: 'rule: message; rule: message'."""
-    text = failures["rule"].astype("str") + ": " + failures["message"].astype("str")
-    return text.groupby(failures["row_number"]).agg("; ".join)
+def prepare(
+    con: duckdb.DuckDBPyConnection, raw: RawFile, key: bytes, this_run: dict[str, str]
+) -> Prepared:
+    """Hash, de-duplicate, read and type one file; SSDA903 tables are decided here.
 
-
-def _raw_json(text: pd.DataFrame, rows: pd.Index) -> pd.Series:
-    if len(rows) == 0:
-        return pd.Series([], dtype="str")
-    return pd.Series(text.loc[rows].to_json(orient="records", lines=True).splitlines(), index=rows)
-
-
-def _quarantine(text: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "row_number": reasons.index.astype("int64"),
-            "reasons": reasons.to_numpy(),
-            "raw_values": _raw_json(text, reasons.index).to_numpy(),
-        }
+    `this_run` maps the hashes of files already prepared in this run to their names.
+    """
+    sha = sha256_of(raw.path)
+    prepared = Prepared(raw, FileResult(raw.rel, sha, raw.source.name, "loaded"))
+    twin = (
+        this_run.get(sha)
+        or con.execute(
+            "select any_value(file) from ingest_files "
+            "where sha256 = ? and file <> ? and status <> 'rejected'",
+            [sha, raw.rel],
+        ).fetchone()[0]
     )
+    if twin:
+        prepared.result.status = "duplicate"
+        prepared.result.message = f"same bytes as {twin}; skipped"
+        return prepared
+    this_run[sha] = raw.rel
+    try:
+        year_end = collection_year_end(raw.path) if raw.source.is_ssda903 else None
+        prepared.text = read_text(raw.path, raw.source)
+    except RejectedFile as exc:
+        prepared.result.status, prepared.result.message = "rejected", str(exc)
+        return prepared
+    if raw.source.is_ssda903:
+        prepared.batch = ssda903_batch(prepared.text, raw.source, key, year_end)
+    else:
+        prepared.checked, prepared.out_of_scope = prepare_police(prepared.text, raw.source, raw.rel)
+    return prepared
 
 
-def police_batch(text: pd.DataFrame, source: Source, key: bytes) -> Batch:
-    """A police or standard-layout file: out of scope first, then the contract's checks."""
+def check_group(group: list[Prepared], key: bytes) -> None:
+    """Run the incoming-batch suite once over a group of files and assemble their batches."""
     from pipelines.validate import run_suite  # GX loads only when a file needs checking
 
-    typed = typed_episodes(text, source)
-    age = age_in_years(typed["date_of_birth"], typed["reported_at"])
-    adult = (age >= settings.AGE_OF_MAJORITY).fillna(False).astype(bool)
-    # Adults leave before the checks: not even their quarantined raw values are kept.
-    batch = typed[~adult]
-    result = run_suite(batch, load_contract("incoming_episodes"))
-    failures = result.failures
-    errors = failures[failures["severity"] == "error"]
-    bad_rows = pd.Index(errors["row_number"].unique())
-    good = batch.drop(index=bad_rows)
-    warnings = failures[
-        (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
-    ]
-    versions = pd.DataFrame(
-        {
-            "row_number": good.index.astype("int64"),
-            "episode_ref": good["episode_ref"],
-            "child_id": child_ids(key, source.name, good["person_ref"]),
-            "date_of_birth": good["date_of_birth"].dt.date,
-            "recorded_category": good["category"],
-        }
-    )
-    for column in EPISODE_COLUMNS:
-        if column not in versions and column in good:
-            versions[column] = good[column]
-    findings = pd.DataFrame(
-        {
-            "rule": warnings["rule"],
-            "severity": warnings["severity"],
-            "row_number": warnings["row_number"].astype("int64"),
-            "episode_ref": typed.loc[warnings["row_number"], "episode_ref"].to_numpy(),
-            "message": warnings["message"],
-        }
-    )
-    persons = pd.DataFrame(
-        {"child_id": versions["child_id"], "person_ref": good["person_ref"]}
-    ).drop_duplicates("child_id")
-    return Batch(
-        versions=versions.reset_index(drop=True),
-        quarantine=_quarantine(text, _reasons(errors)),
-        findings=findings,
-        persons=persons,
-        rows_read=len(text),
-        rows_out_of_scope=int(adult.sum()),
-    )
+    waiting = [p for p in group if p.checked is not None]
+    if not waiting:
+        return
+    # One frame for the group, with a running index; failures map back by position.
+    combined = pd.concat([p.checked for p in waiting], ignore_index=True)
+    offsets, start = [], 0
+    for p in waiting:
+        offsets.append(start)
+        start += len(p.checked)
+    failures = run_suite(combined, load_contract("incoming_episodes")).failures
+    position = failures["row_number"].to_numpy()
+    for p, offset in zip(waiting, offsets, strict=True):
+        mine = failures[(position >= offset) & (position < offset + len(p.checked))]
+        mine = mine.assign(row_number=p.checked.index[mine["row_number"] - offset].to_numpy())
+        p.batch = police_batch(p.text, p.checked, p.out_of_scope, mine, p.raw.source, key)
+        p.checked = None
 
 
-def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
-    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away."""
-    from pipelines.dfe_rules import check_missing_table, parse_dfe_date
-
-    findings = check_missing_table(text, year_end)
-    born = parse_dfe_date(text["DOB"])
-    start = parse_dfe_date(text["MIS_START"])
-    end = parse_dfe_date(text["MIS_END"])
-    adult = (age_in_years(born, start) >= settings.AGE_OF_MAJORITY).fillna(False).astype(bool)
-    errors = findings[(findings["severity"] == "error") & ~adult[findings["row_number"]].to_numpy()]
-    bad_rows = pd.Index(errors["row_number"].unique())
-    good = text[~adult].drop(index=bad_rows)
-    child = child_ids(key, source.name, good["CHILD"])
-    # SSDA903 has no episode reference: a keyed hash of child and start stands in for one,
-    # so the raw child reference never reaches the curated tables.
-    refs = [
-        "903-" + child_id(key, source.name, f"{c}|{s}")[:16]
-        for c, s in zip(good["CHILD"], good["MIS_START"], strict=True)
-    ]
-    versions = pd.DataFrame(
-        {
-            "row_number": good.index.astype("int64"),
-            "episode_ref": refs,
-            "child_id": child,
-            "date_of_birth": born[good.index].dt.date,
-            "reported_at": start[good.index],
-            "returned_at": end[good.index],
-            "recorded_category": good["MISSING"].str.strip().str.upper().map(SSDA903_CODES),
-            "looked_after": "Y",
-            "extracted_at": pd.Timestamp(year=year_end, month=3, day=31, hour=23, minute=59),
-        }
-    )
-    episode_ref_by_row = pd.Series(refs, index=good.index, dtype="str")
-    findings = findings.assign(
-        episode_ref=findings["row_number"].map(episode_ref_by_row).astype("str")
-    )
-    persons = pd.DataFrame({"child_id": child, "person_ref": good["CHILD"]}).drop_duplicates(
-        "child_id"
-    )
-    return Batch(
-        versions=versions.reset_index(drop=True),
-        quarantine=_quarantine(text, _reasons(errors)),
-        findings=findings,
-        persons=persons,
-        rows_read=len(text),
-        rows_out_of_scope=int(adult.sum()),
-    )
+def gate(prepared: Prepared) -> FileResult:
+    """Count the batch into the ledger row; hold it back if too much was quarantined."""
+    result, batch = prepared.result, prepared.batch
+    if batch is None:
+        return result
+    result.rows_read = batch.rows_read
+    result.rows_out_of_scope = batch.rows_out_of_scope
+    result.rows_quarantined = len(batch.quarantine)
+    result.rows_loaded = len(batch.versions)
+    if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
+        top = batch.quarantine["reasons"].str.split(":").str[0].value_counts()
+        result.status = "held"
+        result.message = (
+            f"{result.rows_quarantined} of {result.rows_read} rows quarantined "
+            f"({result.quarantine_share:.1%} > {settings.MAX_QUARANTINE_SHARE:.0%}); "
+            f"most often rule {top.index[0]} ({top.iloc[0]} rows)"
+        )
+        prepared.batch = hold(batch, result.message)
+        result.rows_quarantined = len(prepared.batch.quarantine)
+        result.rows_loaded = 0
+    return result
 
 
-def read_batch(path: Path, source: Source, key: bytes) -> Batch:
-    """Read and sort one file's rows; RejectedFile if it cannot be read at all."""
-    year_end = collection_year_end(path) if source.is_ssda903 else None
-    text = read_text(path, source)
-    if source.is_ssda903:
-        return ssda903_batch(text, source, key, year_end)
-    return police_batch(text, source, key)
-
-
-def store_batch(
-    con: duckdb.DuckDBPyConnection,
-    result: FileResult,
-    batch: Batch | None,
-    meta: dict,
-) -> None:
+def store(con: duckdb.DuckDBPyConnection, prepared: Prepared, run_id: str) -> None:
     """Write a file's ledger row and everything it contributed, in one transaction."""
+    result, batch, raw = prepared.result, prepared.batch, prepared.raw
     con.execute("begin transaction")
     try:
+        seq = next_ingest_seq(con)
         # A changed file replaces whatever its earlier bytes contributed.
         forget_files(con, [result.file])
-        if batch is not None and result.status in ("loaded", "held"):
+        if batch is not None:
             tag = {"source": result.source, "file": result.file}
             if result.status == "loaded":
-                versions = batch.versions.assign(**tag, ingest_seq=meta["ingest_seq"])
+                versions = batch.versions.assign(**tag, ingest_seq=seq)
                 insert_frame(con, "episode_versions", versions.reindex(columns=EPISODE_COLUMNS))
                 insert_frame(con, "findings", batch.findings.assign(**tag))
-                con.register("new_persons", batch.persons.assign(source=result.source))
-                con.execute(
-                    "insert or ignore into person_keys (child_id, source, person_ref) "
-                    "select child_id, source, person_ref from new_persons"
-                )
-                con.unregister("new_persons")
+                persons = batch.persons.assign(source=result.source)
+                insert_frame(con, "person_keys", persons, or_ignore=True)
             insert_frame(con, "quarantine", batch.quarantine.assign(**tag))
         con.execute(
-            """
-            insert or replace into ingest_files values
-            (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
+            "insert into ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 result.file,
                 result.sha256,
                 result.source,
-                meta["fingerprint"],
-                meta["size"],
-                meta["mtime"],
+                raw.source.fingerprint,
+                raw.size,
+                raw.mtime,
                 result.status,
                 result.rows_read,
                 result.rows_loaded,
                 result.rows_quarantined,
                 result.rows_out_of_scope,
                 result.message,
-                meta["ingest_seq"],
-                meta["run_id"],
+                seq,
+                run_id,
                 datetime.now().replace(microsecond=0),
             ],
         )
@@ -261,66 +201,32 @@ def store_batch(
         raise
 
 
-def hold_batch(text_rows: int, batch: Batch, reason: str) -> Batch:
-    """A batch held back by the publish gate: every in-scope row is quarantined."""
-    held = batch.quarantine.set_index("row_number")
-    clean = batch.versions["row_number"]
-    extra = pd.DataFrame(
-        {"row_number": clean, "reasons": f"held: {reason}", "raw_values": None}
-    ).set_index("row_number")
-    quarantine = pd.concat([held, extra]).sort_index().reset_index()
-    empty = batch.versions.iloc[0:0]
-    return Batch(
-        empty,
-        quarantine,
-        batch.findings.iloc[0:0],
-        batch.persons.iloc[0:0],
-        text_rows,
-        batch.rows_out_of_scope,
-    )
+def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
+    group, rows = [], 0
+    for p in prepared:
+        group.append(p)
+        rows += len(p.checked) if p.checked is not None else 0
+        if rows >= CHECK_GROUP_ROWS:
+            yield group
+            group, rows = [], 0
+    if group:
+        yield group
 
 
-def ingest_file(
-    con: duckdb.DuckDBPyConnection, raw: RawFile, key: bytes, run_id: str
-) -> FileResult:
-    """Ingest one raw file: ledger row, versions, quarantine and findings, all or nothing."""
-    sha = sha256_of(raw.path)
-    meta = {
-        "fingerprint": raw.source.fingerprint,
-        "size": raw.size,
-        "mtime": raw.mtime,
-        "ingest_seq": next_ingest_seq(con),
-        "run_id": run_id,
-    }
-    twin = con.execute(
-        "select file from ingest_files where sha256 = ? and file <> ? and status <> 'rejected'",
-        [sha, raw.rel],
-    ).fetchone()
-    result = FileResult(raw.rel, sha, raw.source.name, "duplicate")
-    batch = None
-    if twin:
-        result.message = f"same bytes as {twin[0]}; skipped"
-    else:
-        try:
-            batch = read_batch(raw.path, raw.source, key)
-        except RejectedFile as exc:
-            result.status, result.message = "rejected", str(exc)
-        else:
-            result.status = "loaded"
-            result.rows_read = batch.rows_read
-            result.rows_out_of_scope = batch.rows_out_of_scope
-            result.rows_quarantined = len(batch.quarantine)
-            result.rows_loaded = len(batch.versions)
-            if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
-                top = batch.quarantine["reasons"].str.split(":").str[0].value_counts()
-                result.status = "held"
-                result.message = (
-                    f"{result.rows_quarantined} of {result.rows_read} rows quarantined "
-                    f"({result.quarantine_share:.1%} > {settings.MAX_QUARANTINE_SHARE:.0%}); "
-                    f"most often rule {top.index[0]} ({top.iloc[0]} rows)"
-                )
-                batch = hold_batch(batch.rows_read, batch, result.message)
-                result.rows_quarantined = len(batch.quarantine)
-                result.rows_loaded = 0
-    store_batch(con, result, batch, meta)
-    return result
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[RawFile],
+    key: bytes,
+    run_id: str,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> list[FileResult]:
+    """Ingest files in arrival order; each file is stored (or not) in one transaction."""
+    results: list[FileResult] = []
+    this_run: dict[str, str] = {}
+    for group in _groups(prepare(con, raw, key, this_run) for raw in files):
+        check_group(group, key)
+        for prepared in group:
+            results.append(gate(prepared))
+            store(con, prepared, run_id)
+            progress(len(results), len(files))
+    return results

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipelines.record import DATE_FIELDS, DATETIME_FIELDS, REQUIRED, SSDA903_COLUMNS
+from pipelines.record import DATE_FIELDS, DATETIME_FIELDS, FIELDS, REQUIRED, SSDA903_COLUMNS
 from pipelines.sources import Source
 
 EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
@@ -181,21 +181,25 @@ def read_text(path: Path, source: Source) -> pd.DataFrame:
     else:
         frame = read_xlsx_text(path, source)
     by_lower = {str(c).strip().lower(): c for c in frame.columns}
+    # Every standard field is present afterwards; those a source does not send are blank.
     wanted = (
         {c: c for c in SSDA903_COLUMNS}
         if source.is_ssda903
-        else {field: column for field, column in source.columns.items()}
+        else {field: source.columns.get(field, "") for field in FIELDS}
     )
     absent = [col for col in required_columns(source) if col.lower() not in by_lower]
     if absent:
         raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")
     out = pd.DataFrame(index=pd.RangeIndex(len(frame), name="row_number"))
     for field, column in wanted.items():
-        original = by_lower.get(column.lower())
+        original = by_lower.get(column.lower()) if column else None
         if original is None:
             out[field] = pd.Series(None, index=out.index, dtype="str")
             continue
-        values = frame[original].astype("str").str.strip()
+        values = frame[original].astype("str")
+        # DfE's validator reads SSDA903 text as it stands (" M" is not "M"); for parity, so do we.
+        if not source.is_ssda903:
+            values = values.str.strip()
         values = values.where(values != "", None)
         if fmt == "xlsx" and field in DATE_FIELDS + DATETIME_FIELDS:
             values = values.map(_excel_serial, na_action="ignore")

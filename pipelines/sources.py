@@ -103,6 +103,12 @@ def _parse_mapping(path: Path, raw: dict) -> dict:
             )
         mapped = {}
         for theirs, ours in table.items():
+            if isinstance(theirs, bool) or isinstance(ours, bool):
+                raise _fail(
+                    path,
+                    f"layout.codes.{std}",
+                    "YAML read a code as true/false: quote codes like YES, NO, ON, OFF",
+                )
             standard = canonical_code(std, str(ours))
             if standard not in CODES[std]:
                 raise _fail(

@@ -134,13 +134,16 @@ def open_work(path: Path) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def insert_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame) -> None:
+def insert_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, or_ignore: bool = False
+) -> None:
     """Append a DataFrame's rows to a table, matching columns by name."""
     if frame.empty:
         return
     con.register("incoming_frame", frame)
     columns = ", ".join(frame.columns)
-    con.execute(f"insert into {table} ({columns}) select {columns} from incoming_frame")
+    verb = "insert or ignore" if or_ignore else "insert"
+    con.execute(f"{verb} into {table} ({columns}) select {columns} from incoming_frame")
     con.unregister("incoming_frame")
 
 

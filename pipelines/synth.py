@@ -64,9 +64,19 @@ MIN_REPORT_TO_RETURN_MINUTES = 15
 MIN_MINUTES_BETWEEN_EPISODES = 30
 # Hour of day of reports. ASSUMPTION: no national table exists (DOMAIN.md); an evening peak,
 # trough before dawn.
-HOUR_WEIGHTS = (
-    (3.0, 2.0, 1.5, 1.0, 0.8, 0.6, 0.6, 0.8, 1.2, 1.8, 2.2, 2.5)
-    + (2.8, 3.0, 3.3, 3.8, 4.5, 5.2, 6.0, 6.8, 7.2, 7.0, 6.0, 4.5)
+HOUR_WEIGHTS = (3.0, 2.0, 1.5, 1.0, 0.8, 0.6, 0.6, 0.8, 1.2, 1.8, 2.2, 2.5) + (
+    2.8,
+    3.0,
+    3.3,
+    3.8,
+    4.5,
+    5.2,
+    6.0,
+    6.8,
+    7.2,
+    7.0,
+    6.0,
+    4.5,
 )
 # Days from one return to the next disappearance: the density is highest in the first weeks
 # (re-missing most likely soon after a return); linear between these (share, days) points.
@@ -107,7 +117,7 @@ GRADE_SHARES = {
 # says they must not be absent by default) and the share of absences later escalated.
 TWO_TIER_ABSENT_SHARE = 0.30
 CSE_ABSENT_FACTOR = 0.2
-ESCALATION_SHARE = 0.10
+ESCALATION_SHARE = 0.15
 # CSE-marked reports are graded up one step this often.
 CSE_GRADE_BUMP_SHARE = 0.4
 # Missing reports re-graded upward during the episode.
@@ -188,9 +198,9 @@ def _minute(day: str) -> int:
 
 
 def _pick(rng: np.random.Generator, n: int, shares) -> np.ndarray:
-    """Categorical draw: index into `shares` (need not sum to 1)."""
+    """Categorical draw: index into `shares` (need not sum to 1), as int8 (cheap to move)."""
     cum = np.cumsum(np.asarray(shares, dtype=float))
-    return np.searchsorted(cum, rng.random(n) * cum[-1], side="right")
+    return np.searchsorted(cum, rng.random(n) * cum[-1], side="right").astype(np.int8)
 
 
 def _quantile_draw(rng: np.random.Generator, n: int, table, log: bool = False) -> np.ndarray:
@@ -214,7 +224,9 @@ def _day(d: dt.date) -> int:
 
 
 # --- simulation --------------------------------------------------------------------------
-def _children(rng: np.random.Generator, n: int, high_share: float, high_mean: float, other_mean: float) -> dict:
+def _children(
+    rng: np.random.Generator, n: int, high_share: float, high_mean: float, other_mean: float
+) -> dict:
     high = rng.random(n) < high_share
     r = HIGH_REPEAT_DISPERSION
     extra = np.where(
@@ -224,7 +236,9 @@ def _children(rng: np.random.Generator, n: int, high_share: float, high_mean: fl
     )
     ages = np.array(list(FIRST_AGE_WEIGHTS))
     age = ages[_pick(rng, n, list(FIRST_AGE_WEIGHTS.values()))] + rng.random(n)
-    looked_after = rng.random(n) < np.where(high, LOOKED_AFTER_SHARE["high"], LOOKED_AFTER_SHARE["other"])
+    looked_after = rng.random(n) < np.where(
+        high, LOOKED_AFTER_SHARE["high"], LOOKED_AFTER_SHARE["other"]
+    )
     in_care = np.array(list(LOOKED_AFTER_FROM))[_pick(rng, n, list(LOOKED_AFTER_FROM.values()))]
     at_home = np.array(list(NOT_LOOKED_AFTER_FROM))[
         _pick(rng, n, list(NOT_LOOKED_AFTER_FROM.values()))
@@ -234,9 +248,11 @@ def _children(rng: np.random.Generator, n: int, high_share: float, high_mean: fl
         "count": 1 + extra,
         "age_days": np.round(age * 365.25).astype(np.int64),
         "sex": _pick(rng, n, SEX_SHARES),
-        "looked_after": looked_after.astype(np.int64),
-        "missing_from": np.where(looked_after, in_care, at_home),
-        "cse_flag": (rng.random(n) < np.where(high, CSE_SHARE["high"], CSE_SHARE["other"])).astype(np.int64),
+        "looked_after": looked_after.astype(np.int8),
+        "missing_from": np.where(looked_after, in_care, at_home).astype(np.int8),
+        "cse_flag": (rng.random(n) < np.where(high, CSE_SHARE["high"], CSE_SHARE["other"])).astype(
+            np.int8
+        ),
     }
 
 
@@ -258,7 +274,9 @@ def _chains(
     """
     total = int(count.sum())
     first = np.cumsum(count) - count
-    tod = rng.choice(24 * 60, total, p=np.repeat(np.asarray(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS) / 60, 60))
+    tod = rng.choice(
+        24 * 60, total, p=np.repeat(np.asarray(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS) / 60, 60)
+    )
     gap = (_quantile_draw(rng, total, gap_table) * np.repeat(gap_scale, count)).astype(np.int64)
     prev_end = np.roll(tod + post, 1)  # minutes after its own report day's midnight
     if next_day:
@@ -284,7 +302,9 @@ def _simulate_police(
     total = int(count.sum())
     child = np.repeat(np.arange(n_ch), count)
     delay = (REPORT_DELAY_MAX_MINUTES * rng.random(total) ** 2).astype(np.int64)
-    duration = (_quantile_draw(rng, total, DURATION_HOURS_QUANTILES, log=True) * 60).astype(np.int64)
+    duration = (_quantile_draw(rng, total, DURATION_HOURS_QUANTILES, log=True) * 60).astype(
+        np.int64
+    )
     post = np.maximum(duration - delay, MIN_REPORT_TO_RETURN_MINUTES)
     gap_scale = np.where(ch["high"], HIGH_REPEAT_GAP_FACTOR, 1.0)
     reported = _chains(rng, count, start_day, delay, post, GAP_DAYS_QUANTILES, gap_scale, False)
@@ -299,16 +319,17 @@ def _simulate_police(
     # Three scripted episodes in the nightly window, so even a tiny run shows each kind of
     # change across nights: a return arriving, a risk re-graded, an absence escalated.
     show = _children(rng, 3, 0.0, 0.0, 0.0)
-    show_reported = t_hist + np.array([-5 * 60, 20 * 60, 44 * 60])
-    show_returned = t_hist + np.array([30 * 60, 60 * 60, 80 * 60])
+    jitter = rng.integers(-40, 40, 3)
+    show_reported = t_hist + np.array([-5 * 60, 20 * 60, 44 * 60]) + jitter
+    show_returned = t_hist + np.array([30 * 60, 60 * 60, 80 * 60]) + jitter
     show["age_days"] = 5479 + rng.integers(0, 700, 3)  # 15-16 years
     dob = np.concatenate([dob, show_reported // DAY - show["age_days"]])
     for key in ("sex", "looked_after", "missing_from"):
         ch[key] = np.concatenate([ch[key], show[key]])
-    ch["cse_flag"] = np.concatenate([ch["cse_flag"], np.zeros(3, np.int64)])
+    ch["cse_flag"] = np.concatenate([ch["cse_flag"], np.zeros(3, np.int8)])
     child = np.concatenate([child, n_ch + np.arange(3)])
     reported = np.concatenate([reported, show_reported])
-    delay = np.concatenate([delay, np.full(3, 60)])
+    delay = np.concatenate([delay, rng.integers(15, 120, 3)])
     post = np.concatenate([post, show_returned - show_reported])
 
     n = len(reported)
@@ -323,8 +344,10 @@ def _simulate_police(
     cse = ep["cse_flag"] == 1
 
     two_tier = _minute(TWO_TIER_FROM.get(source, NATIONAL_TWO_TIER))
-    regime = np.searchsorted([two_tier, _minute(CONTINUUM)], reported, side="right")
-    nar_ok = reported >= _minute(NAR_GRADE_FROM.get(source, TWO_TIER_FROM.get(source, NATIONAL_TWO_TIER)))
+    regime = np.searchsorted([two_tier, _minute(CONTINUUM)], reported, side="right").astype(np.int8)
+    nar_ok = reported >= _minute(
+        NAR_GRADE_FROM.get(source, TWO_TIER_FROM.get(source, NATIONAL_TWO_TIER))
+    )
     cum = np.cumsum(np.array(list(GRADE_SHARES.values())), axis=1)[regime]
     grade0 = (rng.random(n)[:, None] >= cum).sum(axis=1)
     bump = cse & (rng.random(n) < CSE_GRADE_BUMP_SHARE)
@@ -339,14 +362,18 @@ def _simulate_police(
     last_of_child = np.zeros(n, bool)
     last_of_child[order[np.r_[child[order][1:] != child[order][:-1], True]]] = True
     unresolved = (
-        last_of_child
-        & (reported > t_final - 365 * DAY)
-        & (rng.random(n) < UNRESOLVED_SHARE)
+        last_of_child & (reported > t_final - 365 * DAY) & (rng.random(n) < UNRESOLVED_SHARE)
     )
     unresolved[-3:] = False
     returned = np.where(unresolved, NEVER, returned)
 
-    escalates = absent & (rng.random(n) < ESCALATION_SHARE)
+    # An exact share (at least one) rather than coin flips: a force with a single two-tier
+    # year has few absences, and the escalations must still show.
+    escalates = np.zeros(n, bool)
+    absences = np.flatnonzero(absent)
+    if len(absences):
+        k = max(1, round(ESCALATION_SHARE * len(absences)))
+        escalates[rng.choice(absences, k, replace=False)] = True
     regraded = ~absent & (grade0 < 3) & (rng.random(n) < REGRADE_SHARE)
     escalated_to = 3 if source == "northshire" else 2 + (rng.random(n) < 0.5)
     grade1 = np.where(escalates, escalated_to, grade0)
@@ -361,7 +388,7 @@ def _simulate_police(
     escalates[s] = False
     grade0[s] = (2, 1, 1)
     grade1[s] = (2, 3, 2)
-    upgrade_at[s] = (NEVER, t_hist + 30 * 60, t_hist + 52 * 60)
+    upgrade_at[s] = (NEVER, t_hist + 30 * 60 + jitter[1], t_hist + 52 * 60 + jitter[2])
     if regime[-1] == 1:  # C is an absence escalated to missing
         absent[-1] = escalates[-1] = True
         grade0[-1] = 0 if nar_ok[-1] else 1
@@ -382,15 +409,15 @@ def _simulate_police(
         regime=regime,
         absent=absent,
         escalates=escalates,
-        initial_grade=grade0,
-        final_grade=grade1,
+        initial_grade=grade0.astype(np.int8),
+        final_grade=grade1.astype(np.int8),
         upgrade_at=upgrade_at,
         returned=returned,
         outcome=outcome,
         rhi_offer=np.where(offered, offer_at, NEVER),
         rhi_done=np.where(done, done_at, NEVER),
         last_seen_blank=rng.random(n) < LAST_SEEN_BLANK_SHARE,
-        circumstances=rng.integers(0, len(sl.CIRCUMSTANCES), n),
+        circumstances=rng.integers(0, len(sl.CIRCUMSTANCES), n, dtype=np.int8),
         old_nar_label=rng.random(n) < NORTHSHIRE_OLD_LABEL_SHARE,
     )
     ep["last_seen_blank"][s] = False
@@ -399,9 +426,478 @@ def _simulate_police(
     by_time = np.lexsort((child, reported))
     ep = {k: v[by_time] for k, v in ep.items()}
     ep["episode_no"] = 10_000 + np.arange(n)
-    ep["report_year"] = ep["reported_at"].astype("datetime64[m]").astype("datetime64[Y]").astype(
-        np.int64
-    ) + 1970
-    uniq, compact = np.unique(ep["child"], return_inverse=True)
-    ep["person_no"] = (1_000 + rng.permutation(len(uniq)))[compact]
+    ep["report_year"] = (
+        ep["reported_at"].astype("datetime64[m]").astype("datetime64[Y]").astype(np.int64) + 1970
+    )
+    present = np.zeros(int(ep["child"].max()) + 1, bool)
+    present[ep["child"]] = True
+    person_no = np.zeros(len(present), np.int64)
+    person_no[present] = 1_000 + rng.permutation(int(present.sum()))
+    ep["person_no"] = person_no[ep["child"]]
     return ep
+
+
+# --- police files ------------------------------------------------------------------------
+def _rows_as_of(ep: dict[str, np.ndarray], idx: np.ndarray, as_of: int, source: str) -> dict:
+    """The chosen episodes as an extract taken at `as_of` shows them: later changes unseen."""
+    rows = {
+        key: ep[key][idx]
+        for key in (
+            "episode_no",
+            "report_year",
+            "person_no",
+            "child",
+            "date_of_birth",
+            "reported_at",
+            "sex",
+            "looked_after",
+            "missing_from",
+            "cse_flag",
+            "circumstances",
+            "old_nar_label",
+        )
+    }
+    rows["episode"] = idx
+    rows["last_seen_at"] = np.where(ep["last_seen_blank"][idx], NEVER, ep["last_seen"][idx])
+    back = ep["returned"][idx] <= as_of
+    rows["returned_at"] = np.where(back, ep["returned"][idx], NEVER)
+    rows["outcome"] = np.where(back, ep["outcome"][idx], -1)
+    upgraded = ep["upgrade_at"][idx] <= as_of
+    rows["initial_risk_grade"] = ep["initial_grade"][idx]
+    rows["risk_grade"] = np.where(upgraded, ep["final_grade"][idx], ep["initial_grade"][idx])
+    for key, src in (("rhi_offered_at", "rhi_offer"), ("rhi_completed_at", "rhi_done")):
+        rows[key] = np.where(ep[src][idx] <= as_of, ep[src][idx], NEVER)
+    rows["extracted_at"] = np.full(len(idx), as_of, np.int64)
+
+    style = CATEGORY_STYLE[source]
+    regime = ep["regime"][idx]
+    category = np.full(len(idx), -1 if style is None else 0)
+    if style is not None:
+        absent = ep["absent"][idx] & (regime == 1)
+        if style != "keeps_absent":
+            absent &= ~(ep["escalates"][idx] & upgraded)
+        category[absent] = 1
+        if style == "blank_in_continuum":
+            category[regime == 2] = -1
+        elif style == "by_grade_in_continuum":
+            category[(regime == 2) & (rows["risk_grade"] == 0)] = 1
+    rows["category"] = category
+    return rows
+
+
+def _defect_plan(n_rows: int) -> dict[str, int]:
+    """How many of each defect a file gets: rows (a duplicate costs two) share out the budget."""
+    plan = dict.fromkeys(DEFECT_KINDS, 0)
+    if n_rows < MIN_ROWS_FOR_DEFECTS:
+        return plan
+    budget = int(n_rows * DEFECT_ROW_SHARE)
+    cost = {kind: 2 if kind == "duplicate_ref" else 1 for kind in DEFECT_KINDS}
+    base, left = divmod(budget, sum(cost.values()))
+    for kind in DEFECT_KINDS:
+        plan[kind] = base * cost[kind]
+        if cost[kind] <= left:
+            plan[kind] += cost[kind]
+            left -= cost[kind]
+    return plan
+
+
+def _plant_police_defects(
+    rng: np.random.Generator, rows: dict, as_of: int
+) -> tuple[dict[str, tuple[np.ndarray, object]], np.ndarray, np.ndarray, dict[str, int]]:
+    """Plant defects, each on its own row. Returns text overrides per field, the rows to
+    duplicate, each row's status (0 loads, 1 quarantined, 2 out of scope) and the counts."""
+    n = len(rows["episode"])
+    plan = _defect_plan(n)
+    reported, last_seen, returned = rows["reported_at"], rows["last_seen_at"], rows["returned_at"]
+    seen, back = last_seen < NEVER, returned < NEVER
+    report_day = reported // DAY
+    pools = {  # most constrained first, so the others cannot use up their rows
+        "reported_after_return": seen & back & (reported - last_seen >= 20),
+        "returned_before_last_seen": seen & back,
+        "last_seen_after_reported": ~back | (returned - reported >= 30),
+        "dob_after_reported": report_day < as_of // DAY,
+    }
+    used = np.zeros(n, bool)
+    chosen: dict[str, np.ndarray] = {}
+    for kind in list(pools) + [k for k in DEFECT_KINDS if k not in pools]:
+        want = plan[kind] // 2 if kind == "duplicate_ref" else plan[kind]
+        free = np.flatnonzero(pools.get(kind, True) & ~used)
+        pick = np.sort(rng.choice(free, min(want, len(free)), replace=False))
+        used[pick] = True
+        chosen[kind] = pick
+
+    i = chosen["returned_before_last_seen"]
+    returned[i] = last_seen[i] - rng.integers(10, 180, len(i))
+    i = chosen["reported_after_return"]
+    returned[i] = last_seen[i] + (reported[i] - last_seen[i]) // 2
+    i = chosen["last_seen_after_reported"]
+    last_seen[i] = reported[i] + np.minimum(20, (returned[i] - reported[i]) // 2)
+    i = chosen["dob_after_reported"]
+    room = as_of // DAY - report_day[i]
+    rows["date_of_birth"][i] = report_day[i] + 1 + (rng.random(len(i)) * room).astype(np.int64)
+    rows["date_of_birth"][i] = np.minimum(rows["date_of_birth"][i], as_of // DAY)
+    i = chosen["adult"]
+    rows["date_of_birth"][i] = report_day[i] - 19 * 365 - rng.integers(0, 300, len(i))
+
+    i = chosen["bad_date"]
+    overrides: dict[str, tuple[np.ndarray, object]] = {
+        "person_ref": (chosen["blank_required"], None),
+        "reported_at": (i, None),  # text filled in by the caller, in the source's own style
+        "risk_grade": (chosen["bad_code"], None),
+    }
+    status = np.zeros(n, np.int8)
+    for kind in QUARANTINE_KINDS:
+        status[chosen[kind]] = 1
+    status[chosen["adult"]] = 2
+    counts = {kind: len(chosen[kind]) for kind in DEFECT_KINDS}
+    counts["duplicate_ref"] *= 2
+    return overrides, chosen["duplicate_ref"], status, counts
+
+
+def _replace(column, idx: np.ndarray, values):
+    """Set cells of a pyarrow text column or a numpy object column."""
+    if len(idx) == 0:
+        return column
+    if isinstance(column, np.ndarray):
+        column = column.copy()
+        column[idx] = values
+        return column
+    mask = np.zeros(len(column), bool)
+    mask[idx] = True
+    if values is None:
+        fill = pa.nulls(len(idx), pa.string())
+    elif isinstance(values, str):
+        fill = pa.array([values] * len(idx), pa.string())
+    else:
+        fill = pa.array(values, pa.string())
+    return pc.replace_with_mask(column, pa.array(mask), fill)
+
+
+def _write_police_file(
+    rng: np.random.Generator,
+    layout: sl.PoliceLayout,
+    ep: dict[str, np.ndarray],
+    idx: np.ndarray,
+    as_of: int,
+    path: Path,
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Write one extract; return its manifest entry and the episodes and children it loads."""
+    rows = _rows_as_of(ep, idx, as_of, layout.source)
+    overrides, dup, status, counts = _plant_police_defects(rng, rows, as_of)
+    # A duplicated row sits right after its original, as a double export would put it.
+    order = np.sort(np.concatenate([np.arange(len(status)), dup]), kind="stable")
+    first_copy = np.searchsorted(order, np.arange(len(status)))
+    rows = {key: values[order] for key, values in rows.items()}
+    status = status[order]
+    overrides = {f: (first_copy[where], value) for f, (where, value) in overrides.items()}
+
+    text = sl.police_columns(layout, rows)
+    bad = overrides["reported_at"][0]
+    impossible = sl.format_datetime(rows["reported_at"][bad], layout.bad_datetime_format)
+    impossible = impossible.to_numpy(zero_copy_only=False)
+    bad_text = np.where(np.arange(len(bad)) % 2 == 0, impossible, "unknown").tolist()
+    overrides["reported_at"] = (bad, bad_text)
+    overrides["risk_grade"] = (overrides["risk_grade"][0], layout.bad_grade)
+    for field, (where, values) in overrides.items():
+        text[field] = _replace(text[field], where, values)
+    stamp = str(np.datetime64(int(as_of), "m")).replace("T", " ")
+    if layout.fmt == "xlsx":
+        cells = sl.xlsx_cells(layout, rows, text, rng)
+        for field, (where, values) in overrides.items():
+            cells[field] = _replace(cells[field], where, values)
+        sl.write_xlsx(layout, path, cells, stamp)
+    else:
+        names = [name for _, name in layout.columns]
+        sl.write_csv(layout, path, names, [text[field] for field, _ in layout.columns])
+
+    entry = {
+        "rows": int(len(order)),
+        "loaded": int((status == 0).sum()),
+        "quarantined": int((status == 1).sum()),
+        "out_of_scope": int((status == 2).sum()),
+        "defects": {k: counts[k] for k in QUARANTINE_KINDS + ("adult",)},
+        "warnings": {k: counts[k] for k in WARNING_KINDS},
+        "extracted_at": stamp,
+    }
+    loads = status == 0
+    return entry, rows["episode"][loads], rows["child"][loads]
+
+
+def _distinct(parts: list[np.ndarray]) -> int:
+    """Distinct non-negative ints; a presence table beats np.unique's sort at 5M rows."""
+    values = np.concatenate(parts)
+    if len(values) == 0:
+        return 0
+    present = np.zeros(int(values.max()) + 1, bool)
+    present[values] = True
+    return int(present.sum())
+
+
+def _police_source(
+    rng: np.random.Generator, source: str, out: Path, scale: float, last_day: dt.date
+) -> dict:
+    layout = sl.POLICE_LAYOUTS[source]
+    t_final = _day(last_day) * DAY + EXTRACT_MINUTE
+    t_hist = t_final - NIGHTLY_FILES * DAY
+    n_target = max(1, round(EPISODES_PER_SCALE[source] * scale))
+    ep = _simulate_police(rng, source, n_target, t_final, t_hist)
+    events = [ep[k] for k in ("reported_at", "upgrade_at", "returned", "rhi_offer", "rhi_done")]
+
+    extracts = [("history", t_hist, np.flatnonzero(ep["reported_at"] <= t_hist))]
+    for night in range(1, NIGHTLY_FILES + 1):
+        as_of = t_hist + night * DAY
+        since = as_of - NIGHTLY_WINDOW_DAYS * DAY
+        changed = np.zeros(len(ep["child"]), bool)
+        for times in events:
+            changed |= (times > since) & (times <= as_of)
+        extracts.append(("nightly", as_of, np.flatnonzero(changed)))
+
+    files, episodes, children = {}, [], []
+    ext = layout.fmt
+    for kind, as_of, idx in extracts:
+        date = (dt.date(1970, 1, 1) + dt.timedelta(days=int(as_of // DAY))).isoformat()
+        name = f"{source}_history_{date}.{ext}" if kind == "history" else f"{source}_{date}.{ext}"
+        entry, eps, kids = _write_police_file(rng, layout, ep, idx, as_of, out / name)
+        files[name] = entry
+        episodes.append(eps)
+        children.append(kids)
+    return {
+        "layout": "standard" if source == "southbay" else "mapped",
+        "format": ext,
+        "files": files,
+        "episodes": _distinct(episodes),
+        "children": _distinct(children),
+    }
+
+
+# --- SSDA903 (Riverton Council) ------------------------------------------------------------
+def _simulate_la(rng: np.random.Generator, n_target: int, final_day: int) -> dict[str, np.ndarray]:
+    """Missing and away spells of the council's looked-after children, as whole days."""
+    first_day = _day(dt.date.fromisoformat(FIRST_DAY))
+    n_ch = int(n_target / 3) + 50
+    ch = _children(
+        rng, n_ch, SSDA903_HIGH_REPEAT_SHARE, SSDA903_HIGH_EXTRA_MEAN, SSDA903_OTHER_EXTRA_MEAN
+    )
+    start_day = rng.integers(first_day - BURN_IN_DAYS, final_day + 1, n_ch)
+    count = ch["count"]
+    total = int(count.sum())
+    child = np.repeat(np.arange(n_ch), count)
+    post = (_quantile_draw(rng, total, SSDA903_DURATION_HOURS_QUANTILES, log=True) * 60).astype(
+        np.int64
+    )
+    gap_scale = np.where(ch["high"], HIGH_REPEAT_GAP_FACTOR, 1.0)
+    # next_day: a new spell starts at least the day after the last one ended, which keeps the
+    # DfE overlap rule (574) clear of same-day ties whose order the validator leaves open.
+    began = _chains(
+        rng,
+        count,
+        start_day,
+        np.zeros(total, np.int64),
+        post,
+        SSDA903_GAP_DAYS_QUANTILES,
+        gap_scale,
+        True,
+    )
+    start, end = began // DAY, (began + post) // DAY
+    dob = start_day - ch["age_days"]
+    adult_day = dob + int(18 * 365.25) - ADULT_MARGIN_DAYS
+    keep = (start >= first_day) & (start <= final_day) & (start < adult_day[child])
+    taken = np.searchsorted(np.cumsum(np.bincount(child[keep], minlength=n_ch)), n_target) + 1
+    keep &= child < taken
+    child, start, end = child[keep], start[keep], end[keep]
+    person_no = 100 + rng.permutation(n_ch)
+    return {
+        "person_no": person_no[child],
+        "date_of_birth": dob[child],
+        "start": start,
+        "end": np.where(end > final_day, NEVER, end),
+        "away": (rng.random(len(child)) < SSDA903_AWAY_SHARE).astype(np.int64),
+    }
+
+
+def _write_ssda903_file(
+    rng: np.random.Generator,
+    la: dict[str, np.ndarray],
+    idx: np.ndarray,
+    year: int,
+    final_day: int,
+    path: Path,
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One collection year's Missing table with DfE faults planted at known row numbers."""
+    year_start, year_end = _day(dt.date(year, 4, 1)), _day(dt.date(year + 1, 3, 31))
+    cut = min(year_end, final_day)
+    idx = idx[np.lexsort((la["start"][idx], la["person_no"][idx]))]
+    child = la["person_no"][idx]
+    dob = la["date_of_birth"][idx].copy()
+    start = la["start"][idx].copy()
+    end = np.where(la["end"][idx] <= cut, la["end"][idx], NEVER)
+    code = la["away"][idx]
+    n = len(idx)
+    text: dict[str, tuple[np.ndarray, object]] = {}
+    picked: dict[str, int] = {}
+    extra: list[tuple[int, int, int, int]] = []  # rows added: (child, dob, start, end)
+
+    if n >= MIN_ROWS_FOR_DEFECTS:
+        _, inverse, per_child = np.unique(child, return_inverse=True, return_counts=True)
+        pool = (
+            (per_child[inverse] == 1)
+            & (end < NEVER)
+            & (code == 0)
+            & (start >= year_start + 12)
+            & (end <= cut - 3)
+        )
+        budget = max(1, int(n * DEFECT_ROW_SHARE))
+        plants = list(SSDA903_ERROR_PLANTS[:budget])
+        # 570 needs a start after 31 March, which must still lie within the generated range.
+        warnings = [w for w in SSDA903_WARNING_PLANTS if w != "570" or year_end + 3 <= final_day]
+        young = dob + int(18 * 365.25) - ADULT_MARGIN_DAYS > year_end + 3
+        used = np.zeros(n, bool)
+        for plant in warnings + plants + ["lowercase", "adult"]:
+            free = np.flatnonzero(pool & ~used & (young if plant == "570" else True))
+            if len(free):
+                picked[plant] = int(rng.choice(free))
+                used[picked[plant]] = True
+
+    iso_start = year % 2 == 0  # alternate the two ways a start date can be invalid
+    for plant, i in picked.items():
+        if plant == "1004":
+            iso = str(np.datetime64(int(start[i]), "D"))
+            text["MIS_START"] = (np.array([i]), iso if iso_start else None)
+        elif plant == "1006":
+            text["MISSING"] = (np.array([i]), "X")
+        elif plant == "lowercase":
+            text["MISSING_lower"] = (np.array([i]), "m")
+        elif plant == "1005":
+            year_text = str(np.datetime64(int(end[i]), "D"))[:4]
+            text["MIS_END"] = (np.array([i]), f"31/04/{year_text}")
+        elif plant == "567":
+            end[i] = start[i] - 3
+        elif plant == "586":
+            dob[i] = start[i]
+        elif plant == "571":
+            start[i], end[i] = year_start - 10, year_start - 8
+        elif plant == "570":
+            start[i], end[i] = year_end + 2, NEVER
+        elif plant == "574":
+            extra.append((int(child[i]), int(dob[i]), int(start[i] - 1), int(end[i] + 1)))
+        elif plant == "adult":
+            dob[i] = start[i] - 19 * 365 - int(rng.integers(0, 300))
+
+    order = np.arange(n)
+    if extra:
+        c, b, s, e = extra[0]
+        child, dob = np.append(child, c), np.append(dob, b)
+        start, end, code = np.append(start, s), np.append(end, e), np.append(code, 0)
+        order = np.insert(order, picked["574"] + 1, n)
+    row_of = np.empty(len(order), np.int64)
+    row_of[order] = np.arange(len(order))
+
+    columns = {
+        "CHILD": sl.riverton_child(child),
+        "DOB": sl.format_date(dob, "%d/%m/%Y"),
+        "MISSING": sl.labels(code, ("M", "A")),
+        "MIS_START": sl.format_date(start, "%d/%m/%Y"),
+        "MIS_END": sl.format_date(end, "%d/%m/%Y"),
+    }
+    for key, (where, value) in text.items():
+        field = key.removesuffix("_lower")
+        columns[field] = _replace(columns[field], where, value)
+    sl.write_csv(
+        None,
+        path,
+        list(sl.SSDA903_COLUMNS),
+        [columns[c].take(pa.array(order)) for c in sl.SSDA903_COLUMNS],
+    )
+
+    status = np.zeros(len(order), np.int8)
+    dfe: dict[str, list[int]] = {}
+    for plant, i in picked.items():
+        if plant in SSDA903_ERROR_PLANTS:
+            status[i] = 1
+        if plant == "adult":
+            status[i] = 2
+        rules = [plant] if plant[0].isdigit() else []
+        if plant == "1004" and not iso_start:
+            rules.append("564")
+        for rule in rules:
+            # 574 flags the later of the two clashing spells: the added row.
+            dfe.setdefault(rule, []).append(int(row_of[n if rule == "574" else i]))
+    status = status[order]
+    loads = status == 0
+    entry = {
+        "rows": int(len(order)),
+        "loaded": int(loads.sum()),
+        "quarantined": int((status == 1).sum()),
+        "out_of_scope": int((status == 2).sum()),
+        "defects": {k: int(k in picked) for k in SSDA903_ERROR_PLANTS + ("adult",)},
+        "warnings": {k: int(k in picked) for k in SSDA903_WARNING_PLANTS},
+        "dfe_planted": {rule: sorted(rows) for rule, rows in sorted(dfe.items())},
+        "lowercase_code_rows": [int(row_of[picked["lowercase"]])] if "lowercase" in picked else [],
+    }
+    key = child[order][loads] * 1_000_000 + start[order][loads]
+    return entry, key, child[order][loads]
+
+
+def _riverton(rng: np.random.Generator, out: Path, scale: float, last_day: dt.date) -> dict:
+    final_day = _day(last_day)
+    first_day = _day(dt.date.fromisoformat(FIRST_DAY))
+    years = (final_day - first_day) / 365.25
+    la = _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), final_day)
+    last_year = last_day.year if last_day.month >= 4 else last_day.year - 1
+    files, episodes, children = {}, [], []
+    for year in range(2012, last_year + 1):
+        cut = min(_day(dt.date(year + 1, 3, 31)), final_day)
+        idx = np.flatnonzero((la["start"] <= cut) & (la["end"] >= _day(dt.date(year, 4, 1))))
+        name = f"riverton_missing_{year}_{(year + 1) % 100:02d}.csv"
+        entry, eps, kids = _write_ssda903_file(rng, la, idx, year, final_day, out / name)
+        files[name] = entry
+        episodes.append(eps)
+        children.append(kids)
+    return {
+        "layout": "ssda903_missing",
+        "format": "csv",
+        "files": files,
+        "episodes": _distinct(episodes),
+        "children": _distinct(children),
+    }
+
+
+# --- entry point -------------------------------------------------------------------------
+def generate(
+    out_dir: Path,
+    seed: int = 42,
+    scale: float = 1.0,
+    until: str | None = None,
+    sources: list[str] | None = None,
+) -> dict:
+    """Write fictional extracts to out_dir/<source>/ and out_dir/synth_manifest.json.
+
+    `until` is the last complete month, YYYY-MM (default: the month before today); every
+    date written lies between 2012-01-01 and its last day. `scale` multiplies the volume.
+    Returns the manifest: per file its rows and how many should load, be quarantined or be
+    out of scope, with the defects planted.
+    """
+    if until is None:
+        until = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+    _, last_day = _month_bounds(until)
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    chosen = list(SOURCES) if sources is None else list(sources)
+    unknown = sorted(set(chosen) - set(SOURCES))
+    if unknown:
+        raise ValueError(f"unknown sources: {', '.join(unknown)} (known: {', '.join(SOURCES)})")
+    out_dir = Path(out_dir)
+    manifest: dict = {"seed": seed, "scale": scale, "until": until, "sources": {}}
+    for source in [s for s in SOURCES if s in chosen]:
+        rng = np.random.default_rng([seed, SOURCE_STREAM[source]])
+        folder = out_dir / source
+        folder.mkdir(parents=True, exist_ok=True)
+        if source == "riverton":
+            manifest["sources"][source] = _riverton(rng, folder, scale, last_day)
+        else:
+            manifest["sources"][source] = _police_source(rng, source, folder, scale, last_day)
+    text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
+    (out_dir / "synth_manifest.json").write_text(text, encoding="utf-8")
+    return manifest

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -308,13 +310,36 @@ def _timestamps(minutes: np.ndarray) -> pa.Array:
     return pa.array(np.where(blank, 0, minutes) * 60, type=pa.timestamp("s"), mask=blank)
 
 
+def _part(iso: pa.Array, start: int, stop: int) -> pa.Array:
+    return pc.utf8_slice_codeunits(iso, start, stop)
+
+
+# Rearranging the ISO text pyarrow casts to is ~5x faster than strftime, which matters at
+# five million rows; other patterns (the few impossible dates) fall back to strftime.
+_FAST_FORMATS: dict[str, Callable[[pa.Array], pa.Array]] = {
+    "%Y-%m-%d %H:%M": lambda iso: _part(iso, 0, 16),
+    "%Y-%m-%dT%H:%M:%S": lambda iso: pc.replace_substring(iso, " ", "T", max_replacements=1),
+    "%Y-%m-%d": lambda iso: _part(iso, 0, 10),
+    "%d/%m/%Y %H:%M": lambda iso: _join(
+        _part(iso, 8, 10), "/", _part(iso, 5, 7), "/", _part(iso, 0, 4), " ", _part(iso, 11, 16)
+    ),
+    "%d/%m/%Y": lambda iso: _join(_part(iso, 8, 10), "/", _part(iso, 5, 7), "/", _part(iso, 0, 4)),
+}
+
+
 def format_datetime(minutes: np.ndarray, fmt: str) -> pa.Array:
     """Text in the source's style; NEVER (not happened, not recorded) becomes blank."""
-    return pc.strftime(_timestamps(minutes), format=fmt)
+    stamps = _timestamps(minutes)
+    if fmt in _FAST_FORMATS:
+        return _FAST_FORMATS[fmt](pc.cast(stamps, pa.string()))
+    return pc.strftime(stamps, format=fmt)
 
 
 def format_date(days: np.ndarray, fmt: str) -> pa.Array:
-    return format_datetime(days.astype(np.int64) * DAY, fmt)
+    blank = days >= NEVER // DAY
+    minutes = np.where(blank, 0, days).astype(np.int64) * DAY
+    minutes[blank] = NEVER
+    return format_datetime(minutes, fmt)
 
 
 def labels(codes: np.ndarray, values: tuple) -> pa.Array:
@@ -323,31 +348,33 @@ def labels(codes: np.ndarray, values: tuple) -> pa.Array:
     return pa.array(list(values)).take(pa.array(np.where(blank, 0, codes), mask=blank))
 
 
-def police_columns(
-    layout: PoliceLayout, rows: dict[str, np.ndarray]
-) -> dict[str, pa.Array | np.ndarray]:
-    """Every column of one file, keyed by field: pyarrow text for CSV, object arrays for XLSX."""
-    out: dict[str, pa.Array | np.ndarray] = {}
-    for field, _ in layout.columns:
+def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[str, pa.Array]:
+    """Every column of one file as text, keyed by field."""
+
+    def column(field: str) -> pa.Array:
         if field == "episode_ref":
-            out[field] = layout.episode_ref(rows["episode_no"], rows["report_year"])
-        elif field == "person_ref":
-            out[field] = layout.person_ref(rows["person_no"])
-        elif field == "forename":
-            out[field] = _join("Testforename", pc.cast(pa.array(rows["person_no"]), pa.string()))
-        elif field == "surname":
-            out[field] = _join("Testsurname", pc.cast(pa.array(rows["person_no"]), pa.string()))
-        elif field == "address":
+            return layout.episode_ref(rows["episode_no"], rows["report_year"])
+        if field == "person_ref":
+            return layout.person_ref(rows["person_no"])
+        if field in ("forename", "surname"):
+            prefix = "Testforename" if field == "forename" else "Testsurname"
+            return _join(prefix, pc.cast(pa.array(rows["person_no"]), pa.string()))
+        if field == "address":
             house = pc.cast(pa.array(rows["person_no"] % 200 + 1), pa.string())
-            out[field] = _join(house, f" Testaddress Road, {TOWN[layout.source]}")
-        elif field == "circumstances":
-            out[field] = labels(rows["circumstances"], CIRCUMSTANCES)
-        elif field == "date_of_birth":
-            out[field] = format_date(rows["date_of_birth"], layout.date_format)
-        elif field in DATETIME_FIELDS:
-            out[field] = format_datetime(rows[field], layout.datetime_format)
-        else:
-            out[field] = labels(rows[field], layout.labels[field])
+            return _join(house, f" Testaddress Road, {TOWN[layout.source]}")
+        if field == "circumstances":
+            return labels(rows["circumstances"], CIRCUMSTANCES)
+        if field == "date_of_birth":
+            return format_date(rows["date_of_birth"], layout.date_format)
+        if field in DATETIME_FIELDS:
+            return format_datetime(rows[field], layout.datetime_format)
+        return labels(rows[field], layout.labels[field])
+
+    fields = [field for field, _ in layout.columns]
+    # pyarrow kernels release the GIL: format columns side by side (order-independent, so
+    # still deterministic).
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        out = dict(zip(fields, pool.map(column, fields), strict=True))
     if layout.source == "northshire":
         # Northshire typed "ABSENT" for the lowest grade through 2017 on some reports.
         old = rows["old_nar_label"] & (rows["report_year"] == 2017)

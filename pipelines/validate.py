@@ -75,6 +75,12 @@ def _expectations_for_check(check: Check, contract: Contract) -> list:
                 meta=meta | {"column": f"{check.a},{check.b}"},
             )
         ]
+    if check.expect == "unique_together":
+        return [
+            gxe.ExpectCompoundColumnsToBeUnique(
+                column_list=list(check.columns), meta=meta | {"column": check.columns[-1]}
+            )
+        ]
     made = []
     for column in check.columns:
         m = meta | {"column": column}

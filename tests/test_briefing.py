@@ -82,7 +82,10 @@ def _episode(rng: random.Random, n: int, child: str, reported: datetime, categor
     returned_at = None if is_open else returned
     band = "open" if is_open else next((b for h, b in BANDS if hours < h), ">30 days")
     grade = rng.choice(["no_apparent_risk", "low", "medium", "high", None])
-    rhi_at = None if is_open or rng.random() < 0.2 else returned + timedelta(hours=rng.randint(1, 120))
+    rhi_at = (
+        None if is_open or rng.random() < 0.2 else returned + timedelta(hours=rng.randint(1, 120))
+    )
+    rhi_72 = None if is_open else (rhi_at is not None and rhi_at - returned <= timedelta(hours=72))
     cse = rng.random() < 0.1
     return (
         f"ep{n:05d}", source, f"REF/{n:05d}", child, reported, last_seen, returned_at, is_open,
@@ -91,7 +94,7 @@ def _episode(rng: random.Random, n: int, child: str, reported: datetime, categor
         grade, rng.random() < 0.35, rng.choice(["home", "foster", "residential", "other", None]),
         rng.choice("MF"), rng.randint(8, 17), f"20{rng.randint(10, 18)}-0{rng.randint(1, 9)}",
         cse, None if is_open else rng.choice(["returned", "found_by_police", "found_by_other"]),
-        rhi_at, None if is_open else (rhi_at is not None and rhi_at - returned <= timedelta(hours=72)),
+        rhi_at, rhi_72,
         category == "absent" and cse, False,
     )  # fmt: skip
 
@@ -117,7 +120,9 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
         for category in categories:
             child = rng.choice(frequent) if rng.random() < 0.4 else rng.choice(children)
             hour = rng.choice([1, 9, 13, 16, 17, 18, 19, 20, 21, 22, 23])
-            reported = start + timedelta(days=rng.randint(0, 27), hours=hour, minutes=rng.randint(0, 59))
+            reported = start + timedelta(
+                days=rng.randint(0, 27), hours=hour, minutes=rng.randint(0, 59)
+            )
             rows.append(_episode(rng, len(rows), child, reported, category))
     con = duckdb.connect(str(path))
     con.execute(SCHEMA)
@@ -129,7 +134,7 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
           ('northshire/a-copy.csv', 'aa', 'northshire', 'duplicate', 0, 0, 0, 0, 'same bytes'),
           ('eastmoor/b.xlsx', 'bb', 'eastmoor', 'loaded', 200, 195, 5, 0, NULL),
           ('riverton_la/c.csv', 'cc', 'riverton_la', 'rejected', 0, 0, 0, 0, 'no header');
-    """)  # fmt: skip
+    """)
     reasons = [
         f"date_parses: reported_at '{RAW_VALUE}' is not a date",
         "required: person_ref is blank",
@@ -144,8 +149,132 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
           ('574', 'error', 'riverton_la', 'c.csv', 3, 'R1', 'overlaps'),
           ('stale_open', 'warning', 'northshire', 'a.csv', 9, 'R2', 'open for 40 days');
         INSERT INTO runs VALUES
-          ('r1', '2026-11-01 02:00', '2026-11-01 02:05', 'success', '2026-11-01'),
-          ('r2', '2026-11-02 02:00', '2026-11-02 02:04', 'success', '2026-11-02');
-    """)  # fmt: skip
+          ('r1', '2026-11-01 02:00', '2026-11-01 02:05', 'published', '2026-11-01'),
+          ('r2', '2026-11-02 02:00', '2026-11-02 02:04', 'published', '2026-11-02');
+    """)
     con.close()
     return path
+
+
+def _row(text: str, label: str) -> list[str]:
+    """The three values printed after ``label`` on page 1 (one line per table row)."""
+    row = re.compile(rf"^\s*{re.escape(label)}.*?\s(\S+)\s+(\S+)\s+(\S+)\s*$")
+    return next(list(m.groups()) for line in text.splitlines() if (m := row.match(line)))
+
+
+def _count(n: int) -> str:
+    return "c" if 1 <= n <= 4 else f"{n:,}"
+
+
+def _percent(num: int, den: int) -> str:
+    if den == 0:
+        return "z"
+    if any(1 <= n <= 4 for n in (num, den, den - num)):
+        return "c"
+    return f"{int(num * 100 / den + 0.5)}%"
+
+
+@pytest.fixture(scope="module")
+def briefing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("briefing")
+    db = build_fixture(root / "curated.duckdb")
+    return db, write_briefing(db, MONTH, root / "out")
+
+
+def _text(pdf: Path) -> list[str]:
+    return [page.extract_text() for page in PdfReader(pdf).pages]
+
+
+def test_six_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> None:
+    _, pdf = briefing
+    assert pdf.name == f"whereabouts-briefing-{MONTH}.pdf"
+    reader = PdfReader(pdf)
+    assert len(reader.pages) == 6
+    assert reader.metadata.title == f"Missing and absent children: briefing for {MONTH}"
+    assert "October 2026" in _text(pdf)[0] and MONTH in _text(pdf)[0]
+
+
+def test_headline_numbers_match_the_database(briefing: tuple[Path, Path]) -> None:
+    db, pdf = briefing
+    con = duckdb.connect(str(db), read_only=True)
+    figures = con.sql("""
+        WITH m(month) AS (VALUES ('2026-10'), ('2026-09'), ('2025-10')),
+        e AS (SELECT *, strftime(reported_at, '%Y-%m') AS month FROM episodes),
+        cohort AS (SELECT child_id, min(entered_at) AS entered FROM repeat_missing
+                   WHERE definition = '3_in_90_days' GROUP BY child_id)
+        SELECT m.month, count(e.episode_id) AS episodes, count(DISTINCT e.child_id) AS children,
+               count(e.episode_id) FILTER (WHERE category = 'missing') AS missing,
+               count(DISTINCT e.child_id) FILTER (
+                   WHERE cohort.entered < strptime(m.month, '%Y-%m') + INTERVAL 1 MONTH
+               ) AS cohort,
+               count(e.episode_id) FILTER (WHERE found_within_24h) AS found,
+               count(found_within_24h) AS ended,
+               any_value(r.rhi_offered_within_72h) AS rhi, any_value(r.returns) AS returns
+        FROM m LEFT JOIN e USING (month) LEFT JOIN cohort USING (child_id)
+        LEFT JOIN rhi_compliance r ON r.month = m.month
+        GROUP BY m.month ORDER BY m.month DESC
+    """).fetchall()
+    away, undetermined = con.sql(
+        "SELECT count(*) FILTER (WHERE category = 'away'), "
+        "count(*) FILTER (WHERE category = 'undetermined') FROM episodes "
+        "WHERE strftime(reported_at, '%Y-%m') = ?",
+        params=[MONTH],
+    ).fetchall()[0]
+    con.close()
+    names = ["episodes", "children", "missing", "cohort", "found", "ended", "rhi", "returns"]
+    column = dict(zip(names, zip(*[rest for _, *rest in figures], strict=True), strict=True))
+    page = _text(pdf)[0]
+    assert _row(page, "Episodes reported") == [_count(n) for n in column["episodes"]]
+    assert _row(page, "Children reported") == [_count(n) for n in column["children"]]
+    assert _row(page, "Missing") == [_count(n) for n in column["missing"]]
+    assert _row(page, "Children in the 3-in-90-days cohort") == [
+        _count(n) for n in column["cohort"]
+    ]
+    found = [_percent(f, e) for f, e in zip(column["found"], column["ended"], strict=True)]
+    assert _row(page, "% found within 24 hours") == found
+    rhi = [_percent(o, r) for o, r in zip(column["rhi"], column["returns"], strict=True)]
+    assert _row(page, "% of returns offered an RHI") == rhi
+    # Two away episodes are a small cell; undetermined (the smallest other) must go with it,
+    # or it could be worked out as episodes minus the categories shown.
+    assert (away, undetermined) == (2, 6)
+    assert _row(page, "Away from placement")[0] == "c"
+    assert _row(page, "Undetermined")[0] == "c"
+    assert _row(page, "Absent")[0] == "9"
+
+
+def test_the_same_data_gives_the_same_bytes(briefing: tuple[Path, Path], tmp_path: Path) -> None:
+    db, pdf = briefing
+    again = write_briefing(db, MONTH, tmp_path)
+    assert again.read_bytes() == pdf.read_bytes()
+
+
+def test_nothing_about_a_child_is_printed(briefing: tuple[Path, Path]) -> None:
+    db, pdf = briefing
+    text = "\n".join(_text(pdf))
+    con = duckdb.connect(str(db), read_only=True)
+    ids = [r[0] for r in con.sql("SELECT DISTINCT child_id FROM episodes").fetchall()]
+    refs = [r[0] for r in con.sql("SELECT episode_ref FROM episodes").fetchall()]
+    births = [r[0] for r in con.sql("SELECT DISTINCT birth_month FROM episodes").fetchall()]
+    con.close()
+    assert ids and not [i for i in ids if i in text]
+    assert not [r for r in refs if r in text]
+    assert not [b for b in births if b in text]
+    assert RAW_VALUE not in text  # quarantine reasons are shown by check and column only
+    assert "required: person_ref" in text
+
+
+def test_an_empty_month_still_gives_six_pages(briefing: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = briefing
+    pages = _text(write_briefing(db, "2030-01", tmp_path))
+    assert len(pages) == 6
+    assert "January 2030" in pages[0] and "2030-01" in pages[0]
+    assert _row(pages[0], "Episodes reported") == ["0", "0", "0"]
+    assert _row(pages[0], "% found within 24 hours") == ["z", "z", "z"]
+
+
+def test_a_bad_month_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = briefing
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        write_briefing(db, "2026-13", tmp_path)
+    with pytest.raises(FileNotFoundError):
+        write_briefing(tmp_path / "nowhere.duckdb", MONTH, tmp_path)

@@ -234,7 +234,7 @@ def test_574_message_names_previous_row() -> None:
     table = pd.DataFrame([row(end=None), row(start="10/05/2024", end="12/05/2024")])
     (message,) = check_missing_table(table, YEAR)["message"]
     assert message == (
-        "MIS_START 10/05/2024 of child C0001 clashes with their previous period (row 0), "
+        "MIS_START 10/05/2024 clashes with the child's previous period (row 0), "
         "which has no valid MIS_END"
     )
 

@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from pipelines.briefing.suppression import SUPPRESSED, TOTAL, as_numbers
 
@@ -145,6 +146,7 @@ def line_chart(
         )
     ax.set_xticks(at, list(x), rotation=45, ha="right")
     ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(axis="y", color="0.9", lw=0.5)
     # Below the tick labels and axis label: a fixed distance on the page, whatever the height.
     below = -0.75 / (rect[3] * fig.get_figheight())
@@ -186,6 +188,10 @@ def bar_chart(
     else:
         slant = max(map(len, names), default=0) > 8
         ax.set_xticks(at, names, rotation=30 if slant else 0, ha="right" if slant else "center")
+    counts = ax.xaxis if horizontal else ax.yaxis
+    counts.set_major_locator(MaxNLocator(integer=True))
+    limits = ax.set_xlim if horizontal else ax.set_ylim
+    limits(0, max((ax.get_xlim() if horizontal else ax.get_ylim())[1], 1))
     ax.grid(axis="x" if horizontal else "y", color="0.9", lw=0.5)
     ax.set_axisbelow(True)
     if n_cols > 1:

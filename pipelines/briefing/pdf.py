@@ -19,7 +19,6 @@ from pipelines.briefing import queries as q
 from pipelines.briefing.charts import month_name
 from pipelines.briefing.suppression import (
     MARKS,
-    SUPPRESSED,
     TOTAL,
     as_numbers,
     format_count,
@@ -173,38 +172,27 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
     labels["xlabel"] = "Time reported (4-hour bands, UK clock time as recorded)"
     labels["ylabel"] = "Day of week reported"
     charts.heatmap(fig, (0.12, 0.09, 0.82, 0.29), suppress_counts(who["when"], True), **labels)
-    charts.note(fig, f"Episodes reported in {month_name(month)}. Darker is more. " + MARKS)
+    when = f"Episodes reported in {month_name(month)}. Darker is more; a report recorded "
+    charts.note(fig, when + "without a time of day counts at 00:00. " + MARKS)
 
 
 def durations_page(fig: Figure, month: str, data: Data) -> None:
     dur = data["durations"]
-    this = _categories(data["headline"]).loc[month]
-    # Page 1 may hide a category's count; printed here as a column total it would be undone.
-    groups = {"Missing": ["missing"], "Absent": ["absent"]}
-    groups["Away or undetermined"] = ["away", "undetermined", "other"]
-    hide = [(TOTAL, g) for g, cats in groups.items() if SUPPRESSED in this.reindex(cats).values]
-    durations = suppress_counts(dur["durations"], True, hide=hide)
-    bars = as_numbers(durations).drop(index=TOTAL, columns=TOTAL)
-    labels = {"title": "How long episodes lasted", "xlabel": "Duration (band)", "ylabel": COUNT}
-    charts.bar_chart(fig, (0.1, 0.7, 0.46, 0.2), bars, **labels)
-    table = durations.set_axis(["Missing", "Absent", "Away or\nundet.", TOTAL], axis=1)
-    charts.table(fig, (0.6, 0.68, 0.34, 0.22), table, index_label="Duration", first=0.26, size=7)
-    review = format_count(dur["needs_review"])
-    fig.text(0.06, 0.6, f"Absent decisions needing review: {review}", fontsize=10, weight="bold")
-    why = (
-        "Absent episodes to look at again, e.g. a child with an exploitation marker recorded absent"
-    )
-    fig.text(0.06, 0.585, why)
-    for top, key, title, label in [
-        (0.33, "outcomes", "How episodes ended", "Outcome"),
-        (0.09, "risk", "Highest risk grade", "Risk grade"),
-    ]:
+    panels = [
+        (0.71, "durations", "How long episodes lasted", "Duration (band)"),
+        (0.4, "outcomes", "How episodes ended", "Outcome"),
+        (0.11, "risk", "Highest risk grade during the episode", "Risk grade"),
+    ]
+    for top, key, title, label in panels:
         shown = suppress_counts(dur[key], True, row_totals=False)
         labels = {"title": title, "xlabel": COUNT, "ylabel": label}
-        charts.bar_chart(
-            fig, (0.22, top, 0.36, 0.18), as_numbers(shown).drop(TOTAL), True, **labels
-        )
-        charts.table(fig, (0.66, top, 0.28, 0.18), shown, title, index_label=label, first=0.6)
+        charts.bar_chart(fig, (0.2, top, 0.38, 0.17), as_numbers(shown).drop(TOTAL), True, **labels)
+        charts.table(fig, (0.66, top, 0.28, 0.17), shown, index_label=label, first=0.6)
+    review = f"""Absent decisions needing review: {format_count(dur["needs_review"])}
+        Episodes recorded absent although the child was looked after, was in the 3-in-90-days
+        cohort or had a sexual-exploitation marker: absent must be a documented, risk-based
+        decision, never the default for such a child."""
+    charts.text_block(fig, (0.06, 0.58, 0.88, 0.07), review)
     charts.note(fig, f"Episodes reported in {month_name(month)}. " + MARKS)
 
 
@@ -260,10 +248,11 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     regimes = dq["regimes"]
     order = [c for c in REGIMES if c in regimes.columns]
     regimes = regimes[order + [c for c in regimes.columns if c not in order]]
-    regimes = suppress_counts(regimes, True) if len(regimes) else regimes
+    empty = pd.DataFrame({TOTAL: ["0"]}, index=[TOTAL])
+    regimes = suppress_counts(regimes, True) if len(regimes) else empty
     regimes = regimes.rename(columns={**REGIMES, "none (SSDA903)": "None\n(SSDA903)"})
     title = "Episodes by source and regime in force"
-    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.26)
+    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.2)
     this, shown = data["headline"].loc[month], _categories(data["headline"]).loc[month]
     undetermined = format_share(shown["undetermined"], this["undetermined"], this["episodes"])
     derived, run = basis.loc["derived", "Share"], dq["run"]
@@ -293,8 +282,11 @@ def render(data: Data, month: str, path: Path) -> None:
     metadata = {"Title": title, "Creator": "Whereabouts", "Producer": "Whereabouts"}
     metadata |= {"CreationDate": None, "ModDate": None}
     running = f"Missing and absent children: briefing for {month_name(month)}"
-    with matplotlib.rc_context(charts.STYLE), PdfPages(path, metadata=metadata) as pdf:
-        for number, (heading, draw) in enumerate(PAGES, start=1):
-            fig = charts.page(running, month, number, len(PAGES), heading)
-            draw(fig, month, data)
-            pdf.savefig(fig)
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()  # a local matplotlibrc must not change the bytes
+        matplotlib.rcParams.update(charts.STYLE)
+        with PdfPages(path, metadata=metadata) as pdf:
+            for number, (heading, draw) in enumerate(PAGES, start=1):
+                fig = charts.page(running, month, number, len(PAGES), heading)
+                draw(fig, month, data)
+                pdf.savefig(fig)

@@ -216,16 +216,11 @@ def who_and_when(con: Con, month: str) -> dict[str, pd.DataFrame]:
 DURATION_BANDS = ["<24h", "24-48h", "2-7 days", "7-30 days", ">30 days", "open"]
 OUTCOMES = ["returned", "found_by_police", "found_by_other", "found_harmed", "found_dead"]
 RISK_GRADES = ["no_apparent_risk", "low", "medium", "high", "not recorded"]
-CATEGORY_GROUPS = ["Missing", "Absent", "Away or undetermined"]
-_CATEGORY_GROUP = """CASE category WHEN 'missing' THEN 'Missing' WHEN 'absent' THEN 'Absent'
-    ELSE 'Away or undetermined' END"""
 
 
 def durations_and_outcomes(con: Con, month: str) -> dict[str, Any]:
-    """Page 5: duration bands by category, outcomes, risk grades, absent decisions to review."""
-    durations = _crosstab(
-        con, month, "coalesce(duration_band, 'open')", _CATEGORY_GROUP, DURATION_BANDS
-    )
+    """Page 5: duration bands, outcomes, risk grades, absent decisions to review."""
+    durations = _counts(con, month, "coalesce(duration_band, 'open')", DURATION_BANDS)
     outcome = _counts(
         con,
         month,
@@ -240,7 +235,7 @@ def durations_and_outcomes(con: Con, month: str) -> dict[str, Any]:
         list(month_span(month)),
     )
     return {
-        "durations": durations.reindex(columns=CATEGORY_GROUPS, fill_value=0),
+        "durations": durations,
         "outcomes": outcome,
         "risk": risk,
         "needs_review": int(review["n"].iloc[0]),
@@ -257,15 +252,15 @@ KNOWN_COLUMNS = frozenset((
     "child", "dob", "missing", "mis_start", "mis_end",
 ))
 # fmt: on
-_REASON = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*:\s*([A-Za-z_]+)?")
+_REASON = re.compile(r"^\s*(\w+)\s*:\s*(\w+)?")
 
 
 def _reason_label(reason: str) -> str:
     match = _REASON.match(reason)
     if not match:
         return "other"
-    column = (match[2] or "").lower()
-    return f"{match[1]}: {column}" if column in KNOWN_COLUMNS else match[1]
+    known = (match[2] or "").lower() in KNOWN_COLUMNS
+    return f"{match[1]}: {match[2]}" if known else match[1]
 
 
 def data_quality(con: Con, month: str) -> dict[str, Any]:
@@ -288,7 +283,7 @@ def data_quality(con: Con, month: str) -> dict[str, Any]:
     run = fetch(
         con,
         """SELECT status, strftime(as_of, '%Y-%m-%d') AS as_of FROM runs
-           ORDER BY started_at DESC NULLS LAST, run_id DESC LIMIT 1""",
+           ORDER BY status = 'published' DESC, started_at DESC NULLS LAST LIMIT 1""",
     )
     basis = ["recorded", "risk_grade", "escalated", "derived", "none"]
     return {

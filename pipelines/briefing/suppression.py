@@ -22,8 +22,9 @@ ROUNDS_TO_ZERO = "k"
 NOT_APPLICABLE = "z"
 TOTAL = "Total"
 MARKS = (
-    "c: a count from 1 to 4, or a value hidden so that one cannot be worked out from totals. "
-    "k: a non-zero percentage that rounds to 0. z: not applicable (nothing to divide by)."
+    f"c: a count from 1 to {SUPPRESS_AT_MOST}, or a value hidden so that one cannot be worked "
+    "out from totals. k: a non-zero percentage that rounds to 0. z: not applicable (nothing "
+    "to divide by)."
 )
 
 Line = Sequence[tuple[int, int]]

@@ -18,11 +18,15 @@ per_child as (
     select
         child_id,
         bool_or(returned_at is null) as has_open_episode,
-        bool_or(returned_at is null and risk_grade = 'high') as has_open_high_risk,
-        bool_or(reported_at >= starts and coalesce(cse_flag, false)) as recent_cse,
-        bool_or(reported_at >= starts and risk_grade = 'high') as recent_high_risk,
-        bool_or(reported_at >= starts and completes_repeat_window) as recent_repeat,
-        bool_or(reported_at >= starts and absent_needs_review) as recent_absent_review,
+        coalesce(bool_or(returned_at is null and risk_grade = 'high'), false)
+            as has_open_high_risk,
+        coalesce(bool_or(reported_at >= starts and cse_flag), false) as recent_cse,
+        coalesce(bool_or(reported_at >= starts and risk_grade = 'high'), false)
+            as recent_high_risk,
+        coalesce(bool_or(reported_at >= starts and completes_repeat_window), false)
+            as recent_repeat,
+        coalesce(bool_or(reported_at >= starts and absent_needs_review), false)
+            as recent_absent_review,
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,
         max(reported_at) as last_reported_at,
         arg_max(episode_id, (reported_at, episode_id)) as last_episode_id

@@ -1,0 +1,176 @@
+"""Sort one file's rows into what is stored where: episode versions, quarantine, findings.
+
+Every row read ends in exactly one place: loaded, quarantined (with every reason), or out
+of scope (an adult: counted, never stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pipelines import settings
+from pipelines.parse import age_in_years, typed_episodes
+from pipelines.pseudonym import child_id, child_ids
+from pipelines.record import SSDA903_CODES
+from pipelines.sources import Source
+from pipelines.store import EPISODE_COLUMNS
+
+
+@dataclass
+class Batch:
+    """A file's rows sorted into what is stored where."""
+
+    versions: pd.DataFrame
+    quarantine: pd.DataFrame
+    findings: pd.DataFrame
+    persons: pd.DataFrame
+    rows_read: int
+    rows_out_of_scope: int
+
+
+def _reasons(failures: pd.DataFrame) -> pd.Series:
+    """One line of reasons per row: 'rule: message; rule: message'."""
+    text = failures["rule"].astype("str") + ": " + failures["message"].astype("str")
+    return text.groupby(failures["row_number"].to_numpy()).agg("; ".join)
+
+
+def _quarantine(text: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    rows = reasons.index
+    raw = text.loc[rows].to_json(orient="records", lines=True).splitlines() if len(rows) else []
+    return pd.DataFrame(
+        {"row_number": rows.astype("int64"), "reasons": reasons.to_numpy(), "raw_values": raw}
+    )
+
+
+def adults(born: pd.Series, at: pd.Series) -> pd.Series:
+    """Rows about a person aged 18 or over when reported (unknown age: not an adult)."""
+    return (age_in_years(born, at) >= settings.AGE_OF_MAJORITY).fillna(False).astype(bool)
+
+
+def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.DataFrame, int]:
+    """Typed in-scope rows ready for the batch checks, and how many rows were adults.
+
+    Adults leave before the checks: not even their quarantined raw values are kept.
+    """
+    typed = typed_episodes(text, source)
+    adult = adults(typed["date_of_birth"], typed["reported_at"])
+    checked = typed[~adult]
+    checked.insert(0, "file", file)
+    return checked, int(adult.sum())
+
+
+def police_batch(
+    text: pd.DataFrame,
+    checked: pd.DataFrame,
+    out_of_scope: int,
+    failures: pd.DataFrame,
+    source: Source,
+    key: bytes,
+) -> Batch:
+    """Assemble a police file's batch from its checked rows and their failures."""
+    errors = failures[failures["severity"] == "error"]
+    good = checked.drop(index=pd.Index(errors["row_number"].unique()))
+    warnings = failures[
+        (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
+    ]
+    versions = pd.DataFrame(
+        {
+            "row_number": good.index.astype("int64"),
+            "child_id": child_ids(key, source.name, good["person_ref"]),
+            "date_of_birth": good["date_of_birth"].dt.date,
+            "recorded_category": good["category"],
+        }
+    )
+    for column in EPISODE_COLUMNS:
+        if column not in versions and column in good:
+            versions[column] = good[column]
+    findings = pd.DataFrame(
+        {
+            "rule": warnings["rule"].to_numpy(),
+            "severity": warnings["severity"].to_numpy(),
+            "row_number": warnings["row_number"].astype("int64").to_numpy(),
+            "episode_ref": checked.loc[warnings["row_number"], "episode_ref"].to_numpy(),
+            "message": warnings["message"].to_numpy(),
+        }
+    )
+    persons = pd.DataFrame(
+        {"child_id": versions["child_id"], "person_ref": good["person_ref"]}
+    ).drop_duplicates("child_id")
+    return Batch(
+        versions=versions.reset_index(drop=True),
+        quarantine=_quarantine(text, _reasons(errors)),
+        findings=findings,
+        persons=persons,
+        rows_read=len(text),
+        rows_out_of_scope=out_of_scope,
+    )
+
+
+def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
+    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away."""
+    from pipelines.dfe_rules import check_missing_table, parse_dfe_date
+
+    findings = check_missing_table(text, year_end)
+    born = parse_dfe_date(text["DOB"])
+    start = parse_dfe_date(text["MIS_START"])
+    end = parse_dfe_date(text["MIS_END"])
+    adult = adults(born, start)
+    in_scope = ~adult[findings["row_number"]].to_numpy()
+    errors = findings[(findings["severity"] == "error") & in_scope]
+    good = text[~adult].drop(index=pd.Index(errors["row_number"].unique()))
+    child = child_ids(key, source.name, good["CHILD"])
+    # SSDA903 has no episode reference: a keyed hash of child and start stands in for one,
+    # so the raw child reference never reaches the curated tables.
+    refs = [
+        "903-" + child_id(key, source.name, f"{c}|{s}")[:16]
+        for c, s in zip(good["CHILD"], good["MIS_START"], strict=True)
+    ]
+    versions = pd.DataFrame(
+        {
+            "row_number": good.index.astype("int64"),
+            "episode_ref": refs,
+            "child_id": child,
+            "date_of_birth": born[good.index].dt.date,
+            "reported_at": start[good.index],
+            "returned_at": end[good.index],
+            "recorded_category": good["MISSING"].str.strip().str.upper().map(SSDA903_CODES),
+            "looked_after": "Y",
+            # The return describes the year to 31 March; a later year's return supersedes it.
+            "extracted_at": pd.Timestamp(year=year_end, month=3, day=31, hour=23, minute=59),
+        }
+    )
+    ref_by_row = pd.Series(refs, index=good.index, dtype="str")
+    findings = findings.assign(episode_ref=findings["row_number"].map(ref_by_row))
+    persons = pd.DataFrame({"child_id": child, "person_ref": good["CHILD"]}).drop_duplicates(
+        "child_id"
+    )
+    return Batch(
+        versions=versions.reset_index(drop=True),
+        quarantine=_quarantine(text, _reasons(errors)),
+        findings=findings,
+        persons=persons,
+        rows_read=len(text),
+        rows_out_of_scope=int(adult.sum()),
+    )
+
+
+def hold(batch: Batch, reason: str) -> Batch:
+    """A batch held back by the publish gate: every in-scope row is quarantined."""
+    extra = pd.DataFrame(
+        {
+            "row_number": batch.versions["row_number"],
+            "reasons": f"held: {reason}",
+            "raw_values": None,
+        }
+    )
+    quarantine = pd.concat([batch.quarantine, extra]).sort_values("row_number")
+    return Batch(
+        batch.versions.iloc[0:0],
+        quarantine.reset_index(drop=True),
+        batch.findings.iloc[0:0],
+        batch.persons.iloc[0:0],
+        batch.rows_read,
+        batch.rows_out_of_scope,
+    )

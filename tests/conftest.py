@@ -1,0 +1,112 @@
+"""Shared fixtures: one Prefect test harness per session, a private key per test run, and a
+way to build the curated database from hand-made episode versions."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipelines.build import build
+from pipelines.sources import Source
+from pipelines.store import EPISODE_COLUMNS, insert_frame, open_work
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Tests never touch the user's real key."""
+    path = tmp_path_factory.mktemp("key") / "key"
+    previous = os.environ.get("WHEREABOUTS_KEY_FILE")
+    os.environ["WHEREABOUTS_KEY_FILE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("WHEREABOUTS_KEY_FILE", None)
+    else:
+        os.environ["WHEREABOUTS_KEY_FILE"] = previous
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One temporary Prefect server for every test that runs a flow."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+def police_source(name: str = "force", regimes=None) -> Source:
+    """A standard-layout police source for hand-made cases."""
+    from pipelines.record import FIELDS
+
+    return Source(
+        name=name,
+        kind="standard",
+        file=Path(f"{name}.yaml"),
+        fingerprint="test",
+        columns={f: f for f in FIELDS},
+        regimes=regimes,
+    )
+
+
+def la_source(name: str = "council") -> Source:
+    return Source(name=name, kind="ssda903_missing", file=Path(f"{name}.yaml"), fingerprint="t")
+
+
+def episode(**values) -> dict:
+    """One episode version with sensible defaults; override any standard field."""
+    row = {
+        "source": "force",
+        "file": "force/f.csv",
+        "row_number": 0,
+        "ingest_seq": 1,
+        "episode_ref": "E1",
+        "child_id": "child-a",
+        "date_of_birth": date(2010, 6, 15),
+        "reported_at": pd.Timestamp("2024-05-01 20:00"),
+        "last_seen_at": None,
+        "returned_at": pd.Timestamp("2024-05-02 08:00"),
+        "recorded_category": None,
+        "initial_risk_grade": None,
+        "risk_grade": None,
+        "sex": "F",
+        "looked_after": "N",
+        "missing_from": "home",
+        "cse_flag": "N",
+        "outcome": "returned",
+        "rhi_offered_at": None,
+        "rhi_completed_at": None,
+        "extracted_at": pd.Timestamp("2024-06-01 01:00"),
+    }
+    for key, value in values.items():
+        if key == "reported_at" or key.endswith("_at"):
+            value = pd.Timestamp(value) if value is not None else None
+        row[key] = value
+    return row
+
+
+def build_curated(
+    tmp_path: Path, rows: list[dict], sources: list[Source] | None = None, as_of=date(2024, 12, 31)
+) -> duckdb.DuckDBPyConnection:
+    """Build the curated database from episode versions and open it read-only."""
+    sources = sources or [police_source()]
+    work = tmp_path / "work.duckdb"
+    con = open_work(work)
+    frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
+    for column in EPISODE_COLUMNS:
+        if column.endswith("_at"):
+            frame[column] = pd.to_datetime(frame[column])
+    insert_frame(con, "episode_versions", frame)
+    con.close()
+    built = build(work, tmp_path / "curated.duckdb", {s.name: s for s in sources}, as_of)
+    return duckdb.connect(str(built), read_only=True)
+
+
+def rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
