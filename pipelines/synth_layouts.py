@@ -33,6 +33,8 @@ EXCEL_DAY_OFFSET = 25569
 XLSX_CREATED = dt.datetime(2012, 1, 1)
 # Share of eastmoor date cells typed in by hand as text instead of real date cells.
 EASTMOOR_TEXT_DATE_SHARE = 0.05
+# Below this many rows, starting threads to format columns costs more than it saves.
+PARALLEL_FROM_ROWS = 50_000
 # Excel's sheet limit, less the title block and header.
 XLSX_MAX_ROWS = 1_048_576 - 3
 
@@ -371,10 +373,13 @@ def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[st
         return labels(rows[field], layout.labels[field])
 
     fields = [field for field, _ in layout.columns]
-    # pyarrow kernels release the GIL: format columns side by side (order-independent, so
-    # still deterministic).
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        out = dict(zip(fields, pool.map(column, fields), strict=True))
+    if len(rows["episode_no"]) < PARALLEL_FROM_ROWS:
+        out = {field: column(field) for field in fields}
+    else:
+        # pyarrow kernels release the GIL: format columns side by side (each column's text is
+        # independent of the others, so the output stays deterministic).
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            out = dict(zip(fields, pool.map(column, fields), strict=True))
     if layout.source == "northshire":
         # Northshire typed "ABSENT" for the lowest grade through 2017 on some reports.
         old = rows["old_nar_label"] & (rows["report_year"] == 2017)

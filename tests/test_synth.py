@@ -133,7 +133,8 @@ def test_same_seed_same_bytes(tmp_path: Path) -> None:
 def test_manifest_accounting(run) -> None:
     out, manifest = run
     assert json.loads((out / "synth_manifest.json").read_text()) == manifest
-    assert manifest["until"] == UNTIL and set(manifest["sources"]) == set(synth.SOURCES)
+    assert re.fullmatch(r"\d{4}-\d\d", manifest["until"])
+    assert set(manifest["sources"]) == set(synth.SOURCES)
     for source, info in manifest["sources"].items():
         assert sorted(info["files"]) == sorted(p.name for p in (out / source).iterdir())
         for name, f in info["files"].items():
@@ -147,7 +148,7 @@ def test_manifest_accounting(run) -> None:
             assert planted <= 0.03 * f["rows"], name
             if f["rows"] < synth.MIN_ROWS_FOR_DEFECTS:
                 assert planted == 0
-            elif "history" in name:
+            elif f["rows"] * synth.DEFECT_ROW_SHARE >= 10:  # budget for one of every kind
                 assert all(f["defects"].values()) and all(f["warnings"].values())
 
 
@@ -396,7 +397,8 @@ def test_nightlies_overlap_and_evolve(run) -> None:
         assert closed_later.any(), source
         graded_up = rank.groupby(versions["episode_ref"]).agg(lambda r: r.iloc[-1] > r.iloc[0])
         assert graded_up.sum() >= 2, source
-        if source == "southbay":
+        # A category can only change once absences are recorded (national two-tier date).
+        if source == "southbay" and versions["reported_at"].max() >= pd.Timestamp("2013-04-01"):
             to_missing = first["category"].eq("absent") & last["category"].eq("missing")
             assert to_missing.any()
 

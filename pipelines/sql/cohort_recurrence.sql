@@ -1,14 +1,24 @@
 -- For children by month of their first episode: how many went missing again, and how soon.
 with episodes as (
-    select * from episodes where category <> 'away'
+    select * from episodes
+),
+
+-- Away (a local authority's "away from placement") is not a missing or absent episode.
+numbered as (
+    select
+        child_id,
+        reported_at,
+        row_number() over (partition by child_id order by reported_at, episode_id) as nth
+    from episodes
+    where category <> 'away'
 ),
 
 firsts as (
     select
         child_id,
-        min(reported_at) as first_at,
-        min(reported_at) filter (where child_episode_number = 2) as second_at
-    from episodes
+        min(reported_at) filter (where nth = 1) as first_at,
+        min(reported_at) filter (where nth = 2) as second_at
+    from numbered
     group by child_id
 ),
 

@@ -1,0 +1,196 @@
+"""End to end: synthetic extracts through the real nightly flow into a real DuckDB file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.commands import RunFailed, run_nightly
+from pipelines.synth import generate
+
+UNTIL = "2026-10"
+AS_OF = date(2026, 11, 1)
+
+
+def nightly_into(base: Path, raw: Path):
+    return run_nightly(
+        raw_dir=raw,
+        db=base / "curated" / "whereabouts.duckdb",
+        work_db=base / "work" / "work.duckdb",
+        as_of=AS_OF,
+        validation_dir=base / "reports",
+    )
+
+
+@pytest.fixture(scope="module")
+def run(prefect_harness, tmp_path_factory):
+    base = tmp_path_factory.mktemp("nightly")
+    manifest = generate(base / "raw", seed=7, scale=0.5, until=UNTIL)
+    summary = nightly_into(base, base / "raw")
+    con = duckdb.connect(str(base / "curated" / "whereabouts.duckdb"), read_only=True)
+    yield {"base": base, "manifest": manifest, "summary": summary, "con": con}
+    con.close()
+
+
+def test_run_publishes_and_summarises(run):
+    summary = run["summary"]
+    assert summary.status == "published"
+    files = sum(len(s["files"]) for s in run["manifest"]["sources"].values())
+    assert (summary.files_seen, summary.files_new) == (files, files)
+    assert Path(summary.report).exists()
+
+
+def test_every_file_accounted_for_as_the_manifest_says(run):
+    con = run["con"]
+    ledger = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "select file, status, rows_read, rows_loaded, rows_quarantined, rows_out_of_scope "
+            "from ingest_files"
+        ).fetchall()
+    }
+    for source, declared in run["manifest"]["sources"].items():
+        for name, expected in declared["files"].items():
+            assert ledger[f"{source}/{name}"] == (
+                "loaded",
+                expected["rows"],
+                expected["loaded"],
+                expected["quarantined"],
+                expected["out_of_scope"],
+            ), name
+
+
+def test_episodes_and_children_per_source_match_the_manifest(run):
+    got = {
+        row[0]: row[1:]
+        for row in run["con"]
+        .execute("select source, count(*), count(distinct child_id) from episodes group by 1")
+        .fetchall()
+    }
+    for source, declared in run["manifest"]["sources"].items():
+        assert got[source] == (declared["episodes"], declared["children"]), source
+
+
+def test_quarantine_lists_each_quarantined_row_once(run):
+    con = run["con"]
+    listed, ledger = con.execute(
+        "select (select count(*) from quarantine), (select sum(rows_quarantined) from ingest_files)"
+    ).fetchone()
+    assert listed == ledger > 0
+    assert con.execute(
+        "select count(*) from (select file, row_number from quarantine group by all "
+        "having count(*) > 1)"
+    ).fetchone() == (0,)
+
+
+def test_regime_changing_source_shows_all_three_regimes(run):
+    rows = (
+        run["con"]
+        .execute(
+            "select regime, min(reported_at)::date from episodes where source = 'northshire' "
+            "group by 1 order by 2"
+        )
+        .fetchall()
+    )
+    assert [r[0] for r in rows] == ["single", "two_tier", "continuum"]
+    assert rows[1][1] >= date(2016, 1, 1) and rows[2][1] >= date(2017, 1, 1)
+
+
+def test_every_episode_is_classified_with_basis_regime_and_rule(run):
+    assert run["con"].execute(
+        "select count(*) from episodes where category is null or category_basis is null "
+        "or rule is null or (regime is null and source <> 'riverton')"
+    ).fetchone() == (0,)
+
+
+def _strings_in(con: duckdb.DuckDBPyConnection) -> set[str]:
+    tokens: set[str] = set()
+    columns = con.execute(
+        "select table_name, column_name from information_schema.columns where data_type = 'VARCHAR'"
+    ).fetchall()
+    for table, column in columns:
+        for (value,) in con.execute(f'select distinct "{column}" from "{table}"').fetchall():
+            if value:
+                tokens.update(re.split(r"[\s;,:'()|/]+", value))
+    return tokens
+
+
+def test_no_person_reference_or_name_reaches_the_curated_database(run):
+    from pipelines.readers import read_text
+    from pipelines.sources import load_sources
+
+    sources = load_sources(Path("schemas/sources"))
+    private: set[str] = set()
+    for source in sources.values():
+        for path in sorted((run["base"] / "raw" / source.name).iterdir()):
+            text = read_text(path, source)
+            column = "CHILD" if source.is_ssda903 else "person_ref"
+            private.update(v for v in text[column].dropna().unique())
+    names = set()
+    for path in (run["base"] / "raw" / "southbay").glob("*.csv"):
+        header, *lines = path.read_text().splitlines()[:50]
+        names.update(re.findall(r"Test[a-z]+\d+", "\n".join(lines)))
+    assert private and names
+    leaked = (private | names) & _strings_in(run["con"])
+    assert leaked == set()
+
+
+def test_a_second_run_on_the_same_files_ingests_nothing_and_changes_nothing(run, tmp_path):
+    base = run["base"]
+    tables = ["episodes", "children", "repeat_missing", "at_risk_children", "findings"]
+    before = {t: run["con"].execute(f"select * from {t} order by all").fetchall() for t in tables}
+    summary = nightly_into(base, base / "raw")
+    assert (summary.files_new, summary.rows_read) == (0, 0)
+    con = duckdb.connect(str(base / "curated" / "whereabouts.duckdb"), read_only=True)
+    after = {t: con.execute(f"select * from {t} order by all").fetchall() for t in tables}
+    con.close()
+    assert after == before
+
+
+def test_a_fresh_store_on_the_same_raw_folder_gives_identical_tables(run, tmp_path):
+    summary = nightly_into(tmp_path, run["base"] / "raw")
+    assert summary.status == "published"
+    other = duckdb.connect(str(tmp_path / "curated" / "whereabouts.duckdb"), read_only=True)
+    for table in ("episodes", "children", "repeat_missing", "at_risk_children", "quarantine"):
+        query = f"select * from {table} order by all"
+        assert other.execute(query).fetchall() == run["con"].execute(query).fetchall(), table
+    other.close()
+
+
+def test_a_file_over_the_quarantine_threshold_leaves_the_last_good_database(run, tmp_path):
+    base = tmp_path / "held"
+    shutil.copytree(run["base"] / "raw", base / "raw")
+    nightly_into(base, base / "raw")
+    published = base / "curated" / "whereabouts.duckdb"
+    good = hashlib.sha256(published.read_bytes()).hexdigest()
+    (base / "raw" / "southbay" / "southbay_broken.csv").write_text(
+        "episode_ref,person_ref,date_of_birth,reported_at\n"
+        "X1,P1,2012-01-01,2026-10-30 10:00\n"
+        "X2,,2012-01-01,2026-10-30 10:00\n"
+    )
+    with pytest.raises(RunFailed) as failure:
+        nightly_into(base, base / "raw")
+    assert str(failure.value) == (
+        "file southbay/southbay_broken.csv: 1 of 2 rows quarantined (50.0% > 5%); "
+        "most often rule required (1 rows)"
+    )
+    assert hashlib.sha256(published.read_bytes()).hexdigest() == good
+    work = duckdb.connect(str(base / "work" / "work.duckdb"), read_only=True)
+    assert work.execute(
+        "select status, rows_read, rows_loaded, rows_quarantined from ingest_files "
+        "where file = 'southbay/southbay_broken.csv'"
+    ).fetchone() == ("held", 2, 0, 2)
+    assert work.execute("select status from runs order by started_at").fetchall()[-1] == ("failed",)
+    work.close()
+
+
+def test_manifest_is_written_beside_the_raw_folders(run):
+    manifest = json.loads((run["base"] / "raw" / "synth_manifest.json").read_text())
+    assert manifest["until"] == UNTIL
