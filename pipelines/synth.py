@@ -523,7 +523,8 @@ def _plant_police_defects(
     report_day = reported // DAY
     pools = {  # most constrained first, so the others cannot use up their rows
         "reported_after_return": seen & back & (reported - last_seen >= 20),
-        "returned_before_last_seen": seen & back,
+        # the earlier return must not fall before the data begins
+        "returned_before_last_seen": seen & back & (last_seen - 180 >= _minute(FIRST_DAY)),
         "last_seen_after_reported": (~back | (returned - reported >= 30))
         & (reported + 30 <= as_of),
         "dob_after_reported": report_day < as_of // DAY,

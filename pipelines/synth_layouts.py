@@ -390,7 +390,10 @@ def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[st
 
 
 def xlsx_cells(
-    layout: PoliceLayout, rows: dict[str, np.ndarray], text: dict[str, pa.Array], rng
+    layout: PoliceLayout,
+    rows: dict[str, np.ndarray],
+    text: dict[str, pa.Array],
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """Cell values for an XLSX sheet: date cells as Excel serial numbers, about 5% of them
     as typed text instead, flags as numbers, everything else as text."""

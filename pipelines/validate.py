@@ -45,8 +45,9 @@ def _gx():
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    # GX announces its temporary docs folder at INFO on every start: not news in a nightly log.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # GX pins one module's logger to INFO to announce a temporary docs folder on every start:
+    # not news in a nightly log.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (
