@@ -90,8 +90,7 @@ def comment_statements(table: str) -> list[str]:
 
 def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) -> Path:
     """Run every model into a new database file at `target` and return its path."""
-    for stale in (target, target.with_name(target.name + ".wal")):
-        stale.unlink(missing_ok=True)
+    discard(target)
     config = DUCKDB_CONFIG | {
         "storage_compatibility_version": settings.STORAGE_COMPATIBILITY_VERSION
     }
@@ -99,6 +98,7 @@ def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) 
 
     target.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(target), config=config)
+    built = False
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
         grades = classification_settings()["single_absent_grades"]
@@ -125,10 +125,30 @@ def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) 
                 con.execute(statement)
         con.execute("detach work")
         con.execute("checkpoint")
+        built = True
     finally:
         con.close()
+        if not built:  # a half-built file is never left for anyone to open
+            discard(target)
     target.chmod(0o640)
     return target
+
+
+def discard(target: Path) -> None:
+    """Remove a database file and its write-ahead log."""
+    for path in (target, target.with_name(target.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def building_path(published: Path, run_id: str) -> Path:
+    """Where a run builds its new file: beside the published one, so the rename is atomic."""
+    return published.with_name(f".{published.name}.building-{run_id}")
+
+
+def clear_abandoned(published: Path) -> None:
+    """Remove files left by runs that were killed mid-build (the run lock is held)."""
+    for path in published.parent.glob(f".{published.name}.building-*"):
+        path.unlink(missing_ok=True)
 
 
 def publish(built: Path, published: Path) -> None:

@@ -114,8 +114,8 @@ def build_database(
     work_db: Path, db: Path, sources: dict[str, Source], as_of: date, run_id: str
 ) -> Path:
     """Build every curated table into a new file beside the published one."""
-    target = db.with_name(f".{db.name}.building-{run_id}")
-    return building.build(work_db, target, sources, as_of)
+    building.clear_abandoned(db)
+    return building.build(work_db, building.building_path(db, run_id), sources, as_of)
 
 
 @task(cache_policy=NO_CACHE)

@@ -110,18 +110,27 @@ def _excel_serial(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        serial = float(text)
-    except ValueError:
+        moment = EXCEL_EPOCH + timedelta(days=float(text))
+    except (ValueError, OverflowError):
+        # Not a number, or no date at all (e.g. '20100304'): kept as text, so the checks
+        # quarantine the row as 'not a date' rather than the whole run failing.
         return text
-    moment = EXCEL_EPOCH + timedelta(days=serial)
     return moment.replace(microsecond=0).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def read_xlsx_text(path: Path, source: Source) -> pd.DataFrame:
     """The declared (or first) sheet, its header found below any title block."""
     try:
+        # keep_default_na=False: text such as 'N/A' or 'NA' stays text, as in a CSV, so the
+        # checks name it instead of it silently becoming blank.
         book = pd.read_excel(
-            path, sheet_name=None, header=None, dtype=object, engine="calamine", nrows=None
+            path,
+            sheet_name=None,
+            header=None,
+            dtype=object,
+            engine="calamine",
+            nrows=None,
+            keep_default_na=False,
         )
     except Exception as exc:  # calamine raises its own types for corrupt workbooks
         raise RejectedFile(f"not a readable XLSX workbook: {str(exc).splitlines()[0]}") from None

@@ -124,11 +124,21 @@ def _parse_mapping(path: Path, raw: dict) -> dict:
     }
 
 
+def _text_keys(value: object) -> object:
+    """Every mapping key as text, so keys YAML read as numbers ({1: Y, N: N}) sort together."""
+    if isinstance(value, dict):
+        return {str(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    return value
+
+
 def load_source(path: Path) -> Source:
     """Read and check one declaration; raise DeclarationError naming the file and key."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:
+        # ValueError: not UTF-8, or a date that is not real (from: 2016-13-01).
         raise DeclarationError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise DeclarationError(f"{path}: must be a mapping with at least 'name' and 'layout'")
@@ -143,7 +153,9 @@ def load_source(path: Path) -> Source:
         raise _fail(path, "name", f"'{name}' must match the file name '{path.stem}'")
     layout = raw["layout"]
     regimes = _parse_regimes(path, raw["regimes"]) if "regimes" in raw else None
-    fingerprint = hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    fingerprint = hashlib.sha256(
+        json.dumps(_text_keys(raw), sort_keys=True, default=str).encode()
+    ).hexdigest()
     common = dict(
         name=name,
         file=path,

@@ -5,7 +5,11 @@
 -- needing review in the last 90 days. Within a tier: more reasons, then more recent
 -- episodes, then the latest report first.
 with episodes as (
-    select * from int_episodes_sequenced
+    select
+        *,
+        -- The highest grade known: the initial one where no highest grade is recorded.
+        coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high
+    from int_episodes_sequenced
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
@@ -18,10 +22,10 @@ per_child as (
     select
         child_id,
         bool_or(returned_at is null) as has_open_episode,
-        coalesce(bool_or(returned_at is null and risk_grade = 'high'), false)
+        coalesce(bool_or(returned_at is null and graded_high), false)
             as has_open_high_risk,
         coalesce(bool_or(reported_at >= starts and cse_flag), false) as recent_cse,
-        coalesce(bool_or(reported_at >= starts and risk_grade = 'high'), false)
+        coalesce(bool_or(reported_at >= starts and graded_high), false)
             as recent_high_risk,
         coalesce(bool_or(reported_at >= starts and completes_repeat_window), false)
             as recent_repeat,

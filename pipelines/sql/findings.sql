@@ -4,29 +4,41 @@ with stored as (
     select * from work.findings
 ),
 
+-- Away (whereabouts known) is not compared: only missing, absent and undetermined episodes.
 sequenced as (
-    select * from int_episodes_sequenced
+    select * from int_episodes_sequenced where category <> 'away'
+),
+
+compared as (
+    select
+        *,
+        -- The latest end among the child's earlier episodes (an open one never ends).
+        max(coalesce(returned_at, 'infinity'::timestamp)) over earlier as earlier_end,
+        arg_max(episode_id, coalesce(returned_at, 'infinity'::timestamp)) over earlier
+            as earlier_episode_id
+    from sequenced
+    window earlier as (
+        partition by child_id order by reported_at, episode_id
+        rows between unbounded preceding and 1 preceding
+    )
 ),
 
 across_episodes as (
     select
-        case when previous_returned_at is null then 'reported_while_open'
-            else 'episodes_overlap' end as rule,
+        if(isinf(earlier_end), 'reported_while_open', 'episodes_overlap') as rule,
         'warning' as severity,
         source,
         null::varchar as file,
         null::bigint as row_number,
         episode_ref,
-        case when previous_returned_at is null
-            then 'reported while the child''s previous episode ' || previous_episode_id
-                || ' was still open'
-            else 'starts before the child''s previous episode ' || previous_episode_id
-                || ' ended'
-        end as message
-    from sequenced
-    where previous_episode_id is not null
-        and category <> 'away'
-        and (previous_returned_at is null or previous_returned_at > reported_at)
+        if(
+            isinf(earlier_end),
+            'reported while the child''s earlier episode ' || earlier_episode_id
+            || ' was still open',
+            'starts before the child''s earlier episode ' || earlier_episode_id || ' ended'
+        ) as message
+    from compared
+    where earlier_end > reported_at
 ),
 
 final as (

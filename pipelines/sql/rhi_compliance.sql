@@ -1,12 +1,15 @@
--- Return home interviews per month of return: offered within 72 hours, later, or not at all.
+-- Return home interviews after missing episodes, per month of return: offered within 72
+-- hours, later, or not at all.
 with episodes as (
     select * from episodes
 ),
 
 returns as (
     select * from episodes
-    -- A child found dead has no interview to offer.
-    where returned_at is not null and coalesce(outcome, '') <> 'found_dead'
+    -- Statutory guidance: every child returning from a missing episode is offered an
+    -- interview (absent and away episodes are not missing). A child found dead has none.
+    where category = 'missing' and returned_at is not null
+        and coalesce(outcome, '') <> 'found_dead'
 ),
 
 final as (

@@ -1,0 +1,115 @@
+"""The contracts in schemas/tables are the one truth: SQL, suites, comments and docs agree."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import build_curated, episode, la_source, police_source
+
+from pipelines.build import CURATED
+from pipelines.checks import column_types, curated_suites
+from pipelines.contracts import curated_tables, load_contract
+from pipelines.dictionary import DICTIONARY, render
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """A small curated database with every table non-empty where it can be."""
+    base = tmp_path_factory.mktemp("contracts")
+    rows = [
+        episode(episode_ref=f"E{i}", reported_at=f"2024-0{m}-1{i} 20:00", returned_at=None)
+        for i, m in enumerate((3, 4, 5))
+    ] + [
+        episode(
+            source="council",
+            file="council/c_2024_25.csv",
+            episode_ref="903-a",
+            recorded_category="away",
+            looked_after="Y",
+        )
+    ]
+    con = build_curated(base, rows, [police_source(), la_source()], as_of=date(2024, 6, 1))
+    con.close()
+    return base / "curated.duckdb"
+
+
+def test_every_curated_table_has_a_contract_and_a_place_in_the_build():
+    assert sorted(CURATED) == sorted(curated_tables())
+    sql = {p.stem for p in Path("pipelines/sql").glob("*.sql")}
+    assert set(CURATED) <= sql
+
+
+@pytest.mark.parametrize("table", CURATED)
+def test_sql_and_contract_agree_on_columns_and_types(curated, table):
+    contract = load_contract(table)
+    assert column_types(curated, table) == {c.name: c.type for c in contract.columns}
+
+
+def test_published_file_holds_only_the_curated_tables(curated):
+    import duckdb
+
+    con = duckdb.connect(str(curated), read_only=True)
+    tables = {
+        t for (t,) in con.execute("select table_name from information_schema.tables").fetchall()
+    }
+    con.close()
+    assert tables == set(CURATED)
+
+
+def test_curated_suites_generated_from_contracts_pass(curated):
+    results = curated_suites(curated, CURATED)
+    failed = [(r.suite, o.rule, o.column) for r in results for o in r.outcomes if not o.success]
+    assert failed == []
+    assert {r.suite for r in results} == set(CURATED)
+
+
+def test_a_column_outside_the_contract_fails_the_suite(curated, tmp_path):
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(curated, copy)
+    con = duckdb.connect(str(copy))
+    con.execute("alter table children add column person_ref varchar")
+    con.close()
+    (result,) = curated_suites(copy, ("children",))
+    failed = [o.rule for o in result.outcomes if not o.success]
+    assert failed == ["columns_match_contract"]
+
+
+def test_comments_in_the_database_come_from_the_contracts(curated):
+    import duckdb
+
+    con = duckdb.connect(str(curated), read_only=True)
+    comments = dict(
+        con.execute(
+            "select column_name, comment from duckdb_columns() where table_name = 'episodes'"
+        ).fetchall()
+    )
+    table_comment = con.execute(
+        "select comment from duckdb_tables() where table_name = 'episodes'"
+    ).fetchone()[0]
+    con.close()
+    contract = load_contract("episodes")
+    assert comments == {c.name: c.description for c in contract.columns}
+    assert table_comment.startswith(contract.grain)
+
+
+def test_data_dictionary_in_docs_is_generated_from_the_contracts():
+    assert DICTIONARY.read_text(encoding="utf-8") == render(), (
+        "docs/data-dictionary.md is stale: run .venv/bin/python -m pipelines.dictionary"
+    )
+
+
+def test_published_file_opens_in_duckdb_1_5_clients(curated):
+    import duckdb
+
+    con = duckdb.connect(str(curated), read_only=True)
+    tags = con.execute(
+        "select tags['storage_version'] from duckdb_databases() where database_name = 'curated'"
+    ).fetchone()[0]
+    con.close()
+    assert tags == "v1.5.0+"

@@ -1,0 +1,812 @@
+"""Ingest: reading every supported file shape, parsing dates, and accounting for every row.
+
+Fixtures are tiny files written in code with synthetic values; the real readers, checks and
+working store run on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xlsxwriter
+
+from pipelines import ingest as ingest_module
+from pipelines import settings
+from pipelines.catalog import discover, to_ingest
+from pipelines.ingest import FileResult, collection_year_end, ingest_files
+from pipelines.parse import parse_datetimes
+from pipelines.pseudonym import child_id, load_key
+from pipelines.readers import RejectedFile, read_text
+from pipelines.record import FIELDS
+from pipelines.sources import Source, load_source
+from pipelines.store import open_work
+
+KEY = b"0123456789abcdef" * 4
+HEADER = "episode_ref,person_ref,date_of_birth,reported_at"
+STANDARD = "layout: standard\n"
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def declare(folder: Path, name: str, layout: str = STANDARD) -> Source:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.yaml"
+    path.write_text(f"name: {name}\n{layout}", encoding="utf-8")
+    return load_source(path)
+
+
+def records(frame: pd.DataFrame) -> list[dict]:
+    """Rows as plain dicts, every blank as None."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def full(**values: str | None) -> dict:
+    """A standard-record row: the given fields, every other one blank."""
+    return dict.fromkeys(FIELDS) | values
+
+
+class Drop:
+    """A raw folder, its declarations and a working store, as the nightly job sees them."""
+
+    def __init__(self, base: Path) -> None:
+        self.raw, self.decl = base / "raw", base / "sources"
+        self.sources: dict[str, Source] = {}
+        self.results: dict[str, FileResult] = {}
+        self.con = open_work(base / "work.duckdb")
+
+    def declare(self, name: str, layout: str = STANDARD) -> None:
+        self.sources[name] = declare(self.decl, name, layout)
+        (self.raw / name).mkdir(parents=True, exist_ok=True)
+
+    def write(self, rel: str, data: str | bytes) -> Path:
+        path = self.raw / rel
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        path.write_bytes(data)
+        return path
+
+    def run(self, run_id: str = "r1") -> dict[str, FileResult]:
+        files, _ = discover(self.raw, self.sources)
+        return {r.file: r for r in ingest_files(self.con, to_ingest(self.con, files), KEY, run_id)}
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+
+@pytest.fixture
+def drop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Drop:
+    # Tiny files quarantine large shares on purpose: the publish gate is tested elsewhere.
+    monkeypatch.setattr(settings, "MAX_QUARANTINE_SHARE", 1.0)
+    return Drop(tmp_path)
+
+
+# --- CSV ---------------------------------------------------------------------------------
+
+ROW = full(
+    episode_ref="E1", person_ref="P1", date_of_birth="2010-01-01", reported_at="2024-05-01 10:00"
+)
+CSV_CASES = [
+    pytest.param(
+        (HEADER + ",forename\nE1,P1,2010-01-01,2024-05-01 10:00,Zoë\n").encode("utf-8"),
+        [ROW],
+        id="utf8",
+    ),
+    pytest.param(
+        b"\xef\xbb\xbf" + (HEADER + ",forename\nE1,P1,2010-01-01,2024-05-01 10:00,Zoë\n").encode(),
+        [ROW],
+        id="utf8_with_bom",
+    ),
+    pytest.param(
+        (HEADER + ",forename\nE’1,P£1,2010-01-01,2024-05-01 10:00,O’Neill £5\n").encode("cp1252"),
+        [ROW | {"episode_ref": "E’1", "person_ref": "P£1"}],
+        id="windows_1252",
+    ),
+    pytest.param(
+        b"episode_ref;person_ref;date_of_birth;reported_at\nE1;P1;2010-01-01;2024-05-01 10:00\n",
+        [ROW],
+        id="semicolon",
+    ),
+    pytest.param(
+        b"episode_ref|person_ref|date_of_birth|reported_at\nE1|P1|2010-01-01|2024-05-01 10:00\n",
+        [ROW],
+        id="pipe",
+    ),
+    pytest.param(
+        HEADER.replace(",", "\t").encode() + b"\nE1\tP1\t2010-01-01\t2024-05-01 10:00\n",
+        [ROW],
+        id="tab",
+    ),
+    pytest.param(
+        (HEADER + ",address\r\nE1,P1,2010-01-01,2024-05-01 10:00,1 Lane\r\n").encode(),
+        [ROW],
+        id="crlf_line_ends",
+    ),
+    pytest.param(
+        (
+            HEADER + ",address\n"
+            '"E1, part 2",P1,2010-01-01,2024-05-01 10:00,"1 High St, Town\nSecond line"\n'
+            "E2,P2,2011-02-02,2024-06-01 11:00,\n"
+        ).encode(),
+        [
+            ROW | {"episode_ref": "E1, part 2"},
+            full(
+                episode_ref="E2",
+                person_ref="P2",
+                date_of_birth="2011-02-02",
+                reported_at="2024-06-01 11:00",
+            ),
+        ],
+        id="quoted_comma_and_line_break",
+    ),
+    pytest.param(
+        b"Reported_At,FORENAME,Date_Of_Birth,EPISODE_REF,Sex,Person_Ref\n"
+        b"2024-05-01 10:00,Ann,2010-01-01,E1,f,P1\n",
+        [ROW | {"sex": "f"}],
+        id="header_any_case_any_order",
+    ),
+    pytest.param(
+        (HEADER + ",sex,returned_at,category\nE1,P1,2010-01-01,2024-05-01 10:00,, ,\n").encode(),
+        [ROW],
+        id="blank_cells_are_none",
+    ),
+    pytest.param(
+        (HEADER + ",risk_grade\n E1 ,P1,2010-01-01,2024-05-01 10:00, High \n").encode(),
+        [ROW | {"risk_grade": "High"}],
+        id="values_trimmed",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), CSV_CASES)
+def test_read_csv(tmp_path: Path, data: bytes, expected: list[dict]) -> None:
+    path = tmp_path / "extract.csv"
+    path.write_bytes(data)
+    frame = read_text(path, declare(tmp_path, "bay"))
+    assert list(frame.columns) == list(FIELDS)  # forename, address: dropped
+    assert frame.index.name == "row_number"
+    assert records(frame) == expected
+
+
+# --- XLSX and Parquet --------------------------------------------------------------------
+
+
+def workbook(path: Path, sheet: str, title: bool, dates: str) -> None:
+    """One episode on `sheet` (after a decoy sheet when named), dates written as `dates`."""
+    book = xlsxwriter.Workbook(path)
+    if sheet != "Sheet1":
+        book.add_worksheet("Notes").write(0, 0, "episode_ref")
+    ws = book.add_worksheet(sheet)
+    top = 0
+    if title:
+        ws.write(0, 0, "Missing episodes: weekly export")
+        ws.write(1, 0, "Produced by the records team")
+        top = 3
+    ws.write_row(top, 0, ["Episode_Ref", "PERSON_REF", "date_of_birth", "reported_at", "forename"])
+    ws.write_row(top + 1, 0, ["E1", 101])
+    born, reported = datetime(2010, 3, 4), datetime(2024, 5, 6, 7, 8)
+    if dates == "cells":
+        fmt = book.add_format({"num_format": "dd/mm/yyyy hh:mm"})
+        ws.write_datetime(top + 1, 2, born, fmt)
+        ws.write_datetime(top + 1, 3, reported, fmt)
+    elif dates == "serials":
+        ws.write_number(top + 1, 2, 40241)
+        ws.write_number(top + 1, 3, 45418 + (7 * 60 + 8) / 1440)
+    else:
+        ws.write_string(top + 1, 2, "04/03/2010")
+        ws.write_string(top + 1, 3, "06/05/2024 07:08")
+    ws.write(top + 1, 4, "Ann")
+    ws.write_row(top + 3, 0, ["E2", "P2", "05/06/2011", "2024-06-01T09:00"])  # after a blank row
+    book.close()
+
+
+AS_CELLS = ("2010-03-04 00:00:00", "2024-05-06 07:08:00")
+XLSX_CASES = [
+    pytest.param("Sheet1", False, "cells", AS_CELLS, id="first_sheet_line_1_date_cells"),
+    pytest.param("Episodes", True, "cells", AS_CELLS, id="named_sheet_below_title_date_cells"),
+    pytest.param("Episodes", False, "serials", AS_CELLS, id="named_sheet_serial_numbers"),
+    pytest.param(
+        "Sheet1", True, "text", ("04/03/2010", "06/05/2024 07:08"), id="below_title_ddmmyyyy_text"
+    ),
+]
+
+
+@pytest.mark.parametrize(("sheet", "title", "dates", "text"), XLSX_CASES)
+def test_read_xlsx(tmp_path: Path, sheet: str, title: bool, dates: str, text: tuple) -> None:
+    path = tmp_path / "extract.xlsx"
+    workbook(path, sheet, title, dates)
+    layout = STANDARD
+    if sheet != "Sheet1":
+        columns = ", ".join(f"{f}: {f}" for f in FIELDS[:4])
+        layout = f"layout:\n  sheet: {sheet}\n  columns: {{{columns}}}\n"
+    frame = read_text(path, declare(tmp_path, "cove", layout))
+    assert records(frame) == [
+        full(episode_ref="E1", person_ref="101", date_of_birth=text[0], reported_at=text[1]),
+        full(
+            episode_ref="E2",
+            person_ref="P2",
+            date_of_birth="05/06/2011",
+            reported_at="2024-06-01T09:00",
+        ),
+    ]
+    assert list(parse_datetimes(frame["date_of_birth"])) == [
+        pd.Timestamp("2010-03-04"),
+        pd.Timestamp("2011-06-05"),
+    ]
+    assert list(parse_datetimes(frame["reported_at"])) == [
+        pd.Timestamp("2024-05-06 07:08"),
+        pd.Timestamp("2024-06-01 09:00"),
+    ]
+
+
+def test_read_xlsx_keeps_na_text_and_non_dates_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "extract.xlsx"
+    book = xlsxwriter.Workbook(path)
+    ws = book.add_worksheet()
+    ws.write_row(0, 0, [*FIELDS[:4], "returned_at", "risk_grade"])
+    ws.write_row(1, 0, ["E1", "P1", "20100304", "2024-05-01 10:00", "N/A", "NA"])
+    book.close()
+    assert records(read_text(path, declare(tmp_path, "cove"))) == [
+        full(
+            episode_ref="E1",
+            person_ref="P1",
+            date_of_birth="20100304",
+            reported_at="2024-05-01 10:00",
+            returned_at="N/A",
+            risk_grade="NA",
+        )
+    ]
+
+
+def test_read_parquet_timestamps_and_strings(tmp_path: Path) -> None:
+    path = tmp_path / "extract.parquet"
+    table = pa.table(
+        {
+            "Episode_Ref": ["E1", "E2"],
+            "person_ref": pa.array([101, 102], pa.int64()),
+            "date_of_birth": pa.array([datetime(2010, 3, 4), None], pa.timestamp("us")),
+            "reported_at": ["2024-05-01T10:00", "01/06/2024 11:30"],
+            "returned_at": pa.array(
+                [datetime(2024, 7, 1, 6, 8, 9), None], pa.timestamp("ms", tz="Europe/London")
+            ),
+            "sex": ["F", None],
+            "forename": ["Ann", "Bo"],
+        }
+    )
+    pq.write_table(table, path)
+    frame = read_text(path, declare(tmp_path, "bay"))
+    assert list(frame.columns) == list(FIELDS)
+    assert records(frame[["episode_ref", "person_ref", "reported_at", "sex"]]) == [
+        {"episode_ref": "E1", "person_ref": "101", "reported_at": "2024-05-01T10:00", "sex": "F"},
+        {"episode_ref": "E2", "person_ref": "102", "reported_at": "01/06/2024 11:30", "sex": None},
+    ]
+    parsed = {f: list(parse_datetimes(frame[f])) for f in ("date_of_birth", "returned_at")}
+    assert parsed["date_of_birth"][0] == pd.Timestamp("2010-03-04")
+    # A zoned timestamp is kept as the UK clock time (06:08 UTC is 07:08 BST).
+    assert parsed["returned_at"][0] == pd.Timestamp("2024-07-01 07:08:09")
+    assert pd.isna(parsed["date_of_birth"][1]) and pd.isna(parsed["returned_at"][1])
+
+
+# --- dates -------------------------------------------------------------------------------
+
+DATE_CASES = [
+    pytest.param("2024-05-01T10:15:30", "2024-05-01 10:15:30", id="iso_t_seconds"),
+    pytest.param("2024-05-01 10:15:30", "2024-05-01 10:15:30", id="iso_space_seconds"),
+    pytest.param("2024-05-01T10:15", "2024-05-01 10:15", id="iso_t_minutes"),
+    pytest.param("2024-05-01 10:15", "2024-05-01 10:15", id="iso_space_minutes"),
+    pytest.param("2024-05-01", "2024-05-01", id="iso_date_only"),
+    pytest.param("05/06/2019", "2019-06-05", id="ddmmyyyy_is_day_first"),
+    pytest.param("05/06/2019 14:30", "2019-06-05 14:30", id="ddmmyyyy_minutes"),
+    pytest.param("05/06/2019 14:30:15", "2019-06-05 14:30:15", id="ddmmyyyy_seconds"),
+    pytest.param("29/02/2024", "2024-02-29", id="leap_day"),
+    pytest.param("12/13/2020", None, id="month_first_never"),
+    pytest.param("31/02/2021", None, id="no_such_day"),
+    pytest.param("2021-02-31", None, id="iso_no_such_day"),
+    pytest.param("unknown", None, id="word"),
+    pytest.param("5/6/2019", None, id="single_digit_day"),
+    pytest.param("2024-05-01 25:00", None, id="no_such_hour"),
+    pytest.param(None, None, id="blank"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DATE_CASES)
+def test_parse_datetimes(text: str | None, expected: str | None) -> None:
+    parsed = parse_datetimes(pd.Series([text], dtype="str"))[0]
+    if expected is None:
+        assert pd.isna(parsed)
+    else:
+        assert parsed == pd.Timestamp(expected)
+
+
+# --- rejected files ----------------------------------------------------------------------
+
+SSDA903 = "CHILD,DOB,MISSING,MIS_START,MIS_END\n{child},01/01/2010,M,01/05/2024,02/05/2024\n"
+GOOD = HEADER + "\nE1,P1,2010-01-01,2024-05-01 10:00\n"
+
+
+@pytest.fixture(scope="module")
+def rejections(tmp_path_factory: pytest.TempPathFactory) -> Drop:
+    drop = Drop(tmp_path_factory.mktemp("rejections"))
+    drop.declare("bay")
+    drop.declare("council", "layout: ssda903_missing\n")
+    for rel, data in {
+        "bay/a_empty.csv": "",
+        "bay/b_good.csv": GOOD,
+        "bay/c_no_reported_at.csv": "episode_ref,person_ref,date_of_birth\nE1,P1,2010-01-01\n",
+        "bay/d_notes.json": "{}",
+        "bay/e_corrupt.xlsx": b"PK\x03\x04 not a workbook",
+        "bay/f_one_column.csv": "episode_ref\nE1\n",
+        "bay/g_header_only.csv": HEADER + "\n",
+        "council/missing.csv": SSDA903.format(child="C1"),
+        "council/missing_2024_25.csv": SSDA903.format(child="C2"),
+        "council/missing_2024-25.csv": SSDA903.format(child="C3"),
+        "council/missing_2024_26.csv": SSDA903.format(child="C4"),
+    }.items():
+        drop.write(rel, data)
+    drop.results = drop.run()
+    return drop
+
+
+NO_YEAR = "the file name has no collection year (name it like missing_2024_25.csv)"
+REJECTED = [
+    pytest.param("bay/a_empty.csv", "file is empty", id="empty_file"),
+    pytest.param(
+        "bay/c_no_reported_at.csv",
+        "required column(s) absent: reported_at",
+        id="required_column_absent",
+    ),
+    pytest.param(
+        "bay/d_notes.json",
+        "unknown file type '.json' (use .csv, .xlsx or .parquet)",
+        id="unknown_extension",
+    ),
+    pytest.param(
+        "bay/e_corrupt.xlsx",
+        "not a readable XLSX workbook: Cannot detect file format",
+        id="corrupt_xlsx",
+    ),
+    pytest.param(
+        "bay/f_one_column.csv",
+        "no column delimiter found in the header (use , ; | or tab)",
+        id="no_delimiter",
+    ),
+    pytest.param("council/missing.csv", NO_YEAR, id="ssda903_without_year"),
+    pytest.param("council/missing_2024_26.csv", NO_YEAR, id="ssda903_not_a_collection_year"),
+]
+
+
+@pytest.mark.parametrize(("file", "message"), REJECTED)
+def test_rejected_file(rejections: Drop, file: str, message: str) -> None:
+    result = rejections.results[file]
+    assert (result.status, result.message) == ("rejected", message)
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
+    assert rejections.rows(f"select count(*) from episode_versions where file = '{file}'") == [(0,)]
+
+
+def test_other_files_still_load(rejections: Drop) -> None:
+    loaded = {f: (r.rows_read, r.rows_loaded) for f, r in rejections.results.items()}
+    assert {f: v for f, v in loaded.items() if rejections.results[f].status == "loaded"} == {
+        "bay/b_good.csv": (1, 1),
+        "bay/g_header_only.csv": (0, 0),
+        "council/missing_2024-25.csv": (1, 1),
+        "council/missing_2024_25.csv": (1, 1),
+    }
+    assert len(rejections.rows("select * from ingest_files")) == 11
+
+
+@pytest.mark.parametrize(
+    "file",
+    ["council/missing_2024_25.csv", "council/missing_2024-25.csv"],
+    ids=["underscore", "dash"],
+)
+def test_ssda903_collection_year_from_file_name(rejections: Drop, file: str) -> None:
+    # A return describes the year to 31 March 2025: its rows are extracted then.
+    assert rejections.rows(f"select extracted_at from episode_versions where file = '{file}'") == [
+        (datetime(2025, 3, 31, 23, 59),)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "year_end"),
+    [
+        ("riverton_missing_2024_25.csv", 2025),
+        ("riverton_missing_2024-25.csv", 2025),
+        ("2019_20_missing.xlsx", 2020),
+        ("missing_2099_00.csv", 2100),
+    ],
+)
+def test_collection_year_end(name: str, year_end: int) -> None:
+    assert collection_year_end(Path(name)) == year_end
+
+
+@pytest.mark.parametrize("name", ["missing_2024.csv", "missing_2024_2025.csv", "m_2024_23.csv"])
+def test_collection_year_absent(name: str) -> None:
+    with pytest.raises(RejectedFile, match="^the file name has no collection year"):
+        collection_year_end(Path(name))
+
+
+def test_missing_sheet_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "extract.xlsx"
+    workbook(path, "Sheet1", False, "cells")
+    columns = ", ".join(f"{f}: {f}" for f in FIELDS[:4])
+    source = declare(tmp_path, "cove", f"layout:\n  sheet: Episodes\n  columns: {{{columns}}}\n")
+    with pytest.raises(RejectedFile) as raised:
+        read_text(path, source)
+    assert str(raised.value) == "no sheet named 'Episodes' (found: Sheet1)"
+
+
+# --- every row accounted for -------------------------------------------------------------
+
+NOT_A_DATE = "is not a date (use YYYY-MM-DD or dd/mm/yyyy, with or without HH:MM)"
+DUPLICATE_E6 = "one_row_per_episode: episode_ref 'E6' appears on more than one row of this file"
+# (row, csv values after episode_ref: person, born, reported, last seen, returned, sex,
+#  category, risk grade, forename), and the quarantine reasons or None where the row loads
+ACCOUNTING = [
+    (0, "P0,2010-01-01,2024-05-01 10:00,2024-05-01 09:00,2024-05-02 10:00,F,,,Ann", None),
+    (1, ",2010-01-01,2024-05-01 10:00,,,F,,,Bob", "required: person_ref is blank"),
+    (
+        2,
+        "P2,2010-01-01,2024-02-30 10:00,,,F,,,Cy",
+        f"date_parses: reported_at '2024-02-30 10:00' {NOT_A_DATE}",
+    ),
+    (
+        3,
+        "P3,2010-01-01,2024-05-01 10:00,,,Q,,,Di",
+        "code_in_list: sex 'Q' is not one of the declared codes",
+    ),
+    (
+        4,
+        "P4,2010-01-01,2024-05-01 10:00,2024-05-01 09:00,2024-05-01 08:00,F,,,Ed",
+        "returned_after_last_seen: returned_at is before last_seen_at, which is impossible",
+    ),
+    (
+        5,
+        "P5,2025-01-01,2024-05-01 10:00,,,F,,,Fi",
+        "born_before_reported: date_of_birth is not before reported_at",
+    ),
+    (6, "P6,2010-01-01,2024-05-01 10:00,,,F,,,Gus", DUPLICATE_E6),
+    (7, "P6,2010-01-01,2024-05-02 10:00,,,F,,,Gus", DUPLICATE_E6),
+    (8, "ADULT8,2000-01-01,2024-05-01 10:00,,,Q,,,Hal", None),  # out of scope, bad code or not
+    (9, "P9,2010-01-01,2024-05-01 10:00,2024-05-01 10:30,2024-05-01 12:00,F,,,Io", None),
+    (10, "P10,2010-01-01,2024-05-01 10:00,2024-05-01 08:00,2024-05-01 09:00,F,,,Jo", None),
+    (
+        11,
+        ",2010-01-01,bad,,,Z,,,Kay",
+        "code_in_list: sex 'Z' is not one of the declared codes; "
+        f"date_parses: reported_at 'bad' {NOT_A_DATE}; required: person_ref is blank",
+    ),
+    (12, "ADULT12,2006-05-01,2024-05-01 10:00,,,F,,,Lu", None),  # 18 on the day reported
+    (13, "P13,2006-05-02,2024-05-01 10:00,,,F,,,Mo", None),  # 18 the day after
+    (14, "P14,,2024-05-01 10:00,,,F,,,Ned", "required: date_of_birth is blank"),
+    (15, "P15,31/12/2012,01/05/2024 10:00,,,f,Missing,No Apparent Risk,Ola", None),
+]
+REF = {6: "E6", 7: "E6"}
+
+
+@pytest.fixture(scope="module")
+def accounted(tmp_path_factory: pytest.TempPathFactory) -> Drop:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "MAX_QUARANTINE_SHARE", 1.0)
+        drop = Drop(tmp_path_factory.mktemp("accounting"))
+        drop.declare("bay")
+        lines = [
+            "episode_ref,person_ref,date_of_birth,reported_at,last_seen_at,returned_at,sex,"
+            "category,risk_grade,forename"
+        ]
+        lines += [f"{REF.get(row, f'E{row}')},{values}" for row, values, _ in ACCOUNTING]
+        drop.write("bay/episodes.csv", "\n".join(lines) + "\n")
+        drop.results = drop.run()
+    return drop
+
+
+def test_every_row_is_loaded_quarantined_or_out_of_scope(accounted: Drop) -> None:
+    result = accounted.results["bay/episodes.csv"]
+    assert (result.status, result.message) == ("loaded", "")
+    assert (
+        result.rows_read,
+        result.rows_loaded,
+        result.rows_quarantined,
+        result.rows_out_of_scope,
+    ) == (16, 5, 9, 2)
+    assert accounted.rows(
+        "select rows_read, rows_loaded, rows_quarantined, rows_out_of_scope from ingest_files"
+    ) == [(16, 5, 9, 2)]
+    assert accounted.rows("select row_number from episode_versions order by 1") == [
+        (0,),
+        (9,),
+        (10,),
+        (13,),
+        (15,),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("row", "reasons"),
+    [pytest.param(row, reasons, id=f"row_{row}") for row, _, reasons in ACCOUNTING if reasons],
+)
+def test_quarantine_reasons(accounted: Drop, row: int, reasons: str) -> None:
+    assert accounted.rows(
+        f"select source, file, reasons from quarantine where row_number = {row}"
+    ) == [("bay", "bay/episodes.csv", reasons)]
+
+
+def test_quarantine_keeps_the_mapped_raw_row(accounted: Drop) -> None:
+    [(raw,)] = accounted.rows("select raw_values from quarantine where row_number = 3")
+    assert json.loads(raw) == full(
+        episode_ref="E3",
+        person_ref="P3",
+        date_of_birth="2010-01-01",
+        reported_at="2024-05-01 10:00",
+        sex="Q",
+    )
+
+
+def test_warnings_are_findings_and_the_row_loads(accounted: Drop) -> None:
+    assert accounted.rows(
+        "select rule, severity, source, file, row_number, episode_ref, message from findings "
+        "order by row_number"
+    ) == [
+        (
+            "last_seen_before_reported",
+            "warning",
+            "bay",
+            "bay/episodes.csv",
+            9,
+            "E9",
+            "last_seen_at is after reported_at",
+        ),
+        (
+            "reported_before_return",
+            "warning",
+            "bay",
+            "bay/episodes.csv",
+            10,
+            "E10",
+            "returned_at is before reported_at: the report was made after the return",
+        ),
+    ]
+
+
+def test_loaded_values_are_typed_and_coded(accounted: Drop) -> None:
+    assert accounted.rows(
+        "select episode_ref, date_of_birth, reported_at, last_seen_at, returned_at, sex, "
+        "recorded_category, risk_grade from episode_versions where row_number in (0, 15) "
+        "order by row_number"
+    ) == [
+        (
+            "E0",
+            datetime(2010, 1, 1).date(),
+            datetime(2024, 5, 1, 10),
+            datetime(2024, 5, 1, 9),
+            datetime(2024, 5, 2, 10),
+            "F",
+            None,
+            None,
+        ),
+        (
+            "E15",
+            datetime(2012, 12, 31).date(),
+            datetime(2024, 5, 1, 10),
+            None,
+            None,
+            "F",
+            "missing",
+            "no_apparent_risk",
+        ),
+    ]
+
+
+def test_adults_and_unmapped_columns_are_never_stored(accounted: Drop) -> None:
+    stored = []
+    for table in ("episode_versions", "quarantine", "findings", "person_keys", "ingest_files"):
+        stored += [str(v) for row in accounted.rows(f"select * from {table}") for v in row]
+    text = " ".join(stored)
+    for private in ("ADULT8", "ADULT12", "2000-01-01", "2006-05-01", "E8", "E12", "Hal", "Kay"):
+        assert private not in text
+
+
+# --- duplicates, changes, declarations ---------------------------------------------------
+
+
+@pytest.mark.parametrize("calls", ["within_one_call", "across_calls"])
+def test_same_bytes_under_a_second_name_is_a_duplicate(drop: Drop, calls: str) -> None:
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    if calls == "across_calls":
+        assert drop.run("r1")["bay/a.csv"].status == "loaded"
+    drop.write("bay/b.csv", GOOD)
+    second = drop.run("r2")["bay/b.csv"]
+    assert (second.status, second.message, second.rows_read, second.rows_loaded) == (
+        "duplicate",
+        "same bytes as bay/a.csv; skipped",
+        0,
+        0,
+    )
+    assert drop.rows("select file, episode_ref from episode_versions") == [("bay/a.csv", "E1")]
+    assert drop.rows("select file, status from ingest_files order by file") == [
+        ("bay/a.csv", "loaded"),
+        ("bay/b.csv", "duplicate"),
+    ]
+
+
+def test_a_file_already_ingested_is_not_read_again(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", "")  # rejected files are not retried either, until they change
+    drop.run()
+
+    def fail(*args):
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(ingest_module, "read_text", fail)
+    assert to_ingest(drop.con, discover(drop.raw, drop.sources)[0]) == []
+    assert drop.run("r2") == {}
+
+
+def test_a_changed_file_replaces_its_old_versions(drop: Drop) -> None:
+    drop.declare("bay")
+    path = drop.write("bay/a.csv", HEADER + "\nE1,P1,2010-01-01,2024-05-01 10:00\nE2,,x,y\n")
+    drop.run()
+    assert drop.rows("select count(*) from quarantine") == [(1,)]
+    path.write_text(GOOD.replace("E1", "E7") + "E8,P1,2010-01-01,2024-06-01 10:00\n")
+    os.utime(path, (path.stat().st_atime + 60, path.stat().st_mtime + 60))
+    assert [f.rel for f in to_ingest(drop.con, discover(drop.raw, drop.sources)[0])] == [
+        "bay/a.csv"
+    ]
+    assert drop.run("r2")["bay/a.csv"].rows_loaded == 2
+    assert drop.rows("select episode_ref from episode_versions order by 1") == [("E7",), ("E8",)]
+    assert drop.rows("select count(*) from quarantine") == [(0,)]
+    assert drop.rows("select file, rows_read, run_id from ingest_files") == [("bay/a.csv", 2, "r2")]
+
+
+def test_a_changed_declaration_ingests_its_source_again(drop: Drop) -> None:
+    columns = ", ".join(f"{f}: {f.upper()}" for f in (*FIELDS[:4], "sex", "missing_from"))
+    layout = f"layout:\n  columns: {{{columns}}}\n  codes:\n    sex: {{MALE: M}}\n"
+    homes = "    missing_from: {CHILDREN’S HOME: residential, HOME: home}\n"
+    drop.declare("shire", layout + homes)
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    extract = (
+        "EPISODE_REF;PERSON_REF;DATE_OF_BIRTH;REPORTED_AT;SEX;MISSING_FROM;FORENAME\n"
+        "S1;P1;01/01/2010;01/05/2024 10:00;Male;Children’s Home;Zoë\n"
+        "S2;P2;01/01/2011;02/05/2024 10:00;Female;home;Ann\n"
+    )
+    drop.write("shire/s.csv", extract.encode("cp1252"))
+    first = drop.run()
+    assert (first["shire/s.csv"].rows_loaded, first["shire/s.csv"].rows_quarantined) == (1, 1)
+    assert drop.rows("select reasons from quarantine") == [
+        ("code_in_list: sex 'Female' is not one of the declared codes",)
+    ]
+
+    drop.declare("shire", layout.replace("{MALE: M}", "{MALE: M, FEMALE: F}") + homes)
+    pending = to_ingest(drop.con, discover(drop.raw, drop.sources)[0])
+    assert [f.rel for f in pending] == ["shire/s.csv"]
+    again = ingest_files(drop.con, pending, KEY, "r2")
+    assert [(r.file, r.rows_loaded, r.rows_quarantined) for r in again] == [("shire/s.csv", 2, 0)]
+    assert drop.rows("select count(*) from quarantine") == [(0,)]
+    assert drop.rows(
+        "select file, episode_ref, sex, missing_from from episode_versions order by 1, 2"
+    ) == [
+        ("bay/a.csv", "E1", None, None),
+        ("shire/s.csv", "S1", "M", "residential"),
+        ("shire/s.csv", "S2", "F", "home"),
+    ]
+    assert drop.rows("select file, fingerprint, run_id from ingest_files order by 1") == [
+        ("bay/a.csv", drop.sources["bay"].fingerprint, "r1"),
+        ("shire/s.csv", drop.sources["shire"].fingerprint, "r2"),
+    ]
+
+
+# --- raw files are never touched or half-read --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("a.csv", True),
+        ("a.xlsx", True),
+        ("a.json", True),  # listed, then rejected with a reason
+        ("a.csv.part", False),
+        ("a.CSV.PART", False),
+        ("a.tmp", False),
+        ("a.partial", False),
+        ("a.crdownload", False),
+        (".a.csv", False),
+        (".~lock.a.xlsx#", False),
+    ],
+)
+def test_discover_skips_files_still_being_written(tmp_path: Path, name: str, listed: bool):
+    source = declare(tmp_path / "sources", "bay")
+    (tmp_path / "raw" / "bay" / "sub").mkdir(parents=True)
+    (tmp_path / "raw" / "bay" / name).write_text(GOOD)
+    (tmp_path / "raw" / "bay" / "sub" / "x.csv").write_text(GOOD)  # folders below: ignored
+    (tmp_path / "raw" / "undeclared").mkdir()
+    files, undeclared = discover(tmp_path / "raw", {"bay": source})
+    assert [f.rel for f in files] == ([f"bay/{name}"] if listed else [])
+    assert undeclared == ["undeclared"]
+
+
+def test_ingest_never_modifies_raw_files(drop: Drop) -> None:
+    drop.declare("bay")
+    drop.declare("council", "layout: ssda903_missing\n")
+    drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", GOOD)
+    drop.write("bay/c.csv", "")
+    workbook(drop.write("bay/d.xlsx", b""), "Sheet1", True, "serials")
+    drop.write("bay/e.csv.part", HEADER)
+    drop.write("council/missing_2024_25.csv", SSDA903.format(child="C1"))
+    for path in drop.raw.rglob("*"):
+        os.utime(path, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
+
+    def snapshot() -> dict:
+        return {
+            str(p.relative_to(drop.raw)): (p.read_bytes() if p.is_file() else b"", p.stat())
+            for p in sorted(drop.raw.rglob("*"))
+        }
+
+    before = snapshot()
+    assert {r.status for r in drop.run().values()} == {"loaded", "duplicate", "rejected"}
+    after = snapshot()
+    assert after.keys() == before.keys()
+    for name, (data, stat) in before.items():
+        assert after[name][0] == data, name
+        assert (after[name][1].st_mtime_ns, after[name][1].st_mode) == (
+            stat.st_mtime_ns,
+            stat.st_mode,
+        ), name
+
+
+# --- pseudonyms --------------------------------------------------------------------------
+
+
+def test_child_id_is_a_keyed_hash_of_source_and_person() -> None:
+    same = child_id(KEY, "bay", "P1")
+    assert same == child_id(KEY, "bay", "P1")
+    assert len(same) == 32 and int(same, 16) >= 0
+    assert same not in {
+        child_id(KEY, "cove", "P1"),
+        child_id(KEY, "bay", "P2"),
+        child_id(KEY[::-1], "bay", "P1"),
+    }
+
+
+def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop) -> None:
+    drop.declare("bay")
+    drop.declare("cove")
+    drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", GOOD.replace("E1", "E2") + "E3,P2,2011-01-01,2024-05-01 10:00\n")
+    drop.write("cove/a.csv", GOOD.replace("E1", "C1"))
+    drop.run()
+    ids = drop.rows("select source, episode_ref, child_id from episode_versions order by 1, 2")
+    assert ids == [
+        ("bay", "E1", child_id(KEY, "bay", "P1")),
+        ("bay", "E2", child_id(KEY, "bay", "P1")),
+        ("bay", "E3", child_id(KEY, "bay", "P2")),
+        ("cove", "C1", child_id(KEY, "cove", "P1")),
+    ]
+    assert len({i for _, _, i in ids}) == 3
+    assert drop.rows("select source, person_ref from person_keys order by 1, 2") == [
+        ("bay", "P1"),
+        ("bay", "P2"),
+        ("cove", "P1"),
+    ]
+
+
+def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "config" / "whereabouts" / "key"
+    monkeypatch.setenv("WHEREABOUTS_KEY_FILE", str(path))
+    with pytest.raises(FileNotFoundError):
+        load_key(create=False)
+    key = load_key()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert len(key) == 64 and int(key, 16) >= 0
+    assert load_key() == key == load_key(create=False)

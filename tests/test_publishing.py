@@ -1,0 +1,138 @@
+"""Publishing: atomic replacement, read-only readers, permissions, exports, lookup, report."""
+
+from __future__ import annotations
+
+import re
+import stat
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import build as building
+from pipelines.commands import RunFailed, run_nightly
+from pipelines.synth import generate
+
+
+def _paths(base: Path) -> dict:
+    return {
+        "db": base / "curated" / "whereabouts.duckdb",
+        "work_db": base / "work" / "work.duckdb",
+        "validation_dir": base / "reports",
+    }
+
+
+def nightly(base: Path, raw: Path):
+    return run_nightly(raw_dir=raw, as_of=date(2026, 11, 1), **_paths(base))
+
+
+@pytest.fixture(scope="module")
+def published(prefect_harness, tmp_path_factory):
+    base = tmp_path_factory.mktemp("publish")
+    generate(base / "raw", seed=3, scale=0.2, until="2026-10")
+    summary = nightly(base, base / "raw")
+    return base, summary
+
+
+def test_published_file_and_key_are_private(published, private_key):
+    base, _ = published
+    for path in (_paths(base)["db"], private_key):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o037 == 0, path
+
+
+def test_a_build_that_fails_part_way_leaves_the_last_good_database(
+    published, monkeypatch, tmp_path
+):
+    base, _ = published
+    db = _paths(base)["db"]
+    before = db.read_bytes()
+    real = building.model_sql
+
+    def broken(name: str) -> str:
+        if name == "repeat_missing":
+            raise OSError("disk full (simulated)")
+        return real(name)
+
+    monkeypatch.setattr(building, "model_sql", broken)
+    with pytest.raises(RunFailed, match="disk full"):
+        nightly(base, base / "raw")
+    assert db.read_bytes() == before
+    assert list(db.parent.glob(".*building*")) == []
+
+
+def test_a_reader_keeps_its_version_while_a_new_one_is_published(published, tmp_path):
+    base, _ = published
+    db = _paths(base)["db"]
+    reader = duckdb.connect(str(db), read_only=True)
+    new_episodes = "select count(*) from episodes where episode_ref like 'NEW%'"
+    assert reader.execute(new_episodes).fetchone() == (0,)
+    (base / "raw" / "southbay" / "southbay_extra.csv").write_text(
+        "episode_ref,person_ref,date_of_birth,reported_at\n"
+        + "".join(f"NEW{i},NP{i},2012-01-01,2026-10-30 10:00\n" for i in range(3))
+    )
+    summary = nightly(base, base / "raw")
+    assert summary.files_new == 1 and summary.rows_loaded == 3
+    # The open connection still sees its own, consistent version...
+    assert reader.execute(new_episodes).fetchone() == (0,)
+    reader.close()
+    # ...and a new connection sees the new one.
+    fresh = duckdb.connect(str(db), read_only=True)
+    assert fresh.execute(new_episodes).fetchone() == (3,)
+    fresh.close()
+
+
+def test_validation_report_is_offline(published):
+    _, summary = published
+    page = Path(summary.report).read_text(encoding="utf-8")
+    assert "incoming_episodes" in page or "episodes" in page
+    assert re.findall(r"(?:https?:)?//[\w.-]+", page) == []
+    assert "<script" not in page and "<link" not in page
+
+
+def test_export_csv_and_parquet(published, tmp_path):
+    from pipelines.cli import main
+
+    base, _ = published
+    db = str(_paths(base)["db"])
+    assert main(["export", "--format", "csv", "--out", str(tmp_path / "csv"), "--db", db]) == 0
+    assert main(["export", "--format", "parquet", "--out", str(tmp_path / "pq"), "--db", db]) == 0
+    assert {p.stem for p in (tmp_path / "csv").glob("*.csv")} == set(building.CURATED)
+    assert {p.stem for p in (tmp_path / "pq").glob("*.parquet")} == set(building.CURATED)
+    con = duckdb.connect()
+    exported = con.execute(
+        f"select count(*) from read_parquet('{tmp_path / 'pq' / 'episodes.parquet'}')"
+    ).fetchone()
+    assert (
+        exported
+        == duckdb.connect(db, read_only=True).execute("select count(*) from episodes").fetchone()
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [("=SUM(A1)", "'=SUM(A1)"), ("+44", "'+44"), ("-1", "'-1"), ("@x", "'@x"), ("ok", "ok")],
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_made_safe(cell, safe):
+    import pyarrow as pa
+
+    from pipelines.export import spreadsheet_safe
+
+    assert spreadsheet_safe(pa.chunked_array([[cell]])).to_pylist() == [safe]
+
+
+def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
+    from pipelines.cli import main
+
+    base, _ = published
+    work = _paths(base)["work_db"]
+    con = duckdb.connect(str(_paths(base)["db"]), read_only=True)
+    child = con.execute(
+        "select child_id from episodes where source = 'southbay' order by episode_id limit 1"
+    ).fetchone()[0]
+    con.close()
+    assert main(["lookup", child, "--work-db", str(work)]) == 0
+    out = capsys.readouterr().out
+    assert re.fullmatch(r"source: southbay\nperson_ref: \S+\n", out)
+    assert main(["lookup", "nobody", "--work-db", str(work)]) == 1
+    assert capsys.readouterr().err == "whereabouts lookup: 'no child with id nobody'\n"

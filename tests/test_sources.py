@@ -1,0 +1,286 @@
+"""Source declarations: what loads, and the exact message for each way one can be wrong."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pipelines.record import FIELDS
+from pipelines.sources import DeclarationError, RegimeChange, load_source, load_sources
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED_COLUMNS = (
+    "  columns: {episode_ref: Ref, person_ref: Subject, date_of_birth: DOB, reported_at: Reported}"
+    "\n"
+)
+
+
+def declare(folder: Path, name: str, body: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+def mapped(extra: str = "", columns: str = REQUIRED_COLUMNS, name: str = "shire") -> str:
+    return f"name: {name}\nlayout:\n{columns}{extra}"
+
+
+BAD = [
+    pytest.param(
+        "name: shire\nlayout: standard\nregime: []\n",
+        "key 'regime': unknown key (use description, layout, name, regimes)",
+        id="unknown_top_level_key",
+    ),
+    pytest.param(
+        mapped("  sheets: Episodes\n"),
+        "key 'layout.sheets': unknown key (use ['codes', 'columns', 'format', 'sheet'])",
+        id="unknown_layout_key",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n"
+        "  - {from: 2016-01-01, regime: two_tier}\n"
+        "  - {from: 2017-01-01, regime: three_tier}\n",
+        "key 'regimes[1]': unknown regime 'three_tier' (use single, two_tier, continuum)",
+        id="bad_regime_name",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n"
+        "  - {from: 2017-01-01, regime: continuum}\n"
+        "  - {from: 2016-01-01, regime: two_tier}\n",
+        "key 'regimes': dates must be in increasing order",
+        id="regimes_out_of_order",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes: []\n",
+        "key 'regimes': must be a list of {from: YYYY-MM-DD, regime: NAME}",
+        id="regimes_empty",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n"
+        "  - {from: 2016-01-01, regime: two_tier, to: x}\n",
+        "key 'regimes[0]': needs exactly the keys 'from' and 'regime'",
+        id="regime_extra_key",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n  - {from: January 2016, regime: two_tier}\n",
+        "key 'regimes[0]': 'from' is not a YYYY-MM-DD date: 'January 2016'",
+        id="regime_from_not_a_date",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n  - {from: 2016-13-01, regime: two_tier}\n",
+        "not valid YAML: month must be in 1..12",
+        id="regime_from_not_a_real_date",
+    ),
+    pytest.param(
+        mapped(columns="  columns: {episode_ref: Ref, person_ref: Subject, date_of_birth: DOB}\n"),
+        "key 'layout.columns.reported_at': required field has no mapping",
+        id="missing_required_mapping",
+    ),
+    pytest.param(
+        mapped(columns="  format: csv\n"),
+        "key 'layout.columns': must map standard fields to this source's columns",
+        id="no_columns",
+    ),
+    pytest.param(
+        mapped(columns=REQUIRED_COLUMNS.replace("}", ", forename: First Name}")),
+        "key 'layout.columns.forename': not a field of the standard record",
+        id="column_not_in_standard_record",
+    ),
+    pytest.param(
+        mapped("  codes:\n    category: {MISSING: missing, AWAY: away}\n"),
+        "key 'layout.codes.category.AWAY': 'away' is not a standard category code",
+        id="code_mapped_to_non_standard_value",
+    ),
+    pytest.param(
+        mapped("  codes:\n    looked_after: {YES: Y, NO: N}\n"),
+        "key 'layout.codes.looked_after': "
+        "YAML read a code as true/false: quote codes like YES, NO, ON, OFF",
+        id="yes_no_unquoted",
+    ),
+    pytest.param(
+        mapped("  codes:\n    cse_flag: {'1': yes, '0': no}\n"),
+        "key 'layout.codes.cse_flag': "
+        "YAML read a code as true/false: quote codes like YES, NO, ON, OFF",
+        id="yes_no_unquoted_as_standard_value",
+    ),
+    pytest.param(
+        mapped("  codes:\n    episode_ref: {A: B}\n"),
+        "key 'layout.codes.episode_ref': this field has no code list",
+        id="codes_for_field_without_list",
+    ),
+    pytest.param(
+        mapped("  codes:\n    sex: [M, F]\n"),
+        "key 'layout.codes.sex': must map this source's codes to standard ones",
+        id="codes_not_a_mapping",
+    ),
+    pytest.param(
+        mapped("  format: xls\n"),
+        "key 'layout.format': unknown format 'xls' (use csv, xlsx, parquet)",
+        id="unknown_format",
+    ),
+    pytest.param(
+        "name: shire\nlayout: standrad\n",
+        "key 'layout': unknown layout 'standrad' (use standard, ssda903_missing or a mapping)",
+        id="unknown_layout_name",
+    ),
+    pytest.param(
+        "name: shire\nlayout: ssda903_missing\nregimes:\n"
+        "  - {from: 2016-01-01, regime: two_tier}\n",
+        "key 'regimes': an SSDA903 table has no police recording regime",
+        id="ssda903_with_regimes",
+    ),
+    pytest.param(
+        "name: southbay\nlayout: standard\n",
+        "key 'name': 'southbay' must match the file name 'shire'",
+        id="name_not_matching_file",
+    ),
+    pytest.param("layout: standard\n", "key 'name': missing", id="name_missing"),
+    pytest.param("name: shire\n", "key 'layout': missing", id="layout_missing"),
+    pytest.param(
+        "- name: shire\n", "must be a mapping with at least 'name' and 'layout'", id="not_a_mapping"
+    ),
+    pytest.param(
+        "name: shire\nlayout: [standard\n",
+        "not valid YAML: while parsing a flow sequence",
+        id="not_yaml",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD)
+def test_bad_declaration_names_file_and_key(tmp_path: Path, body: str, message: str) -> None:
+    path = declare(tmp_path, "shire", body)
+    with pytest.raises(DeclarationError) as raised:
+        load_source(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+def test_declaration_not_utf8_is_a_declaration_error(tmp_path: Path) -> None:
+    path = tmp_path / "shire.yaml"
+    path.write_bytes("name: shire\ndescription: Shire £\nlayout: standard\n".encode("cp1252"))
+    with pytest.raises(DeclarationError) as raised:
+        load_source(path)
+    assert str(raised.value).startswith(f"{path}: not valid YAML: 'utf-8' codec can't decode")
+
+
+def test_standard_layout_maps_every_field_to_itself(tmp_path: Path) -> None:
+    source = load_source(declare(tmp_path, "bay", "name: bay\nlayout: standard\n"))
+    assert (source.name, source.kind, source.format, source.sheet) == (
+        "bay",
+        "standard",
+        None,
+        None,
+    )
+    assert source.columns == {f: f for f in FIELDS}
+    assert (source.codes, source.regimes, source.is_ssda903) == ({}, None, False)
+
+
+def test_ssda903_layout(tmp_path: Path) -> None:
+    body = "name: council\ndescription: A council\nlayout: ssda903_missing\n"
+    source = load_source(declare(tmp_path, "council", body))
+    assert (source.kind, source.is_ssda903, source.description, source.columns) == (
+        "ssda903_missing",
+        True,
+        "A council",
+        {},
+    )
+
+
+def test_mapping_codes_are_upper_cased_and_made_standard(tmp_path: Path) -> None:
+    body = mapped(
+        "  format: xlsx\n  sheet: Missing Episodes\n  codes:\n"
+        "    risk_grade: {very low: No Apparent Risk, High: HIGH}\n"
+        "    looked_after: {'YES': y, 'NO': N}\n"
+        "    cse_flag: {1: Y, N: N}\n"
+    )
+    source = load_source(declare(tmp_path, "shire", body))
+    assert (source.kind, source.format, source.sheet) == ("mapped", "xlsx", "Missing Episodes")
+    assert source.columns == {
+        "episode_ref": "Ref",
+        "person_ref": "Subject",
+        "date_of_birth": "DOB",
+        "reported_at": "Reported",
+    }
+    assert source.codes == {
+        "risk_grade": {"VERY LOW": "no_apparent_risk", "HIGH": "high"},
+        "looked_after": {"YES": "Y", "NO": "N"},
+        "cse_flag": {"1": "Y", "N": "N"},
+    }
+
+
+def test_regimes_parsed_in_order(tmp_path: Path) -> None:
+    body = (
+        "name: shire\nlayout: standard\nregimes:\n"
+        "  - {from: 2016-01-01, regime: two_tier}\n"
+        "  - {from: '2017-01-01', regime: continuum}\n"
+    )
+    assert load_source(declare(tmp_path, "shire", body)).regimes == (
+        RegimeChange(date(2016, 1, 1), "two_tier"),
+        RegimeChange(date(2017, 1, 1), "continuum"),
+    )
+
+
+SEX_CODES = "  codes:\n    sex: {MALE: M}\n"
+
+
+@pytest.mark.parametrize(
+    ("edited", "changes"),
+    [
+        pytest.param(mapped(SEX_CODES) + "# a comment\n", False, id="comment_added"),
+        pytest.param(mapped(SEX_CODES.replace("}", ", FEMALE: F}")), True, id="code_added"),
+        pytest.param(mapped(SEX_CODES + "  sheet: Other\n"), True, id="sheet_set"),
+    ],
+)
+def test_fingerprint_follows_meaning_not_comments(tmp_path: Path, edited: str, changes: bool):
+    before = load_source(declare(tmp_path, "shire", mapped(SEX_CODES)))
+    after = load_source(declare(tmp_path, "shire", edited))
+    assert len(before.fingerprint) == 16
+    assert (before.fingerprint != after.fingerprint) is changes
+
+
+def test_load_sources_by_name(tmp_path: Path) -> None:
+    declare(tmp_path, "bay", "name: bay\nlayout: standard\n")
+    declare(tmp_path, "council", "name: council\nlayout: ssda903_missing\n")
+    assert {n: s.kind for n, s in load_sources(tmp_path).items()} == {
+        "bay": "standard",
+        "council": "ssda903_missing",
+    }
+
+
+def test_load_sources_first_bad_declaration_stops(tmp_path: Path) -> None:
+    declare(tmp_path, "bay", "name: bay\nlayout: standard\n")
+    bad = declare(tmp_path, "cove", "name: cove\nlayout: standard\nextra: 1\n")
+    with pytest.raises(DeclarationError) as raised:
+        load_sources(tmp_path)
+    assert str(raised.value) == (
+        f"{bad}: key 'extra': unknown key (use description, layout, name, regimes)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(False, "no such folder of source declarations", id="no_folder"),
+        pytest.param(True, "no source declarations (*.yaml)", id="empty_folder"),
+    ],
+)
+def test_load_sources_folder_problems(tmp_path: Path, make: bool, message: str) -> None:
+    folder = tmp_path / "sources"
+    if make:
+        folder.mkdir()
+    with pytest.raises(DeclarationError) as raised:
+        load_sources(folder)
+    assert str(raised.value) == f"{folder}: {message}"
+
+
+def test_the_projects_own_declarations_load() -> None:
+    sources = load_sources(ROOT / "schemas" / "sources")
+    assert {n: s.kind for n, s in sources.items()} == {
+        "eastmoor": "mapped",
+        "northshire": "mapped",
+        "riverton": "ssda903_missing",
+        "southbay": "standard",
+        "westvale": "mapped",
+    }
