@@ -484,7 +484,10 @@ def test_findings_across_episodes(scratch: Path) -> None:
 
 
 def test_an_open_episode_graded_high_only_when_reported_is_tier_1(scratch: Path) -> None:
-    rows = [ep("I1", "i", "2024-12-20 10:00", initial_risk_grade="high", returned_at=None)]
+    rows = [
+        ep("I1", "i", "2024-12-20 10:00", initial_risk_grade="high", risk_grade=None,
+           returned_at=None)
+    ]  # fmt: skip
     con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
     assert rows_of(con, "select child_id, priority_tier, reasons from at_risk_children") == [
         ("i", 1, "open high-risk episode; high risk in last 90 days")
@@ -498,7 +501,8 @@ def test_a_new_episode_while_any_earlier_one_is_open_is_found(scratch: Path) -> 
         ep("E3", "e", "2024-05-03 10:00", returned_at="2024-05-03 12:00"),
     ]
     con = build_curated(scratch, rows)
+    message = "reported while the child's earlier episode force:E1 was still open"
     assert rows_of(con, "select rule, episode_ref, message from findings order by all") == [
-        ("reported_while_open", "E2", "reported while the child's earlier episode force:E1 was still open"),
-        ("reported_while_open", "E3", "reported while the child's earlier episode force:E1 was still open"),
-    ]  # fmt: skip
+        ("reported_while_open", "E2", message),
+        ("reported_while_open", "E3", message),
+    ]
