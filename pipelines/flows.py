@@ -97,7 +97,9 @@ def find_new_files(
         state.result(raise_on_failure=False), OSError
     ),
 )
-def ingest(files: list[RawFile], work_db: Path, run_id: str) -> list[FileResult]:
+def ingest(
+    files: list[RawFile], work_db: Path, run_id: str
+) -> tuple[list[FileResult], list[SuiteResult]]:
     """Ingest each new file in arrival order, one transaction per file."""
     from pipelines.store import open_work
 
@@ -194,7 +196,7 @@ def _nightly_steps(
     pending, summary.files_seen, summary.undeclared_folders = find_new_files(
         raw_dir, sources, work_db
     )
-    files = ingest(pending, work_db, summary.run_id)
+    files, batch_suites = ingest(pending, work_db, summary.run_id)
     summary.files_new = len(files)
     for f in files:
         summary.rows_read += f.rows_read
@@ -206,8 +208,9 @@ def _nightly_steps(
     finish_run(work_db, summary, final=False)
     built = build_database(work_db, db, sources, as_of, summary.run_id)
     try:
-        suites = validate_database(built, work_db)
-        summary.message = gate(files, suites)
+        curated = validate_database(built, work_db)
+        summary.message = gate(files, curated)
+        suites = batch_suites + curated
         summary.episodes, summary.children = checks.headline_counts(built)
         summary.status = "failed" if summary.message else "published"
         report = validation_dir / f"{summary.run_id}.html"

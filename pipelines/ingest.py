@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
 from pipelines.readers import RejectedFile, read_text
 from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq
+from pipelines.validate import ExpectationOutcome, SuiteResult
 
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
 COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
@@ -113,26 +114,48 @@ def prepare(
     return prepared
 
 
-def check_group(group: list[Prepared], key: bytes) -> None:
+def check_group(group: list[Prepared], key: bytes) -> SuiteResult | None:
     """Run the incoming-batch suite once over a group of files and assemble their batches."""
     from pipelines.validate import run_suite  # GX loads only when a file needs checking
 
     waiting = [p for p in group if p.checked is not None]
     if not waiting:
-        return
+        return None
     # One frame for the group, with a running index; failures map back by position.
     combined = pd.concat([p.checked for p in waiting], ignore_index=True)
     offsets, start = [], 0
     for p in waiting:
         offsets.append(start)
         start += len(p.checked)
-    failures = run_suite(combined, load_contract("incoming_episodes")).failures
+    suite = run_suite(combined, load_contract("incoming_episodes"))
+    failures = suite.failures
     position = failures["row_number"].to_numpy()
     for p, offset in zip(waiting, offsets, strict=True):
         mine = failures[(position >= offset) & (position < offset + len(p.checked))]
         mine = mine.assign(row_number=p.checked.index[mine["row_number"] - offset].to_numpy())
         p.batch = police_batch(p.text, p.checked, p.out_of_scope, mine, p.raw.source, key)
         p.checked = None
+    names = (
+        f"{waiting[0].raw.rel} .. {waiting[-1].raw.rel}" if len(waiting) > 1 else waiting[0].raw.rel
+    )
+    return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {names})")
+
+
+def dfe_outcomes(prepared: Prepared) -> SuiteResult:
+    """An SSDA903 file's DfE rule findings, as the validation report lists them."""
+    from pipelines.dfe_rules import RULES
+
+    counts = prepared.batch.findings["rule"].value_counts()
+    outcomes = tuple(
+        ExpectationOutcome(
+            suite="ssda903", rule=code, severity=severity, column="*",
+            expectation=meaning, success=counts.get(code, 0) == 0,
+            unexpected_count=int(counts.get(code, 0)), examples=(),
+        )
+        for code, (severity, meaning) in RULES.items()
+    )  # fmt: skip
+    errors = any(not o.success and o.severity == "error" for o in outcomes)
+    return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes, None)
 
 
 def gate(prepared: Prepared) -> FileResult:
@@ -219,14 +242,21 @@ def ingest_files(
     key: bytes,
     run_id: str,
     progress: Callable[[int, int], None] = lambda done, total: None,
-) -> list[FileResult]:
-    """Ingest files in arrival order; each file is stored (or not) in one transaction."""
+) -> tuple[list[FileResult], list[SuiteResult]]:
+    """Ingest files in arrival order; each file is stored (or not) in one transaction.
+
+    Returns each file's ledger row and the suites that checked them, for the report.
+    """
     results: list[FileResult] = []
+    suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
     for group in _groups(prepare(con, raw, key, this_run) for raw in files):
-        check_group(group, key)
+        checked = check_group(group, key)
+        suites += [checked] if checked else []
         for prepared in group:
+            if prepared.raw.source.is_ssda903 and prepared.batch is not None:
+                suites.append(dfe_outcomes(prepared))
             results.append(gate(prepared))
             store(con, prepared, run_id)
             progress(len(results), len(files))
-    return results
+    return results, suites

@@ -60,6 +60,18 @@ def write_report(
             [f.status in ("rejected", "held") for f in files],
         ),
     ]
+    parts.append("<h2>Suites run</h2>")
+    parts.append(
+        _table(
+            ["suite", "expectations", "not met", "verdict"],
+            [
+                [s.suite, len(s.outcomes), sum(not o.success for o in s.outcomes),
+                 "passed" if s.success else "FAILED"]
+                for s in suites
+            ],
+            [not s.success for s in suites],
+        )
+    )  # fmt: skip
     for suite in suites:
         failed = sum(not o.success for o in suite.outcomes)
         parts.append(

@@ -14,6 +14,9 @@ import pandas as pd
 
 from pipelines.contracts import Check, Contract
 
+# Never shown as examples in the validation report.
+PRIVATE_COLUMNS = ("person_ref", "date_of_birth")
+
 
 @dataclass(frozen=True)
 class ExpectationOutcome:
@@ -169,7 +172,9 @@ def run_suite(frame: pd.DataFrame, contract: Contract, row_level: bool = True) -
         meta = res.expectation_config.meta
         detail = res.result or {}
         index = list(detail.get("unexpected_index_list") or [])
-        examples = tuple(detail.get("partial_unexpected_list") or ())[:5]
+        # The report is read by operators, not controllers: no private values as examples.
+        private = any(name in meta["column"] for name in PRIVATE_COLUMNS)
+        examples = () if private else tuple(detail.get("partial_unexpected_list") or ())[:5]
         if res.exception_info and res.exception_info.get("raised_exception"):
             message = res.exception_info.get("exception_message")
             raise RuntimeError(f"{contract.table}: expectation {meta['rule']} crashed: {message}")
