@@ -194,3 +194,20 @@ def test_a_file_over_the_quarantine_threshold_leaves_the_last_good_database(run,
 def test_manifest_is_written_beside_the_raw_folders(run):
     manifest = json.loads((run["base"] / "raw" / "synth_manifest.json").read_text())
     assert manifest["until"] == UNTIL
+
+
+def test_the_analyst_notebook_runs_against_the_curated_database(run, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path("notebooks/at_risk_and_repeat_missing.ipynb")
+    notebook = nbformat.read(path, as_version=4)
+    monkeypatch.setenv("WHEREABOUTS_DB", str(run["base"] / "curated" / "whereabouts.duckdb"))
+    NotebookClient(notebook, timeout=120, kernel_name="python3").execute(cwd=str(path.parent))
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    listed = run["con"].execute("select count(*) from at_risk_children").fetchone()[0]
+    printed = [o.get("text", "") for o in outputs if o.output_type == "stream"]
+    assert f"{listed} children on the list\n" in printed
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 3
