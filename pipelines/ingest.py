@@ -92,7 +92,7 @@ def prepare(
         this_run.get(sha)
         or con.execute(
             "select any_value(file) from ingest_files "
-            "where sha256 = ? and file <> ? and status <> 'rejected'",
+            "where sha256 = ? and file <> ? and status = 'loaded'",
             [sha, raw.rel],
         ).fetchone()[0]
     )
