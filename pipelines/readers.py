@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -45,14 +44,13 @@ def file_format(path: Path, source: Source) -> str:
         ) from None
 
 
-def _decode(data: bytes) -> tuple[str, str]:
-    """Text and encoding name: UTF-8 (with or without BOM), else Windows-1252."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "utf-8-sig"
+def _header(head: bytes) -> str:
+    """The header line as text: UTF-8 (a BOM is dropped), else Windows-1252."""
+    line = head.removeprefix(codecs.BOM_UTF8).split(b"\n", 1)[0].rstrip(b"\r")
     try:
-        return data.decode("utf-8"), "utf-8"
+        return line.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace"), "cp1252"
+        return line.decode("cp1252", errors="replace")
 
 
 def _delimiter(header_line: str) -> str:
@@ -64,23 +62,26 @@ def _delimiter(header_line: str) -> str:
 
 
 def read_csv_text(path: Path) -> pa.Table:
-    """A CSV of any supported encoding and delimiter as an Arrow table of strings."""
-    data = path.read_bytes()
-    if not data.strip():
+    """A CSV of any supported encoding and delimiter as an Arrow table of strings.
+
+    Arrow reads the file itself (no copy of it in Python) as UTF-8; only a file that is not
+    valid UTF-8 is read again, transcoded from Windows-1252.
+    """
+    with path.open("rb") as handle:
+        head = handle.read(1 << 16)
+    if not head.strip():
         raise RejectedFile("file is empty")
-    text, encoding = _decode(data)
-    header_line = text.split("\n", 1)[0]
-    delimiter = _delimiter(header_line)
-    names = next(csv.reader([header_line], delimiter=delimiter))
-    names = [n.strip() for n in names]
+    header = _header(head)
+    delimiter = _delimiter(header)
+    names = [n.strip() for n in next(csv.reader([header], delimiter=delimiter))]
     if len(set(n.lower() for n in names)) != len(names):
         raise RejectedFile("the header repeats a column name")
-    payload = data if encoding == "utf-8" else text.encode("utf-8")
-    try:
+
+    def attempt(encoding: str) -> pa.Table:
         return pacsv.read_csv(
-            io.BytesIO(payload),
+            path,
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, skip_rows_after_names=0, use_threads=True
+                column_names=names, skip_rows=1, encoding=encoding, block_size=1 << 24
             ),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
@@ -90,6 +91,14 @@ def read_csv_text(path: Path) -> pa.Table:
                 quoted_strings_can_be_null=True,
             ),
         )
+
+    try:
+        try:
+            return attempt("utf8")
+        except pa.ArrowInvalid as exc:
+            if "utf8" not in str(exc).lower():
+                raise
+            return attempt("cp1252")
     except pa.ArrowInvalid as exc:
         raise RejectedFile(f"not a readable CSV: {str(exc).splitlines()[0]}") from None
 
@@ -176,6 +185,14 @@ def required_columns(source: Source) -> list[str]:
     return [source.columns[f] for f in REQUIRED]
 
 
+def _text_column(column: pa.ChunkedArray, strip: bool) -> pd.Series:
+    """An Arrow text column as pandas text, trimmed where asked, blank as missing."""
+    if strip:
+        column = pc.utf8_trim_whitespace(column)
+    column = pc.if_else(pc.equal(column, ""), None, column)
+    return pd.Series(pd.arrays.ArrowExtensionArray(column)).astype("str")
+
+
 def read_text(path: Path, source: Source) -> pd.DataFrame:
     """The file as text columns renamed to the standard record (or SSDA903 names).
 
@@ -184,12 +201,14 @@ def read_text(path: Path, source: Source) -> pd.DataFrame:
     """
     fmt = file_format(path, source)
     if fmt == "csv":
-        frame = read_csv_text(path).to_pandas(types_mapper=pd.ArrowDtype)
+        table = read_csv_text(path)
     elif fmt == "parquet":
-        frame = read_parquet_text(path).to_pandas(types_mapper=pd.ArrowDtype)
+        table = read_parquet_text(path)
     else:
-        frame = read_xlsx_text(path, source)
-    by_lower = {str(c).strip().lower(): c for c in frame.columns}
+        table = pa.Table.from_pandas(
+            read_xlsx_text(path, source).astype(object), preserve_index=False
+        )
+    by_lower = {str(c).strip().lower(): c for c in table.column_names}
     # Every standard field is present afterwards; those a source does not send are blank.
     wanted = (
         {c: c for c in SSDA903_COLUMNS}
@@ -199,18 +218,16 @@ def read_text(path: Path, source: Source) -> pd.DataFrame:
     absent = [col for col in required_columns(source) if col.lower() not in by_lower]
     if absent:
         raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")
-    out = pd.DataFrame(index=pd.RangeIndex(len(frame), name="row_number"))
+    index = pd.RangeIndex(table.num_rows, name="row_number")
+    columns = {}
     for field, column in wanted.items():
         original = by_lower.get(column.lower()) if column else None
         if original is None:
-            out[field] = pd.Series(None, index=out.index, dtype="str")
+            columns[field] = pd.Series(None, index=index, dtype="str")
             continue
-        values = frame[original].astype("str")
         # DfE's validator reads SSDA903 text as it stands (" M" is not "M"); for parity, so do we.
-        if not source.is_ssda903:
-            values = values.str.strip()
-        values = values.where(values != "", None)
+        values = _text_column(table[original].cast(pa.string()), strip=not source.is_ssda903)
         if fmt == "xlsx" and field in DATE_FIELDS + DATETIME_FIELDS:
-            values = values.map(_excel_serial, na_action="ignore")
-        out[field] = values.to_numpy()
-    return out
+            values = values.map(_excel_serial, na_action="ignore").astype("str")
+        columns[field] = values.set_axis(index)
+    return pd.DataFrame(columns, index=index)

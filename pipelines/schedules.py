@@ -7,6 +7,7 @@ starts a private one on 127.0.0.1 for as long as it runs.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -125,12 +126,18 @@ def local_server(env: Mapping[str, str] | None = None) -> Iterator[LocalServer]:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
     try:
         _wait_healthy(url, process, log)
         yield LocalServer(url, process.pid, log)
     finally:
         _stop(process)
+
+
+def _die_with_parent() -> None:
+    # Should serve be killed outright (SIGKILL, out of memory), the server follows it.
+    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

@@ -1,0 +1,299 @@
+"""The benchmark behind the issues' targets: `python -m pipelines.bench [--quick]`.
+
+Every figure is a whole process started with Popen and reaped with os.wait4, so its wall time
+and peak memory (ru_maxrss: the largest of the process and any child it reaped, such as
+Prefect's temporary server) come from the kernel, imports and start-up included, as the
+nightly job pays them. A missed target is reported; only a crash makes the exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES_DIR = ROOT / "schemas" / "sources"
+WHEREABOUTS = Path(sys.executable).parent / "whereabouts"
+SOURCE = "southbay"  # the standard-layout force: the load is the pipeline's, not a mapping's
+UNTIL, AS_OF, EXTRACTED_AT = "2026-10", "2026-11-01", "2026-11-01 23:30"
+SCALE, QUICK_SCALE = 1700.0, 16.0  # ~5M episodes (pipelines.synth); ~50,000 for tests
+INCREMENT_ROWS, QUICK_INCREMENT_ROWS = 5_000, 500
+VALIDATION_ROWS, QUICK_VALIDATION_ROWS = 1_000_000, 50_000
+# Targets from the issues. The full nightly is held to a multiple of what DuckDB alone needs
+# to load the same files on the same machine, so the target travels between machines.
+FULL_FLOOR_FACTOR = 4
+SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validation": 10.0}
+MEMORY_TARGET_KIB = 4 * 1024 * 1024
+LABELS = {
+    "floor": "DuckDB floor: load the CSVs into a table",
+    "startup_cold": "start-up, first ever (Prefect creates its database)",
+    "startup": "start-up: nightly on an empty folder",
+    "full": "full nightly from empty",
+    "increment": "increment nightly",
+    "rebuild": "curated rebuild (build only)",
+    "validation": "incoming-batch validation (run_suite only)",
+}
+# Bench-owned folders under --out, cleared at start so a rerun measures from empty.
+OWNED = ("raw", "increment", "floor", "startup", "nightly", "rebuild", "validation", "logs")
+# The floor's process: DuckDB alone, given its SQL (the duckdb CLI is not installed).
+FLOOR_SCRIPT = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); c.sql(sys.argv[2]); c.close()"
+# Increment rows must load, not be quarantined: these must be blank or parse as datetimes.
+DATETIMES = ("last_seen_at", "returned_at", "rhi_offered_at", "rhi_completed_at")
+
+
+class StepFailed(RuntimeError):
+    """A measured process exited non-zero; the message carries its stderr tail."""
+
+
+def measure(name: str, argv: list[str], out: Path, env: dict[str, str]) -> dict:
+    """Run one process to completion: its wall seconds, peak RSS and stdout lines."""
+    (logs := out / "logs").mkdir(parents=True, exist_ok=True)
+    stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
+    print(f"bench: {name} ...", file=sys.stderr, flush=True)
+    # Output goes to files, not pipes: nothing reads while we wait, so a pipe could fill.
+    with stdout.open("wb") as o, stderr.open("wb") as e:
+        start = time.perf_counter()
+        proc = subprocess.Popen([str(a) for a in argv], stdout=o, stderr=e, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    # Reaped here, not by Popen: tell it, so it neither waits again nor warns.
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        tail = "\n".join(stderr.read_text(errors="replace").splitlines()[-20:])
+        raise StepFailed(f"{name} exited {proc.returncode}; stderr ends:\n{tail}")
+    kib, output = usage.ru_maxrss, stdout.read_text(errors="replace").splitlines()[-10:]
+    return {"seconds": round(seconds, 2), "peak_rss_kib": kib,
+            "peak_rss_mib": round(kib / 1024, 1), "output": output}  # fmt: skip
+
+
+def measure_child(name: str, task: str, args: dict, out: Path, env: dict[str, str]) -> dict:
+    """A bench child that times its own work and prints it as JSON on its last line: the
+    target is the work alone, while wall time and memory still cover the whole process."""
+    argv = [sys.executable, "-m", "pipelines.bench", "--child", task, json.dumps(args)]
+    figure = measure(name, argv, out, env)
+    inner = json.loads(figure.pop("output")[-1])
+    figure["wall_seconds"] = figure.pop("seconds")
+    return {"seconds": inner.pop("seconds")} | figure | inner
+
+
+def child_rebuild(work_db: str, target: str, as_of: str) -> dict:
+    from pipelines import build, sources
+
+    declared = sources.load_sources(SOURCES_DIR)
+    start = time.perf_counter()
+    build.build(Path(work_db), Path(target), declared, date.fromisoformat(as_of))
+    seconds = time.perf_counter() - start
+    Path(target).unlink()  # a curated copy nobody reads; 5M episodes take room
+    return {"seconds": round(seconds, 2)}
+
+
+def child_validate(csv: str) -> dict:
+    import pandas as pd
+
+    from pipelines import batches, contracts, readers, sources, validate
+
+    source = sources.load_sources(SOURCES_DIR)[SOURCE]
+    text = readers.read_text(Path(csv), source)
+    checked, _ = batches.prepare_police(text, source, f"{SOURCE}/{Path(csv).name}")
+    # The nightly validates a group of files as one frame with a running index: the same here.
+    frame = pd.concat([checked], ignore_index=True)
+    contract = contracts.load_contract("incoming_episodes")
+    validate.run_suite(frame.head(1000), contract)  # GX's start-up is a fixed per-run cost
+    start = time.perf_counter()
+    result = validate.run_suite(frame, contract)
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 2), "rows": len(frame), "failures": len(result.failures)}
+
+
+def _quote(text: str | Path) -> str:
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def write_inputs(history: Path, path: Path, rows: int, slice_csv: Path, slice_rows: int) -> None:
+    """The validation slice (the history file's first rows), and the next night's extract:
+    `rows` clean history rows re-extracted and closed, half as updates of their episodes and
+    half under new references (new episodes)."""
+    import duckdb
+
+    half = rows // 2
+    for written in (path, slice_csv):
+        written.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    text = f"read_csv({_quote(history)}, all_varchar = true)"
+    con.execute(f"copy (from {text} limit {slice_rows}) to {_quote(slice_csv)} (header)")
+    con.execute("create macro ts(x) as try_cast(x as timestamp)")
+    parses = " and ".join(f"({c} is null or ts({c}) is not null)" for c in DATETIMES)
+    con.execute(f"""
+        copy (
+          with clean as (
+            from {text}
+            where person_ref is not null and try_cast(date_of_birth as date) is not null
+              and ts(reported_at) is not null and {parses}
+              and coalesce(ts(last_seen_at) <= ts(reported_at), true)
+              and coalesce(ts(returned_at) >= ts(reported_at), true)
+            qualify count(*) over (partition by episode_ref) = 1
+          ),
+          picked as (
+            select *, row_number() over (order by episode_ref) as n
+            from (from clean using sample reservoir({rows} rows) repeatable (42))
+          )
+          select * exclude (n) replace (
+            if(n > {half}, 'INC-' || lpad((n - {half})::varchar, 6, '0'), episode_ref)
+              as episode_ref,
+            coalesce(returned_at, strftime(ts(reported_at) + interval 6 hour, '%Y-%m-%d %H:%M'))
+              as returned_at,
+            if(returned_at is null, coalesce(outcome, 'returned'), outcome) as outcome,
+            {_quote(EXTRACTED_AT)} as extracted_at)
+          from picked order by n
+        ) to {_quote(path)} (header)""")
+    con.close()
+
+
+def machine() -> dict:
+    import duckdb
+
+    def proc_field(file: str, key: str) -> str:
+        p = Path("/proc") / file
+        lines = p.read_text().splitlines() if p.exists() else []
+        return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), "")
+
+    mem_kib = proc_field("meminfo", "MemTotal").split(" ")[0]
+    return {"platform": platform.platform(),
+            "cpu": proc_field("cpuinfo", "model name") or platform.processor(),
+            "cores": os.cpu_count(),
+            "memory_gib": round(int(mem_kib) / 1024**2, 1) if mem_kib else None,
+            "python": platform.python_version(), "duckdb": duckdb.__version__,
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
+
+
+def nightly(raw: Path, stores: Path) -> list:
+    return [WHEREABOUTS, "nightly", "--raw", raw, "--sources", SOURCES_DIR, "--as-of", AS_OF,
+            "--db", stores / "curated.duckdb", "--work-db", stores / "work.duckdb",
+            "--reports", stores / "reports"]  # fmt: skip
+
+
+def run(out: Path, scale: float, quick: bool) -> dict:
+    from pipelines.synth import generate
+
+    for part in (*OWNED, "prefect"):
+        shutil.rmtree(out / part, ignore_errors=True)
+    env = dict(os.environ)
+    env.pop("PREFECT_API_URL", None)  # each nightly starts its own temporary server, as at night
+    env |= {"WHEREABOUTS_KEY_FILE": str(out / "key"), "PREFECT_HOME": str(out / "prefect")}
+    raw, stores = out / "raw", out / "nightly"
+    print(f"bench: generating {SOURCE} at scale {scale} ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    manifest = generate(raw, seed=42, scale=scale, until=UNTIL, sources=[SOURCE])
+    generate_seconds = time.perf_counter() - start
+    (history,) = (raw / SOURCE).glob(f"{SOURCE}_history_*.csv")
+    increment = out / "increment" / f"{SOURCE}_increment_{AS_OF}.csv"
+    slice_csv = out / "validation" / "slice.csv"
+    inc_rows = QUICK_INCREMENT_ROWS if quick else INCREMENT_ROWS
+    val_rows = QUICK_VALIDATION_ROWS if quick else VALIDATION_ROWS
+    write_inputs(history, increment, inc_rows, slice_csv, val_rows)
+
+    figures: dict[str, dict] = {}
+    (floor_db := out / "floor" / "floor.duckdb").parent.mkdir(parents=True)
+    load = f"create table t as from read_csv({_quote(raw / SOURCE / '*.csv')}, union_by_name=true)"
+    floor = [sys.executable, "-c", FLOOR_SCRIPT, floor_db, load]
+    figures["floor"] = measure("floor", floor, out, env)
+    floor_db.unlink()
+    # The first start in a fresh PREFECT_HOME also creates Prefect's database, which a
+    # production night does not pay: reported, but the target is on the second start.
+    for name in ("startup_cold", "startup"):
+        (empty := out / "startup" / name / "raw").mkdir(parents=True)
+        figures[name] = measure(name, nightly(empty, out / "startup" / name), out, env)
+    figures["full"] = measure("full", nightly(raw, stores), out, env)
+    # Dropped as the README asks: a temporary name, renamed once complete.
+    partial = raw / SOURCE / f".{increment.name}.part"
+    shutil.copyfile(increment, partial)
+    partial.rename(raw / SOURCE / increment.name)
+    figures["increment"] = measure("increment", nightly(raw, stores), out, env)
+    rebuild = {"work_db": str(stores / "work.duckdb"), "as_of": AS_OF,
+               "target": str(out / "rebuild" / "curated.duckdb")}  # fmt: skip
+    figures["rebuild"] = measure_child("rebuild", "rebuild", rebuild, out, env)
+    validation = {"csv": str(slice_csv)}
+    figures["validation"] = measure_child("validation", "validate", validation, out, env)
+
+    full = FULL_FLOOR_FACTOR * figures["floor"]["seconds"] + figures["startup"]["seconds"]
+    limits = SECONDS_TARGET | {"full": round(full, 2)}
+    for name, figure in figures.items():
+        limit = limits.get(name)
+        misses = [] if limit is None or figure["seconds"] <= limit else ["time"]
+        misses += ["memory"] if figure["peak_rss_kib"] > MEMORY_TARGET_KIB else []
+        figure |= {"target_seconds": limit, "pass": not misses, "misses": misses}
+    generated = manifest["sources"][SOURCE]
+    return {"machine": machine(), "quick": quick, "source": SOURCE, "scale": scale,
+            "episodes": generated["episodes"],
+            "rows": sum(f["rows"] for f in generated["files"].values()),
+            "increment_rows": inc_rows, "validation_rows": figures["validation"]["rows"],
+            "generate_seconds": round(generate_seconds, 2),
+            "memory_target_mib": MEMORY_TARGET_KIB // 1024, "figures": figures,
+            "all_pass": all(f["pass"] for f in figures.values())}  # fmt: skip
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`python -m pipelines.bench`: {SOURCE} at scale {report['scale']:g}, "
+        f"{report['episodes']:,} episodes ({report['rows']:,} rows), increment of "
+        f"{report['increment_rows']:,} rows, validation of {report['validation_rows']:,} rows.",
+        f"Taken {m['date']} on {m['platform']}, {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB; Python {m['python']}, DuckDB {m['duckdb']}.",
+        "",
+        f"| step | seconds | target | peak MiB (≤ {report['memory_target_mib']}) | result |",
+        "|---|---:|---|---:|---|",
+    ]
+    for name, f in report["figures"].items():
+        target = "—" if f["target_seconds"] is None else f"≤ {f['target_seconds']:g}"
+        target += f" ({FULL_FLOOR_FACTOR} × floor + start-up)" if name == "full" else ""
+        wall = f" (process {f['wall_seconds']:g})" if "wall_seconds" in f else ""
+        result = "pass" if f["pass"] else "miss: " + ", ".join(f["misses"])
+        memory = f"{f['peak_rss_mib']:,.0f}"
+        lines.append(
+            f"| {LABELS[name]} | {f['seconds']:g}{wall} | {target} | {memory} | {result} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipelines.bench", description=__doc__)
+    parser.add_argument("--episodes-scale", type=float, default=None,
+                        help=f"synthetic volume (default {SCALE:g}, ~5M episodes)")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=ROOT / "reports" / "bench")
+    parser.add_argument("--quick", action="store_true",
+                        help="~50,000 episodes, written only to --out (for tests)")  # fmt: skip
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # a measured bench process
+    args = parser.parse_args(argv)
+    if args.child:
+        task, options = args.child[0], json.loads(args.child[1])
+        print(json.dumps({"rebuild": child_rebuild, "validate": child_validate}[task](**options)))
+        return 0
+    (out := args.out.resolve()).mkdir(parents=True, exist_ok=True)
+    scale = args.episodes_scale or (QUICK_SCALE if args.quick else SCALE)
+    try:
+        report = run(out, scale, args.quick)
+    except StepFailed as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    text, table = json.dumps(report, indent=2) + "\n", markdown(report)
+    (out / "bench.json").write_text(text, encoding="utf-8")
+    if not args.quick:  # the committed record is of the full-size run only
+        (ROOT / "docs" / "benchmarks.json").write_text(text, encoding="utf-8")
+        (ROOT / "docs" / "benchmarks.md").write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The benchmark runs end to end at a small scale and reports every figure.
+
+No timing is asserted: a test machine's speed says nothing about the pipeline. It takes a
+minute or two (each nightly starts Prefect's temporary server).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = ("floor", "startup", "full", "increment", "rebuild", "validation")
+
+
+def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
+    committed = [ROOT / "docs" / name for name in ("benchmarks.json", "benchmarks.md")]
+    before = [p.stat().st_mtime_ns if p.exists() else None for p in committed]
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    report = json.loads((tmp_path / "bench.json").read_text(encoding="utf-8"))
+    for name in FIGURES:
+        figure = report["figures"][name]
+        for key in ("seconds", "peak_rss_kib", "peak_rss_mib"):
+            value = figure[key]
+            assert isinstance(value, int | float) and value > 0, (name, key, value)
+        assert isinstance(figure["pass"], bool)
+    manifest = json.loads((tmp_path / "raw" / "synth_manifest.json").read_text(encoding="utf-8"))
+    assert report["episodes"] == manifest["sources"]["southbay"]["episodes"] > 0
+    assert report["quick"] is True
+    assert set(report["machine"]) >= {"platform", "cpu", "cores", "memory_gib", "python"}
+    # --quick writes only to --out: the committed record stays the full-size run's.
+    assert [p.stat().st_mtime_ns if p.exists() else None for p in committed] == before
+    assert "| full nightly from empty |" in done.stdout
