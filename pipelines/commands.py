@@ -26,6 +26,8 @@ KNOWN_FAILURES = (
     PermissionError,
     ValueError,
     KeyError,
+    TimeoutError,
+    RuntimeError,
 )
 
 
