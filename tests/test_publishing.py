@@ -136,3 +136,13 @@ def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
     assert re.fullmatch(r"source: southbay\nperson_ref: \S+\n", out)
     assert main(["lookup", "nobody", "--work-db", str(work)]) == 1
     assert capsys.readouterr().err == "whereabouts lookup: 'no child with id nobody'\n"
+
+
+def test_a_second_nightly_while_one_runs_is_refused(published):
+    from pipelines.locking import run_lock
+
+    base, _ = published
+    with run_lock(_paths(base)["work_db"]), pytest.raises(RunFailed) as refused:
+        nightly(base, base / "raw")
+    assert str(refused.value).startswith("another nightly run is in progress (pid ")
+    assert str(refused.value).endswith("); not starting a second one")
