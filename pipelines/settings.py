@@ -58,6 +58,11 @@ AT_RISK_LOOKBACK_DAYS = 90
 # Official-statistics practice: counts from 1 to this are suppressed (shown as 'c').
 SUPPRESS_AT_MOST = 4
 
+# --- resources ---------------------------------------------------------------------------
+# DuckDB takes 80% of RAM by default; the nightly job shares a 2-core server with analysts and
+# must stay within 4 GiB in all, so DuckDB gets this much and spills the rest to disk.
+DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "2GB")
+
 # --- database compatibility --------------------------------------------------------------
 # Analysts' DuckDB CLI and BI drivers lag behind the Python package: write files they open.
 STORAGE_COMPATIBILITY_VERSION = "v1.5.0"

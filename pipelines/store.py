@@ -11,8 +11,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-# Extensions are never fetched at run time: nothing may leave the machine.
-DUCKDB_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+from pipelines import settings
+
+# Extensions are never fetched at run time: nothing may leave the machine. Memory is capped
+# (settings.DUCKDB_MEMORY_LIMIT) and the rest spills to disk.
+DUCKDB_CONFIG = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "memory_limit": settings.DUCKDB_MEMORY_LIMIT,
+}
 
 SCHEMA = """
 create table if not exists ingest_files (

@@ -3,42 +3,27 @@ with episodes as (
     select * from int_episodes_classified
 ),
 
--- "3 in 90 days" counts every episode except the local authority's "away".
-counted as (
-    select
-        episode_id,
-        lag(reported_at, getvariable('repeat_episodes') - 1) over (
-            partition by child_id order by reported_at, episode_id
-        ) as earlier_reported_at
-    from episodes
-    where category <> 'away'
-),
-
-counted_missing as (
-    select
-        episode_id,
-        lag(reported_at, getvariable('repeat_episodes') - 1) over (
-            partition by child_id order by reported_at, episode_id
-        ) as earlier_missing_reported_at
-    from episodes
-    where category = 'missing'
-),
-
+-- "3 in 90 days" counts every episode except the local authority's "away"; the missing-only
+-- variant counts missing episodes. Partitioning by the condition as well as the child makes
+-- lag() step over the other episodes, in one pass and with no self-join.
 windows as (
     select
-        e.*,
+        *,
         coalesce(
-            e.reported_at <= c.earlier_reported_at + to_days(getvariable('repeat_window_days')),
+            category <> 'away'
+            and reported_at <= lag(reported_at, getvariable('repeat_episodes') - 1) over (
+                partition by child_id, category <> 'away' order by reported_at, episode_id
+            ) + to_days(getvariable('repeat_window_days')),
             false
         ) as completes_repeat_window,
         coalesce(
-            e.reported_at
-            <= m.earlier_missing_reported_at + to_days(getvariable('repeat_window_days')),
+            category = 'missing'
+            and reported_at <= lag(reported_at, getvariable('repeat_episodes') - 1) over (
+                partition by child_id, category = 'missing' order by reported_at, episode_id
+            ) + to_days(getvariable('repeat_window_days')),
             false
         ) as completes_missing_repeat_window
-    from episodes as e
-    left join counted as c using (episode_id)
-    left join counted_missing as m using (episode_id)
+    from episodes
 ),
 
 history as (
