@@ -61,7 +61,7 @@ SUPPRESS_AT_MOST = 4
 # --- resources ---------------------------------------------------------------------------
 # DuckDB takes 80% of RAM by default; the nightly job shares a 2-core server with analysts and
 # must stay within 4 GiB in all, so DuckDB gets this much and spills the rest to disk.
-DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "2GB")
+DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "3GB")
 
 # --- database compatibility --------------------------------------------------------------
 # Analysts' DuckDB CLI and BI drivers lag behind the Python package: write files they open.

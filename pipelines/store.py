@@ -19,6 +19,8 @@ DUCKDB_CONFIG = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "memory_limit": settings.DUCKDB_MEMORY_LIMIT,
+    # Tables are written in whatever order is fastest unless a model says ORDER BY.
+    "preserve_insertion_order": False,
 }
 
 SCHEMA = """

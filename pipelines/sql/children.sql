@@ -33,7 +33,8 @@ counted as (
             and reported_at >= run_end - interval 12 month and reported_at < run_end
         ) as absent_last_12_months,
         max(strftime(date_of_birth, '%Y-%m')) as birth_month,
-        string_agg(distinct source, ', ' order by source) as sources
+        -- A child id is keyed on source and person, so one child has one source.
+        any_value(source) as sources
     from episodes, as_of
     group by child_id
 ),

@@ -12,20 +12,32 @@ regime_changes as (
     select * from source_regimes
 ),
 
+-- Each declared regime as a period [starts, ends); before the first change, 'single'.
+regime_periods as (
+    select
+        source,
+        starts,
+        coalesce(lead(starts) over (partition by source order by starts), 'infinity'::timestamp)
+            as ends,
+        regime
+    from regime_changes
+    union all
+    select source, '-infinity'::timestamp, min(starts), 'single'
+    from regime_changes
+    group by source
+),
+
 with_regime as (
     select
         e.*,
         s.layout,
-        case
-            when s.layout = 'ssda903_missing' then null
-            -- Before the first declared change every force recorded a single category.
-            else coalesce(r.regime, 'single')
-        end as regime,
+        -- SSDA903 sources declare no periods, so their regime stays null.
+        p.regime,
         coalesce(e.risk_grade, e.initial_risk_grade) as highest_grade
     from episodes as e
     inner join declared_sources as s on e.source = s.source
-    asof left join regime_changes as r
-        on e.source = r.source and e.reported_at >= r.starts
+    left join regime_periods as p
+        on e.source = p.source and e.reported_at >= p.starts and e.reported_at < p.ends
 ),
 
 ruled as (
