@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import xlsxwriter
 
+from pipelines.record import CODES, DATETIME_FIELDS
+
 # Times are int64 minutes since 1970-01-01 (UK clock time, no zone), dates int64 days.
 DAY = 1440
 # An event that never happens (or has not happened): larger than any as-of time, so a
@@ -46,24 +48,8 @@ OUTCOME = ("returned", "found_by_police", "found_by_other", "found_harmed", "fou
 GRADE = ("no apparent risk", "low", "medium", "high")
 CATEGORY = ("missing", "absent")
 
-DATETIME_FIELDS = (
-    "reported_at",
-    "last_seen_at",
-    "returned_at",
-    "rhi_offered_at",
-    "rhi_completed_at",
-    "extracted_at",
-)
-CODED_FIELDS = (
-    "category",
-    "initial_risk_grade",
-    "risk_grade",
-    "sex",
-    "looked_after",
-    "missing_from",
-    "cse_flag",
-    "outcome",
-)
+# The standard record's own lists: one definition for the pipeline and its test data.
+CODED_FIELDS = tuple(CODES)
 
 # Free text as a call handler types it: commas, a pound sign, a typographic apostrophe, double
 # quotes and line breaks, so a reader that splits on the wrong character or ignores quoting
