@@ -9,7 +9,7 @@ with episodes as (
         *,
         -- The highest grade known: the initial one where no highest grade is recorded.
         coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high
-    from int_episodes_sequenced
+    from episodes
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 

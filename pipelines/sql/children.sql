@@ -1,6 +1,6 @@
 -- One row per child (pseudonymous id), with counts as of the run date.
 with episodes as (
-    select * from int_episodes_sequenced
+    select * from episodes
 ),
 
 as_of as (
@@ -32,7 +32,7 @@ counted as (
             where category = 'absent'
             and reported_at >= run_end - interval 12 month and reported_at < run_end
         ) as absent_last_12_months,
-        max(strftime(date_of_birth, '%Y-%m')) as birth_month,
+        max(birth_month) as birth_month,
         -- A child id is keyed on source and person, so one child has one source.
         any_value(source) as sources
     from episodes, as_of

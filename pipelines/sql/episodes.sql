@@ -62,6 +62,8 @@ final as (
         absent_needs_review,
         review_reasons,
         in_repeat_cohort_at_report,
+        completes_repeat_window,
+        completes_missing_repeat_window,
         child_episode_number,
         versions_seen,
         extracted_at

@@ -6,7 +6,7 @@ with stored as (
 
 -- Away (whereabouts known) is not compared: only missing, absent and undetermined episodes.
 sequenced as (
-    select * from int_episodes_sequenced where category <> 'away'
+    select * from episodes where category <> 'away'
 ),
 
 compared as (
