@@ -194,17 +194,18 @@ def test_at_risk_children_order_and_reasons(scratch: Path) -> None:
         ep("F1", "future", "2025-01-01 00:00", risk_grade="high", returned_at=None),
     ]
     con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
+    # "late" returned after the run date, so as of that date its episode was still open.
     assert rows_of(con, AT_RISK) == [
-        (1, "h", 1, "open high-risk episode; high risk in last 90 days", 1,
+        (1, "late", 1, "open high-risk episode; high risk in last 90 days", 1,
+         ts("2024-12-31 23:59"), "force:L1", True, True),
+        (2, "h", 1, "open high-risk episode; high risk in last 90 days", 1,
          ts("2024-12-20 10:00"), "force:H1", True, True),
-        (2, "o2", 2, "open episode; CSE flag in last 90 days", 1,
+        (3, "o2", 2, "open episode; CSE flag in last 90 days", 1,
          ts("2024-11-01 10:00"), "force:O2", True, False),
-        (3, "o", 2, "open episode", 0, ts("2024-06-01 10:00"), "force:O1", True, False),
-        (4, "c2", 3, "CSE flag in last 90 days; high risk in last 90 days", 1,
+        (4, "o", 2, "open episode", 0, ts("2024-06-01 10:00"), "force:O1", True, False),
+        (5, "c2", 3, "CSE flag in last 90 days; high risk in last 90 days", 1,
          ts("2024-11-05 10:00"), "force:C2", False, False),
-        (5, "c", 3, "CSE flag in last 90 days", 1, ts("2024-10-03 00:00"), "force:C1",
-         False, False),
-        (6, "late", 4, "high risk in last 90 days", 1, ts("2024-12-31 23:59"), "force:L1",
+        (6, "c", 3, "CSE flag in last 90 days", 1, ts("2024-10-03 00:00"), "force:C1",
          False, False),
         (7, "hr", 4, "high risk in last 90 days", 1, ts("2024-12-01 10:00"), "force:HR1",
          False, False),

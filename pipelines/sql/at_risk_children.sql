@@ -8,7 +8,10 @@ with episodes as (
     select
         *,
         -- The highest grade known: the initial one where no highest grade is recorded.
-        coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high
+        coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
+        -- Open as of the run date: a return recorded after it had not happened yet.
+        returned_at is null
+        or returned_at >= getvariable('as_of')::timestamp + interval 1 day as open_then
     from episodes
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
@@ -21,8 +24,8 @@ window_start as (
 per_child as (
     select
         child_id,
-        bool_or(returned_at is null) as has_open_episode,
-        coalesce(bool_or(returned_at is null and graded_high), false)
+        bool_or(open_then) as has_open_episode,
+        coalesce(bool_or(open_then and graded_high), false)
             as has_open_high_risk,
         coalesce(bool_or(reported_at >= starts and cse_flag), false) as recent_cse,
         coalesce(bool_or(reported_at >= starts and graded_high), false)
