@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -57,6 +57,10 @@ class RunSummary:
             f"  database: {self.database}",
             f"  validation report: {self.report}",
             f"  seconds: {self.seconds:.1f}",
+        ] + [
+            f"  ignored folder {name}/ in the raw folder: no declaration schemas/sources/"
+            f"{name}.yaml"
+            for name in self.undeclared_folders
         ]
 
 
@@ -233,7 +237,3 @@ def briefing(
     from pipelines.briefing import write_briefing
 
     return write_briefing(db, month, out_dir)
-
-
-def summary_dict(summary: RunSummary) -> dict:
-    return asdict(summary)
