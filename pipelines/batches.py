@@ -156,6 +156,20 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     )
 
 
+def merge(parts: list[Batch], rows_read: int) -> Batch:
+    """One file's batch from the batches of its pieces."""
+    if len(parts) == 1:
+        return parts[0]
+    return Batch(
+        versions=pd.concat([p.versions for p in parts], ignore_index=True),
+        quarantine=pd.concat([p.quarantine for p in parts], ignore_index=True),
+        findings=pd.concat([p.findings for p in parts], ignore_index=True),
+        persons=pd.concat([p.persons for p in parts]).drop_duplicates("child_id"),
+        rows_read=rows_read,
+        rows_out_of_scope=sum(p.rows_out_of_scope for p in parts),
+    )
+
+
 def hold(batch: Batch, reason: str) -> Batch:
     """A batch held back by the publish gate: every in-scope row is quarantined."""
     extra = pd.DataFrame(

@@ -1,8 +1,8 @@
 """Ingest new raw files: read and check them, then store each in one transaction.
 
-Files are checked together in groups (one Great Expectations run per group rather than per
-file: its fixed cost is about a second), then each file's rows are stored, or held back,
-on their own.
+Small files are checked together and large ones in pieces, in runs of up to a million rows:
+one Great Expectations run costs about a second whatever its size, and a bounded run bounds
+memory. Then each file's rows are stored, or held back, on their own.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import duckdb
 import pandas as pd
 
 from pipelines import settings
-from pipelines.batches import Batch, hold, police_batch, prepare_police, ssda903_batch
+from pipelines.batches import Batch, hold, merge, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
 from pipelines.readers import RejectedFile, read_text
@@ -58,9 +58,11 @@ class Prepared:
     raw: RawFile
     result: FileResult
     text: pd.DataFrame | None = None
-    checked: pd.DataFrame | None = None  # police / standard rows in scope, typed
-    out_of_scope: int = 0
     batch: Batch | None = None  # already decided (SSDA903), or after the checks
+
+    @property
+    def awaits_checks(self) -> bool:
+        return self.batch is None and self.text is not None
 
 
 def sha256_of(path: Path) -> str:
@@ -110,40 +112,78 @@ def prepare(
         return prepared
     if raw.source.is_ssda903:
         prepared.batch = ssda903_batch(prepared.text, raw.source, key, year_end)
-    else:
-        prepared.checked, prepared.out_of_scope = prepare_police(prepared.text, raw.source, raw.rel)
     return prepared
 
 
-def check_group(group: list[Prepared], key: bytes) -> SuiteResult | None:
-    """Run the incoming-batch suite once over a group of files and assemble their batches."""
+def pieces(prepared: Prepared) -> list[pd.Index]:
+    """A file's rows in pieces of at most CHECK_GROUP_ROWS, split by episode reference.
+
+    Every row of one episode reference lands in the same piece, so the per-file check that
+    a reference appears once stays exact however a large file is cut.
+    """
+    rows = prepared.text.index
+    count = -(-len(rows) // CHECK_GROUP_ROWS)
+    if count <= 1:
+        return [rows]
+    bucket = pd.util.hash_pandas_object(prepared.text["episode_ref"], index=False) % count
+    return [rows[bucket.to_numpy() == b] for b in range(count)]
+
+
+def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.Index]]]:
+    """Pieces packed into Great Expectations runs of at most CHECK_GROUP_ROWS rows each."""
+    runs, current, size = [], [], 0
+    for prepared in waiting:
+        for rows in pieces(prepared):
+            if current and size + len(rows) > CHECK_GROUP_ROWS:
+                runs.append(current)
+                current, size = [], 0
+            current.append((prepared, rows))
+            size += len(rows)
+    return runs + [current] if current else runs
+
+
+def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteResult, list]:
+    """Type and check one run of pieces; each piece's sorted rows, as a partial batch."""
     from pipelines.validate import run_suite  # GX loads only when a file needs checking
 
-    waiting = [p for p in group if p.checked is not None]
-    if not waiting:
-        return None
-    # One frame for the group, with a running index; failures map back by position.
-    combined = pd.concat([p.checked for p in waiting], ignore_index=True)
+    typed = []
+    for prepared, rows in run:
+        checked, out_of_scope = prepare_police(
+            prepared.text.loc[rows], prepared.raw.source, prepared.raw.rel
+        )
+        typed.append((checked, out_of_scope))
+    # One frame for the run, with a running index; failures map back by position.
+    combined = pd.concat([checked for checked, _ in typed], ignore_index=True)
     # GX filters the whole frame once per expectation; low-cardinality text as categories
     # makes each filter a cheap integer take (measured: ~35% faster at a million rows).
     for column in ("file", *CODES):
         combined[column] = combined[column].astype("category")
-    offsets, start = [], 0
-    for p in waiting:
-        offsets.append(start)
-        start += len(p.checked)
     suite = run_suite(combined, load_contract("incoming_episodes"))
-    failures = suite.failures
-    position = failures["row_number"].to_numpy()
-    for p, offset in zip(waiting, offsets, strict=True):
-        mine = failures[(position >= offset) & (position < offset + len(p.checked))]
-        mine = mine.assign(row_number=p.checked.index[mine["row_number"] - offset].to_numpy())
-        p.batch = police_batch(p.text, p.checked, p.out_of_scope, mine, p.raw.source, key)
-        p.checked = None
-    names = (
-        f"{waiting[0].raw.rel} .. {waiting[-1].raw.rel}" if len(waiting) > 1 else waiting[0].raw.rel
-    )
-    return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {names})")
+    position = suite.failures["row_number"].to_numpy()
+    partials, offset = [], 0
+    for (prepared, rows), (checked, out_of_scope) in zip(run, typed, strict=True):
+        mine = suite.failures[(position >= offset) & (position < offset + len(checked))]
+        mine = mine.assign(row_number=checked.index[mine["row_number"] - offset].to_numpy())
+        offset += len(checked)
+        text = prepared.text.loc[rows]
+        partials.append(police_batch(text, checked, out_of_scope, mine, prepared.raw.source, key))
+    names = sorted({prepared.raw.rel for prepared, _ in run})
+    label = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
+    return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {label})"), partials
+
+
+def check_group(group: list[Prepared], key: bytes) -> list[SuiteResult]:
+    """Run the incoming-batch suite over a group of files and assemble their batches."""
+    waiting = [p for p in group if p.awaits_checks]
+    suites, partials = [], {id(p): [] for p in waiting}
+    for run in _runs(waiting):
+        suite, batches = check_run(run, key)
+        suites.append(suite)
+        for (prepared, _), batch in zip(run, batches, strict=True):
+            partials[id(prepared)].append(batch)
+    for prepared in waiting:
+        prepared.batch = merge(partials[id(prepared)], rows_read=len(prepared.text))
+    return suites
 
 
 def dfe_outcomes(prepared: Prepared) -> SuiteResult:
@@ -233,7 +273,7 @@ def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
     group, rows = [], 0
     for p in prepared:
         group.append(p)
-        rows += len(p.checked) if p.checked is not None else 0
+        rows += len(p.text) if p.awaits_checks else 0
         if rows >= CHECK_GROUP_ROWS:
             yield group
             group, rows = [], 0
@@ -256,8 +296,7 @@ def ingest_files(
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
     for group in _groups(prepare(con, raw, key, this_run) for raw in files):
-        checked = check_group(group, key)
-        suites += [checked] if checked else []
+        suites += check_group(group, key)
         for prepared in group:
             if prepared.raw.source.is_ssda903 and prepared.batch is not None:
                 suites.append(dfe_outcomes(prepared))

@@ -817,3 +817,22 @@ def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert path.stat().st_mode & 0o777 == 0o600
     assert len(key) == 64 and int(key, 16) >= 0
     assert load_key() == key == load_key(create=False)
+
+
+def test_a_file_checked_in_pieces_gives_the_same_result(
+    accounted: Drop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large file is checked in pieces split by episode reference (here of 3 rows)."""
+    monkeypatch.setattr(settings, "MAX_QUARANTINE_SHARE", 1.0)
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 3)
+    drop = Drop(tmp_path)
+    drop.declare("bay")
+    drop.write("bay/episodes.csv", (accounted.raw / "bay" / "episodes.csv").read_text())
+    drop.results = drop.run()
+    for query in (
+        "select rows_read, rows_loaded, rows_quarantined, rows_out_of_scope from ingest_files",
+        "select row_number, reasons from quarantine order by 1",
+        "select row_number, episode_ref, child_id from episode_versions order by 1",
+        "select rule, row_number, message from findings order by all",
+    ):
+        assert drop.rows(query) == accounted.rows(query), query
