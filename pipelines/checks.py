@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from pipelines.contracts import load_contract
 from pipelines.store import connect
-from pipelines.validate import ExpectationOutcome, SuiteResult, run_suite
+from pipelines.validate import ExpectationOutcome, SuiteResult, key_columns, run_suite
 
 # Each reconciliation is a query that returns the number of offending rows (0 passes).
 RECONCILIATIONS = {
@@ -69,27 +72,29 @@ def reconcile(db: Path, work_db: Path) -> SuiteResult:
 def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
     """Each curated table validated by the suite generated from its contract.
 
-    The rows are checked on the columns that have rules (low-cardinality text as categories,
-    which GX filters cheaply); the exact column set is checked on an empty frame of the whole
-    table. Both are the contract's own expectations.
+    Every expectation is the contract's own, run by Great Expectations, on the least data
+    that gives the same verdict: unique columns on all their rows; every other ruled column
+    on its distinct values (a value is allowed, in range or null in some row exactly when it
+    is among the distinct values; a not-null rule needs only a null and a non-null example);
+    the column set on an empty frame. At five million episodes this is seconds, not minutes.
     """
     con = connect(db, read_only=True)
     try:
         results = []
         for table in tables:
             contract = load_contract(table)
-            ruled = [c for c in contract.columns if _has_rules(c)]
-            columns = ", ".join(f'"{c.name}"' for c in ruled)
-            rows = con.sql(f"select {columns} from {table}").to_arrow_table().to_pandas()
-            for c in ruled:
-                if c.allowed is not None and c.type == "VARCHAR":
-                    rows[c.name] = rows[c.name].astype("category")
-            shape = con.sql(f"select * from {table} limit 0").to_arrow_table().to_pandas()
-            checked = run_suite(rows, contract, row_level=False, part="rows")
-            shaped = run_suite(shape, contract, row_level=False, part="shape")
-            outcomes = checked.outcomes + shaped.outcomes
-            success = checked.success and shaped.success
-            results.append(SuiteResult(table, success, outcomes, checked.failures))
+            keys = key_columns(contract)
+            key_frame = _frame(con, f"select {_names(keys)} from {table}") if keys else None
+            values = _distinct_values(con, table, contract, keys)
+            shape = _frame(con, f"select * from {table} limit 0")
+            parts = [run_suite(shape, contract, row_level=False, part="shape")]
+            if key_frame is not None:
+                parts.append(run_suite(key_frame, contract, row_level=False, part="keys"))
+            if values is not None:
+                parts.append(run_suite(values, contract, row_level=False, part="values"))
+            outcomes = tuple(o for part in parts for o in part.outcomes)
+            success = all(part.success for part in parts)
+            results.append(SuiteResult(table, success, outcomes, None))
         return results
     finally:
         con.close()
@@ -103,6 +108,42 @@ def _has_rules(column) -> bool:
         or column.min is not None
         or column.max is not None
     )
+
+
+def _names(columns) -> str:
+    return ", ".join(f'"{c}"' for c in sorted(columns))
+
+
+def _frame(con, sql: str) -> pd.DataFrame:
+    return con.sql(sql).to_arrow_table().to_pandas()
+
+
+def _distinct_values(con, table: str, contract, keys: set[str]) -> pd.DataFrame | None:
+    """Each ruled, non-key column's representative values, padded to one length by repeating."""
+    columns = {}
+    for column in contract.columns:
+        if column.name in keys or not _has_rules(column):
+            continue
+        name = f'"{column.name}"'
+        if column.allowed is None and column.min is None and column.max is None:
+            # Only "not null": one null (if any) and one value decide it.
+            sql = (
+                f"(select {name} from {table} where {name} is null limit 1) union all "
+                f"(select {name} from {table} where {name} is not null limit 1)"
+            )
+        else:
+            sql = f"select distinct {name} from {table}"
+        columns[column.name] = _frame(con, sql).iloc[:, 0]
+    if not columns:
+        return None
+    # Every column of a table has values exactly when the table has rows.
+    length = max(len(values) for values in columns.values())
+    return pd.DataFrame(
+        {
+            name: values.iloc[np.resize(np.arange(len(values)), length)].to_numpy()
+            for name, values in columns.items()
+        }
+    )  # fmt: skip
 
 
 def column_types(db: Path, table: str) -> dict[str, str]:

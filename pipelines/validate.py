@@ -124,22 +124,31 @@ def column_checks(contract: Contract) -> list[Check]:
     return checks
 
 
+def key_columns(contract: Contract) -> set[str]:
+    """Columns declared unique: their checks need every row."""
+    return {c.name for c in contract.columns if c.unique}
+
+
 @cache
 def build_suite(contract: Contract, part: str = "all"):
     """The Great Expectations suite of a contract: its column rules, checks and exact columns.
 
-    `part` "rows" leaves out the column-set expectation and "shape" keeps only it, so a big
-    table's rows can be checked on just the columns that have rules.
+    A big table is checked in parts: "keys" (every check on the unique columns, on all their
+    rows), "values" (the other column rules, on each column's distinct values) and "shape"
+    (the exact column set, on an empty frame). "all" is every expectation at once.
     """
     gx, _ = _gx()
     suite = gx.ExpectationSuite(name=contract.table)
+    keys = key_columns(contract)
     # A batch contract spells out every check itself; a curated one is mostly column rules.
     implied = column_checks(contract) if contract.layer == "curated" else []
-    if part != "shape":
-        for check in implied + list(contract.checks):
+    for check in implied + list(contract.checks):
+        on_keys = bool(set(check.columns) & keys)
+        wanted = {"all": True, "keys": on_keys, "values": not on_keys, "shape": False}[part]
+        if wanted:
             for expectation in _expectations_for_check(check, contract):
                 suite.add_expectation(expectation)
-    if contract.layer == "curated" and part != "rows":
+    if contract.layer == "curated" and part in ("all", "shape"):
         suite.add_expectation(
             gx.expectations.ExpectTableColumnsToMatchSet(
                 column_set=contract.column_names,

@@ -113,3 +113,27 @@ def test_published_file_opens_in_duckdb_1_5_clients(curated):
     ).fetchone()[0]
     con.close()
     assert tags == "v1.5.0+"
+
+
+BAD_ROWS = {
+    "allowed": ("set category = 'lost'", ("allowed", "category")),
+    "not_null": ("set reported_at = null", ("not_null", "reported_at")),
+    "range": ("set age_at_start = 18", ("range", "age_at_start")),
+    "unique": ("set episode_id = 'force:E0'", ("unique", "episode_id")),
+}
+
+
+@pytest.mark.parametrize(("change", "failed"), BAD_ROWS.values(), ids=BAD_ROWS.keys())
+def test_one_bad_row_fails_the_curated_suite(curated, tmp_path, change, failed):
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(curated, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(f"update episodes {change} where episode_ref = 'E1'")
+    con.close()
+    (result,) = curated_suites(copy, ("episodes",))
+    assert [(o.rule, o.column) for o in result.outcomes if not o.success] == [failed]
+    assert not result.success
