@@ -61,6 +61,28 @@ def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.Da
     return checked, int(adult.sum())
 
 
+def _sorted(
+    text: pd.DataFrame,
+    versions: pd.DataFrame,
+    person_refs: pd.Series,
+    errors: pd.DataFrame,
+    findings: pd.DataFrame,
+    out_of_scope: int,
+) -> Batch:
+    """The batch of one file: what loads, its people, what is quarantined and why."""
+    persons = pd.DataFrame(
+        {"child_id": versions["child_id"].to_numpy(), "person_ref": person_refs.to_numpy()}
+    ).drop_duplicates("child_id")
+    return Batch(
+        versions=versions.reset_index(drop=True),
+        quarantine=_quarantine(text, _reasons(errors)),
+        findings=findings,
+        persons=persons,
+        rows_read=len(text),
+        rows_out_of_scope=out_of_scope,
+    )
+
+
 def police_batch(
     text: pd.DataFrame,
     checked: pd.DataFrame,
@@ -95,17 +117,7 @@ def police_batch(
             "message": warnings["message"].to_numpy(),
         }
     )
-    persons = pd.DataFrame(
-        {"child_id": versions["child_id"], "person_ref": good["person_ref"]}
-    ).drop_duplicates("child_id")
-    return Batch(
-        versions=versions.reset_index(drop=True),
-        quarantine=_quarantine(text, _reasons(errors)),
-        findings=findings,
-        persons=persons,
-        rows_read=len(text),
-        rows_out_of_scope=out_of_scope,
-    )
+    return _sorted(text, versions, good["person_ref"], errors, findings, out_of_scope)
 
 
 def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
@@ -143,17 +155,7 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     )
     ref_by_row = pd.Series(refs, index=good.index, dtype="str")
     findings = findings.assign(episode_ref=findings["row_number"].map(ref_by_row))
-    persons = pd.DataFrame({"child_id": child, "person_ref": good["CHILD"]}).drop_duplicates(
-        "child_id"
-    )
-    return Batch(
-        versions=versions.reset_index(drop=True),
-        quarantine=_quarantine(text, _reasons(errors)),
-        findings=findings,
-        persons=persons,
-        rows_read=len(text),
-        rows_out_of_scope=int(adult.sum()),
-    )
+    return _sorted(text, versions, good["CHILD"], errors, findings, int(adult.sum()))
 
 
 def merge(parts: list[Batch], rows_read: int) -> Batch:

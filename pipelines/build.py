@@ -17,7 +17,7 @@ import yaml
 from pipelines import settings
 from pipelines.contracts import load_contract
 from pipelines.sources import Source
-from pipelines.store import DUCKDB_CONFIG, connect
+from pipelines.store import connect
 
 # Modelling order: staging, then intermediate steps (kept out of the published file),
 # then the curated tables analysts query.
@@ -91,13 +91,7 @@ def comment_statements(table: str) -> list[str]:
 def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) -> Path:
     """Run every model into a new database file at `target` and return its path."""
     discard(target)
-    config = DUCKDB_CONFIG | {
-        "storage_compatibility_version": settings.STORAGE_COMPATIBILITY_VERSION
-    }
-    import duckdb
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(target), config=config)
+    con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
     built = False
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
@@ -157,8 +151,3 @@ def publish(built: Path, published: Path) -> None:
     """Rename the new database over the published one (atomic on one filesystem)."""
     built.chmod(0o640)
     os.replace(built, published)
-
-
-def open_curated(path: Path):
-    """The published database, read-only."""
-    return connect(path, read_only=True)

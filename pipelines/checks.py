@@ -62,11 +62,7 @@ def reconcile(db: Path, work_db: Path) -> SuiteResult:
             )
     finally:
         con.close()
-    import pandas as pd
-
-    return SuiteResult(
-        "reconciliation", all(o.success for o in outcomes), tuple(outcomes), pd.DataFrame()
-    )
+    return SuiteResult("reconciliation", all(o.success for o in outcomes), tuple(outcomes))
 
 
 def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
@@ -94,7 +90,7 @@ def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
                 parts.append(run_suite(values, contract, row_level=False, part="values"))
             outcomes = tuple(o for part in parts for o in part.outcomes)
             success = all(part.success for part in parts)
-            results.append(SuiteResult(table, success, outcomes, None))
+            results.append(SuiteResult(table, success, outcomes))
         return results
     finally:
         con.close()

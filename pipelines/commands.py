@@ -25,7 +25,7 @@ KNOWN_FAILURES = (
     FileNotFoundError,
     PermissionError,
     ValueError,
-    KeyError,
+    LookupError,
     TimeoutError,
     RuntimeError,
 )
@@ -148,6 +148,6 @@ def lookup(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if row is None:
-        raise KeyError(f"no child with id {args.child_id}")
+        raise LookupError(f"no child with id {args.child_id}")
     print(f"source: {row[0]}\nperson_ref: {row[1]}")
     return 0

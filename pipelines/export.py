@@ -13,18 +13,14 @@ from pipelines.build import CURATED
 from pipelines.store import connect
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_START = r"^[=+\-@]"
 
 
 def spreadsheet_safe(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """Text cells that a spreadsheet would run as a formula, prefixed with a quote."""
     if not pa.types.is_string(column.type):
         return column
-    risky = pc.or_kleene(
-        pc.starts_with(column, FORMULA_STARTS[0]), pc.starts_with(column, FORMULA_STARTS[1])
-    )
-    for start in FORMULA_STARTS[2:]:
-        risky = pc.or_kleene(risky, pc.starts_with(column, start))
+    risky = pc.match_substring_regex(column, FORMULA_START)
     return pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
 
 

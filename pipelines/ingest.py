@@ -200,7 +200,7 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
         for code, (severity, meaning) in RULES.items()
     )  # fmt: skip
     errors = any(not o.success and o.severity == "error" for o in outcomes)
-    return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes, None)
+    return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes)
 
 
 def gate(prepared: Prepared) -> FileResult:

@@ -128,11 +128,11 @@ EPISODE_COLUMNS = [
 ]
 
 
-def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to a DuckDB file with network access switched off."""
+def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDBPyConnection:
+    """A connection to a DuckDB file with network access switched off (plus any `config`)."""
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+    return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG | config)
 
 
 def open_work(path: Path) -> duckdb.DuckDBPyConnection:

@@ -37,7 +37,7 @@ class SuiteResult:
     suite: str
     success: bool
     outcomes: tuple[ExpectationOutcome, ...]
-    failures: pd.DataFrame  # row_number, rule, severity, message (row-level suites only)
+    failures: pd.DataFrame | None = None  # row_number, rule, severity, message (row-level)
 
 
 @cache

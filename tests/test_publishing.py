@@ -85,7 +85,11 @@ def test_a_reader_keeps_its_version_while_a_new_one_is_published(published, tmp_
 def test_validation_report_is_offline(published):
     _, summary = published
     page = Path(summary.report).read_text(encoding="utf-8")
-    assert "incoming_episodes" in page or "episodes" in page
+    # Every suite that ran is listed: incoming batches, DfE rules, each table, reconciliation.
+    assert "<h2>Suites run</h2>" in page
+    assert "incoming_episodes (" in page and "DfE SSDA903 rules (riverton/" in page
+    for suite in (*building.CURATED, "reconciliation"):
+        assert f"<h2>Suite {suite}: " in page, suite
     assert re.findall(r"(?:https?:)?//[\w.-]+", page) == []
     assert "<script" not in page and "<link" not in page
 
@@ -135,7 +139,7 @@ def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
     out = capsys.readouterr().out
     assert re.fullmatch(r"source: southbay\nperson_ref: \S+\n", out)
     assert main(["lookup", "nobody", "--work-db", str(work)]) == 1
-    assert capsys.readouterr().err == "whereabouts lookup: 'no child with id nobody'\n"
+    assert capsys.readouterr().err == "whereabouts lookup: no child with id nobody\n"
 
 
 def test_a_second_nightly_while_one_runs_is_refused(published):

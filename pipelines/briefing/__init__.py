@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from pipelines.briefing import queries
 from pipelines.briefing.pdf import render
+from pipelines.store import connect
 
 __all__ = ["write_briefing"]
 
@@ -23,7 +22,7 @@ def write_briefing(db_path: Path, month: str, out_dir: Path) -> Path:
     db_path = Path(db_path)
     if not db_path.is_file():
         raise FileNotFoundError(f"no curated database at {db_path}")
-    con = duckdb.connect(str(db_path), read_only=True)
+    con = connect(db_path, read_only=True)
     try:
         data = {
             "headline": queries.headline(con, month),
