@@ -113,13 +113,39 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    from pipelines import commands
+# Commands that run Prefect flows, and so need its API.
+FLOW_COMMANDS = frozenset({"demo", "nightly", "briefing"})
 
+
+def main(argv: list[str] | None = None) -> int:
+    """The `whereabouts` command. Started from the shell (no `argv`), a flow command with no
+    Prefect API configured starts a temporary local one while the heavy modules load."""
+    args = parser().parse_args(argv)
     try:
-        return getattr(commands, args.command)(args)
-    except commands.KNOWN_FAILURES as exc:
+        if argv is not None or args.command not in FLOW_COMMANDS:
+            return _run(args)
+        from pipelines.prefect_api import api_for_flows
+
+        with api_for_flows(warm_up=_load_flow_modules):
+            return _run(args)
+    except Exception as exc:
+        from pipelines.commands import KNOWN_FAILURES
+
+        if not isinstance(exc, KNOWN_FAILURES):
+            raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"whereabouts {args.command}: {message}", file=sys.stderr)
         return 1
+
+
+def _load_flow_modules() -> None:
+    import pipelines.flows  # noqa: F401  (Prefect, pandas, DuckDB and the flows themselves)
+    from pipelines.validate import load_gx
+
+    load_gx()
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pipelines import commands
+
+    return getattr(commands, args.command)(args)

@@ -7,20 +7,11 @@ starts a private one on 127.0.0.1 for as long as it runs.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import prefect
@@ -32,21 +23,12 @@ from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_se
 from pipelines import settings
 from pipelines.commands import previous_month
 from pipelines.flows import briefing, nightly
+from pipelines.prefect_api import local_server
 
 # The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.
 TIMEZONE = "Europe/London"
 NIGHTLY_CRON = "30 2 * * *"
 BRIEFING_CRON = "0 6 1 * *"
-# A first start creates and migrates Prefect's SQLite database: slow on 2 cores.
-SERVER_START_SECONDS = 180.0
-# Time the server gets to finish cleanly after SIGTERM before it is killed.
-SERVER_STOP_SECONDS = 20.0
-
-
-class LocalServer(NamedTuple):
-    url: str  # the API URL, for PREFECT_API_URL
-    pid: int
-    log: Path
 
 
 @flow(name="monthly-briefing", log_prints=False)
@@ -102,82 +84,5 @@ def serve() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def local_server(env: Mapping[str, str] | None = None) -> Iterator[LocalServer]:
-    """Run `prefect server start` on a free local port until the block ends.
-
-    `env` defaults to this process's environment, which carries the project's Prefect
-    settings (PREFECT_HOME inside the project, analytics off).
-    """
-    server_env = dict(os.environ if env is None else env)
-    server_env.pop("PREFECT_API_URL", None)  # it is the server, not a client of another
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    log = _server_log(server_env)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        # Its own session: a Ctrl-C at the terminal reaches serve, which pauses the
-        # schedules on the server before stopping it, not both at once.
-        process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
-            env=server_env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-    try:
-        _wait_healthy(url, process, log)
-        yield LocalServer(url, process.pid, log)
-    finally:
-        _stop(process)
-
-
-def _die_with_parent() -> None:
-    # Should serve be killed outright (SIGKILL, out of memory), the server follows it.
-    ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _server_log(env: Mapping[str, str] = os.environ) -> Path:
-    home = env.get("PREFECT_HOME") or str(Path.home() / ".prefect")
-    return Path(home) / "server.log"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    # Straight to 127.0.0.1: an http_proxy in the environment must not intercept it.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited with {process.returncode}; see {log}")
-        try:
-            with opener.open(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:  # not listening yet
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"the Prefect server at {url} did not answer in time; see {log}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    with suppress(subprocess.TimeoutExpired):
-        process.wait(timeout=SERVER_STOP_SECONDS)
-    # Whatever is left of its process group, the server itself included if it hung.
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()

@@ -41,7 +41,7 @@ class SuiteResult:
 
 
 @cache
-def _gx():
+def load_gx():
     """Great Expectations and an ephemeral context, loaded once (the import costs ~5 s)."""
     import logging
 
@@ -66,7 +66,7 @@ def _field(column: str) -> str:
 
 
 def _expectations_for_check(check: Check, contract: Contract) -> list:
-    gx, _ = _gx()
+    gx, _ = load_gx()
     gxe = gx.expectations
     meta = {"rule": check.rule, "severity": check.severity, "message": check.message}
     if check.expect == "a_after_b":
@@ -137,7 +137,7 @@ def build_suite(contract: Contract, part: str = "all"):
     rows), "values" (the other column rules, on each column's distinct values) and "shape"
     (the exact column set, on an empty frame). "all" is every expectation at once.
     """
-    gx, _ = _gx()
+    gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
     # A batch contract spells out every check itself; a curated one is mostly column rules.
@@ -176,7 +176,7 @@ def run_suite(
     frame: pd.DataFrame, contract: Contract, row_level: bool = True, part: str = "all"
 ) -> SuiteResult:
     """Validate a DataFrame against its contract's suite; with row_level, name failing rows."""
-    _, batch_definition = _gx()
+    _, batch_definition = load_gx()
     suite = build_suite(contract, part)
     result_format = {"result_format": "COMPLETE" if row_level else "SUMMARY"}
     # An unnamed index makes GX report failing rows as plain index values (our row numbers).

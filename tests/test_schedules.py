@@ -20,7 +20,8 @@ from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from pipelines.commands import previous_month
-from pipelines.schedules import LocalServer, deployments, local_server
+from pipelines.prefect_api import LocalServer, local_server
+from pipelines.schedules import deployments
 from pipelines.synth import generate
 
 ROOT = Path(__file__).resolve().parent.parent
