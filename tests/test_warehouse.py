@@ -159,6 +159,10 @@ def test_financial_year_boundary(scratch: Path) -> None:
         ("q", "more_than_1_in_financial_year", ts("2024-03-31 23:59"), "force:Q2"),
         ("r", "more_than_1_in_financial_year", ts("2024-03-31 23:59"), "force:R3"),
     ]
+    assert rows_of(
+        con,
+        "select episode_ref from episodes where completes_financial_year_repeat order by 1",
+    ) == [("Q2",), ("R3",)]
 
 
 # --- at_risk_children ----------------------------------------------------------------------
@@ -481,6 +485,16 @@ def test_findings_across_episodes(scratch: Path) -> None:
          "reported while the child's earlier episode force:F1 was still open"),
         ("episodes_overlap", "warning", "force", None, None, "G2",
          "starts before the child's earlier episode force:G1 ended"),
+    ]  # fmt: skip
+    # The same, on the episode rows analysts read; away episodes are never compared.
+    assert rows_of(
+        con,
+        "select episode_ref, overlaps_episode_id, reported_while_open from episodes "
+        "order by episode_ref",
+    ) == [
+        ("F1", None, False), ("F2", "force:F1", True), ("G1", None, False),
+        ("G2", "force:G1", False), ("H1", None, False), ("H2", None, False),
+        ("Z1", None, False), ("Z2", None, False),
     ]  # fmt: skip
 
 

@@ -4,22 +4,17 @@ with episodes as (
 ),
 
 -- Away (a local authority's "away from placement") is not a missing or absent episode.
-numbered as (
-    select
-        child_id,
-        reported_at,
-        row_number() over (partition by child_id order by reported_at, episode_id) as nth
+-- The two earliest report times per child come from a top-2 aggregate, not a sort of all.
+earliest as (
+    select child_id, min(reported_at, 2) as report_times
     from episodes
     where category <> 'away'
+    group by child_id
 ),
 
 firsts as (
-    select
-        child_id,
-        min(reported_at) filter (where nth = 1) as first_at,
-        min(reported_at) filter (where nth = 2) as second_at
-    from numbered
-    group by child_id
+    select child_id, report_times[1] as first_at, report_times[2] as second_at
+    from earliest
 ),
 
 final as (

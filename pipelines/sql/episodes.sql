@@ -64,6 +64,9 @@ final as (
         in_repeat_cohort_at_report,
         completes_repeat_window,
         completes_missing_repeat_window,
+        completes_financial_year_repeat,
+        overlaps_episode_id,
+        reported_while_open,
         child_episode_number,
         versions_seen,
         extracted_at

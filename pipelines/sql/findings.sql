@@ -1,44 +1,30 @@
 -- What the checks found and kept: batch warnings, DfE SSDA903 findings, and checks across
--- a child's episodes (overlapping episodes; a new episode while one is still open).
+-- a child's episodes (overlapping episodes; a new episode while one is still open), which
+-- int_episodes_sequenced works out on its one pass along each child's history.
 with stored as (
     select * from work.findings
 ),
 
--- Away (whereabouts known) is not compared: only missing, absent and undetermined episodes.
-sequenced as (
-    select * from episodes where category <> 'away'
-),
-
-compared as (
-    select
-        *,
-        -- The latest end among the child's earlier episodes (an open one never ends).
-        max(coalesce(returned_at, 'infinity'::timestamp)) over earlier as earlier_end,
-        arg_max(episode_id, coalesce(returned_at, 'infinity'::timestamp)) over earlier
-            as earlier_episode_id
-    from sequenced
-    window earlier as (
-        partition by child_id order by reported_at, episode_id
-        rows between unbounded preceding and 1 preceding
-    )
+episodes as (
+    select * from episodes
 ),
 
 across_episodes as (
     select
-        if(isinf(earlier_end), 'reported_while_open', 'episodes_overlap') as rule,
+        if(reported_while_open, 'reported_while_open', 'episodes_overlap') as rule,
         'warning' as severity,
         source,
         null::varchar as file,
         null::bigint as row_number,
         episode_ref,
         if(
-            isinf(earlier_end),
-            'reported while the child''s earlier episode ' || earlier_episode_id
+            reported_while_open,
+            'reported while the child''s earlier episode ' || overlaps_episode_id
             || ' was still open',
-            'starts before the child''s earlier episode ' || earlier_episode_id || ' ended'
+            'starts before the child''s earlier episode ' || overlaps_episode_id || ' ended'
         ) as message
-    from compared
-    where earlier_end > reported_at
+    from episodes
+    where overlaps_episode_id is not null
 ),
 
 final as (
