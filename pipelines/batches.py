@@ -156,37 +156,3 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     ref_by_row = pd.Series(refs, index=good.index, dtype="str")
     findings = findings.assign(episode_ref=findings["row_number"].map(ref_by_row))
     return _sorted(text, versions, good["CHILD"], errors, findings, int(adult.sum()))
-
-
-def merge(parts: list[Batch], rows_read: int) -> Batch:
-    """One file's batch from the batches of its pieces."""
-    if len(parts) == 1:
-        return parts[0]
-    return Batch(
-        versions=pd.concat([p.versions for p in parts], ignore_index=True),
-        quarantine=pd.concat([p.quarantine for p in parts], ignore_index=True),
-        findings=pd.concat([p.findings for p in parts], ignore_index=True),
-        persons=pd.concat([p.persons for p in parts]).drop_duplicates("child_id"),
-        rows_read=rows_read,
-        rows_out_of_scope=sum(p.rows_out_of_scope for p in parts),
-    )
-
-
-def hold(batch: Batch, reason: str) -> Batch:
-    """A batch held back by the publish gate: every in-scope row is quarantined."""
-    extra = pd.DataFrame(
-        {
-            "row_number": batch.versions["row_number"],
-            "reasons": f"held: {reason}",
-            "raw_values": None,
-        }
-    )
-    quarantine = pd.concat([batch.quarantine, extra]).sort_values("row_number")
-    return Batch(
-        batch.versions.iloc[0:0],
-        quarantine.reset_index(drop=True),
-        batch.findings.iloc[0:0],
-        batch.persons.iloc[0:0],
-        batch.rows_read,
-        batch.rows_out_of_scope,
-    )

@@ -108,7 +108,7 @@ def ingest(
     from pipelines.store import open_work
 
     key = load_key()
-    con = open_work(work_db)
+    con = open_work(work_db, memory_limit=settings.INGEST_DUCKDB_MEMORY_LIMIT)
     try:
         return ingest_files(con, files, key, run_id, _progress)
     finally:

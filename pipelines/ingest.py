@@ -1,6 +1,6 @@
 """Ingest new raw files: read and check them, then store each in one transaction.
 
-Small files are checked together and large ones in pieces, in runs of up to a million rows:
+Small files are checked together and large ones in pieces, in runs of up to 500,000 rows:
 one Great Expectations run costs about a second whatever its size, and a bounded run bounds
 memory. Then each file's rows are stored, or held back, on their own.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -18,7 +19,7 @@ import duckdb
 import pandas as pd
 
 from pipelines import settings
-from pipelines.batches import Batch, hold, merge, police_batch, prepare_police, ssda903_batch
+from pipelines.batches import Batch, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
 from pipelines.readers import RejectedFile, read_text
@@ -29,7 +30,9 @@ from pipelines.validate import ExpectationOutcome, SuiteResult
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
 COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
 # Rows checked in one Great Expectations run: bounds memory, amortises GX's fixed cost.
-CHECK_GROUP_ROWS = 1_000_000
+# (A million rows a run peaked at 5 GB in a full nightly of 5.4M episodes; half that, at
+# 3.8 GB, costs a few seconds more.)
+CHECK_GROUP_ROWS = 500_000
 
 
 @dataclass
@@ -115,15 +118,18 @@ def prepare(
     return prepared
 
 
+def piece_count(prepared: Prepared) -> int:
+    return max(1, -(-len(prepared.text) // CHECK_GROUP_ROWS))
+
+
 def pieces(prepared: Prepared) -> list[pd.Index]:
     """A file's rows in pieces of at most CHECK_GROUP_ROWS, split by episode reference.
 
     Every row of one episode reference lands in the same piece, so the per-file check that
     a reference appears once stays exact however a large file is cut.
     """
-    rows = prepared.text.index
-    count = -(-len(rows) // CHECK_GROUP_ROWS)
-    if count <= 1:
+    rows, count = prepared.text.index, piece_count(prepared)
+    if count == 1:
         return [rows]
     bucket = pd.util.hash_pandas_object(prepared.text["episode_ref"], index=False) % count
     return [rows[bucket.to_numpy() == b] for b in range(count)]
@@ -172,18 +178,15 @@ def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteRe
     return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {label})"), partials
 
 
-def check_group(group: list[Prepared], key: bytes) -> list[SuiteResult]:
-    """Run the incoming-batch suite over a group of files and assemble their batches."""
-    waiting = [p for p in group if p.awaits_checks]
-    suites, partials = [], {id(p): [] for p in waiting}
+def checked_pieces(
+    waiting: list[Prepared], key: bytes, suites: list[SuiteResult]
+) -> Iterator[tuple[Prepared, Batch]]:
+    """Each piece of the waiting files as a partial batch, in file order, one Great
+    Expectations run at a time; each run's suite is appended to `suites`."""
     for run in _runs(waiting):
         suite, batches = check_run(run, key)
         suites.append(suite)
-        for (prepared, _), batch in zip(run, batches, strict=True):
-            partials[id(prepared)].append(batch)
-    for prepared in waiting:
-        prepared.batch = merge(partials[id(prepared)], rows_read=len(prepared.text))
-    return suites
+        yield from zip((prepared for prepared, _ in run), batches, strict=True)
 
 
 def dfe_outcomes(prepared: Prepared) -> SuiteResult:
@@ -203,47 +206,105 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
     return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes)
 
 
-def gate(prepared: Prepared) -> FileResult:
-    """Count the batch into the ledger row; hold it back if too much was quarantined."""
-    result, batch = prepared.result, prepared.batch
-    if batch is None:
+# What a file contributes, staged in temporary tables as its pieces are checked.
+STAGED = {"versions": "episode_versions", "findings": "findings", "quarantine": "quarantine",
+          "persons": "person_keys"}  # fmt: skip
+
+
+class FileStore:
+    """Stores files in arrival order, each in one transaction.
+
+    A file's pieces are staged, as they are checked, in temporary tables of this connection,
+    each insert committed at once: DuckDB keeps every DataFrame inserted in an open
+    transaction alive until it commits, so staging is what keeps a large file from being held
+    in memory whole. The file's own transaction then gates it, moves its staged rows into
+    place and writes its ledger row; a crash loses only temporary tables.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self.con, self.run_id = con, run_id
+        self.quarantine_rules: Counter[str] = Counter()
+
+    def open(self, prepared: Prepared) -> None:
+        """Empty staging tables for the file."""
+        for staged, table in STAGED.items():
+            self.con.execute(
+                f"create or replace temp table staged_{staged} as from {table} limit 0"
+            )
+        self.quarantine_rules = Counter()
+
+    def add(self, prepared: Prepared, batch: Batch) -> None:
+        """Stage one piece's rows and count them into the file's ledger row."""
+        result = prepared.result
+        tag = {"source": result.source, "file": result.file}
+        versions = batch.versions.assign(**tag, ingest_seq=0)  # numbered when the file is stored
+        insert_frame(self.con, "staged_versions", versions.reindex(columns=EPISODE_COLUMNS))
+        insert_frame(self.con, "staged_findings", batch.findings.assign(**tag))
+        insert_frame(self.con, "staged_quarantine", batch.quarantine.assign(**tag))
+        insert_frame(self.con, "staged_persons", batch.persons.assign(source=result.source))
+        self.quarantine_rules.update(batch.quarantine["reasons"].str.split(":").str[0])
+        result.rows_read += batch.rows_read
+        result.rows_out_of_scope += batch.rows_out_of_scope
+        result.rows_quarantined += len(batch.quarantine)
+        result.rows_loaded += len(batch.versions)
+
+    def finish(self, prepared: Prepared) -> FileResult:
+        """Gate the file and store it with its ledger row in one transaction."""
+        result = prepared.result
+        if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
+            self._hold(result)
+        self.con.execute("begin transaction")
+        try:
+            seq = next_ingest_seq(self.con)
+            # A changed file replaces whatever its earlier bytes contributed.
+            forget_files(self.con, [result.file])
+            self.con.execute(
+                "insert into episode_versions "
+                "select * replace (? as ingest_seq) from staged_versions",
+                [seq],
+            )
+            self.con.execute("insert into findings by name from staged_findings")
+            self.con.execute("insert into quarantine by name from staged_quarantine")
+            self.con.execute(
+                "insert or ignore into person_keys by name select distinct * from staged_persons"
+            )
+            self._ledger(prepared, seq)
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        finally:
+            self.abandon()
         return result
-    result.rows_read = batch.rows_read
-    result.rows_out_of_scope = batch.rows_out_of_scope
-    result.rows_quarantined = len(batch.quarantine)
-    result.rows_loaded = len(batch.versions)
-    if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
-        top = batch.quarantine["reasons"].str.split(":").str[0].value_counts()
+
+    def abandon(self) -> None:
+        """Drop the staging tables."""
+        for staged in STAGED:
+            self.con.execute(f"drop table if exists staged_{staged}")
+
+    def _hold(self, result: FileResult) -> None:
+        """Held back by the publish gate: every in-scope row is quarantined instead, and
+        nothing else of the file is kept (not even its person references)."""
+        rule, count = self.quarantine_rules.most_common(1)[0]
         result.status = "held"
         result.message = (
             f"{result.rows_quarantined} of {result.rows_read} rows quarantined "
             f"({result.quarantine_share:.1%} > {settings.MAX_QUARANTINE_SHARE:.0%}); "
-            f"most often rule {top.index[0]} ({top.iloc[0]} rows)"
+            f"most often rule {rule} ({count} rows)"
         )
-        prepared.batch = hold(batch, result.message)
-        result.rows_quarantined = len(prepared.batch.quarantine)
+        self.con.execute(
+            "insert into staged_quarantine (source, file, row_number, reasons, raw_values) "
+            "select source, file, row_number, ?, null from staged_versions",
+            [f"held: {result.message}"],
+        )
+        for staged in ("versions", "findings", "persons"):
+            self.con.execute(f"delete from staged_{staged}")
+        result.rows_quarantined += result.rows_loaded
         result.rows_loaded = 0
-    return result
 
-
-def store(con: duckdb.DuckDBPyConnection, prepared: Prepared, run_id: str) -> None:
-    """Write a file's ledger row and everything it contributed, in one transaction."""
-    result, batch, raw = prepared.result, prepared.batch, prepared.raw
-    con.execute("begin transaction")
-    try:
-        seq = next_ingest_seq(con)
-        # A changed file replaces whatever its earlier bytes contributed.
-        forget_files(con, [result.file])
-        if batch is not None:
-            tag = {"source": result.source, "file": result.file}
-            if result.status == "loaded":
-                versions = batch.versions.assign(**tag, ingest_seq=seq)
-                insert_frame(con, "episode_versions", versions.reindex(columns=EPISODE_COLUMNS))
-                insert_frame(con, "findings", batch.findings.assign(**tag))
-                persons = batch.persons.assign(source=result.source)
-                insert_frame(con, "person_keys", persons, or_ignore=True)
-            insert_frame(con, "quarantine", batch.quarantine.assign(**tag))
-        con.execute(
+    def _ledger(self, prepared: Prepared, seq: int) -> None:
+        result, raw = prepared.result, prepared.raw
+        self.con.execute(
             "insert into ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 result.file,
@@ -259,14 +320,10 @@ def store(con: duckdb.DuckDBPyConnection, prepared: Prepared, run_id: str) -> No
                 result.rows_out_of_scope,
                 result.message,
                 seq,
-                run_id,
+                self.run_id,
                 datetime.now().replace(microsecond=0),
             ],
         )
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
 
 
 def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
@@ -295,12 +352,26 @@ def ingest_files(
     results: list[FileResult] = []
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
+    store = FileStore(con, run_id)
     for group in _groups(prepare(con, raw, key, this_run) for raw in files):
-        suites += check_group(group, key)
+        waiting = [p for p in group if p.awaits_checks]
+        checked = checked_pieces(waiting, key, suites)
         for prepared in group:
-            if prepared.raw.source.is_ssda903 and prepared.batch is not None:
-                suites.append(dfe_outcomes(prepared))
-            results.append(gate(prepared))
-            store(con, prepared, run_id)
+            store.open(prepared)
+            try:
+                if prepared.awaits_checks:
+                    for _ in range(piece_count(prepared)):
+                        piece_of, batch = next(checked)
+                        assert piece_of is prepared, "pieces arrive in file order"
+                        store.add(prepared, batch)
+                    prepared.text = None  # its rows are stored: let the memory go
+                elif prepared.batch is not None:
+                    if prepared.raw.source.is_ssda903:
+                        suites.append(dfe_outcomes(prepared))
+                    store.add(prepared, prepared.batch)
+            except BaseException:
+                store.abandon()
+                raise
+            results.append(store.finish(prepared))
             progress(len(results), len(files))
     return results, suites

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -219,14 +220,23 @@ def read_text(path: Path, source: Source) -> pd.DataFrame:
     if absent:
         raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")
     index = pd.RangeIndex(table.num_rows, name="row_number")
+    originals = {f: by_lower.get(c.lower()) if c else None for f, c in wanted.items()}
+    uses = Counter(o for o in originals.values() if o is not None)
+    # Memory: unmapped columns go at once, and each mapped one as soon as it is converted,
+    # so a large file is never held as Arrow text and pandas text side by side.
+    table = table.select(list(uses))
     columns = {}
-    for field, column in wanted.items():
-        original = by_lower.get(column.lower()) if column else None
+    for field, original in originals.items():
         if original is None:
             columns[field] = pd.Series(None, index=index, dtype="str")
             continue
+        column = table[original]
+        uses[original] -= 1
+        if not uses[original]:
+            table = table.drop_columns([original])
         # DfE's validator reads SSDA903 text as it stands (" M" is not "M"); for parity, so do we.
-        values = _text_column(table[original].cast(pa.string()), strip=not source.is_ssda903)
+        values = _text_column(column.cast(pa.string()), strip=not source.is_ssda903)
+        del column
         if fmt == "xlsx" and field in DATE_FIELDS + DATETIME_FIELDS:
             values = values.map(_excel_serial, na_action="ignore").astype("str")
         columns[field] = values.set_axis(index)

@@ -135,9 +135,9 @@ def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDB
     return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG | config)
 
 
-def open_work(path: Path) -> duckdb.DuckDBPyConnection:
-    """The working store, its tables created on first use."""
-    con = connect(path)
+def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
+    """The working store, its tables created on first use (plus any `config`)."""
+    con = connect(path, **config)
     con.execute(SCHEMA)
     path.chmod(0o600)
     return con

@@ -23,7 +23,7 @@ from pipelines import settings
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import parse_datetimes
-from pipelines.pseudonym import child_id, load_key
+from pipelines.pseudonym import child_id, child_ids, load_key
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import FIELDS
 from pipelines.sources import Source, load_source
@@ -784,6 +784,14 @@ def test_child_id_is_a_keyed_hash_of_source_and_person() -> None:
         child_id(KEY, "bay", "P2"),
         child_id(KEY[::-1], "bay", "P1"),
     }
+
+
+def test_child_ids_of_a_column_match_child_id_of_each() -> None:
+    refs = pd.Series(["P1", "P2", None, "P1", "Zoë 7"], dtype="str")
+    expected = [child_id(KEY, "bay", "P1"), child_id(KEY, "bay", "P2"), None,
+                child_id(KEY, "bay", "P1"), child_id(KEY, "bay", "Zoë 7")]  # fmt: skip
+    got = child_ids(KEY, "bay", refs)
+    assert [None if pd.isna(v) else v for v in got] == expected
 
 
 def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop) -> None:

@@ -172,7 +172,7 @@ def test_a_file_over_the_quarantine_threshold_leaves_the_last_good_database(run,
     good = hashlib.sha256(published.read_bytes()).hexdigest()
     (base / "raw" / "southbay" / "southbay_broken.csv").write_text(
         "episode_ref,person_ref,date_of_birth,reported_at\n"
-        "X1,P1,2012-01-01,2026-10-30 10:00\n"
+        "X1,HELD-P1,2012-01-01,2026-10-30 10:00\n"
         "X2,,2012-01-01,2026-10-30 10:00\n"
     )
     with pytest.raises(RunFailed) as failure:
@@ -187,6 +187,15 @@ def test_a_file_over_the_quarantine_threshold_leaves_the_last_good_database(run,
         "select status, rows_read, rows_loaded, rows_quarantined from ingest_files "
         "where file = 'southbay/southbay_broken.csv'"
     ).fetchone() == ("held", 2, 0, 2)
+    # Held back whole: both rows quarantined with their reasons, nothing else kept of it.
+    assert work.execute(
+        "select split_part(reasons, ':', 1) from quarantine "
+        "where file = 'southbay/southbay_broken.csv' order by row_number"
+    ).fetchall() == [("held",), ("required",)]
+    assert work.execute(
+        "select (select count(*) from episode_versions where file like '%broken%'), "
+        "(select count(*) from person_keys where person_ref = 'HELD-P1')"
+    ).fetchone() == (0, 0)
     assert work.execute("select status from runs order by started_at").fetchall()[-1] == ("failed",)
     work.close()
 
