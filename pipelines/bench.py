@@ -31,6 +31,7 @@ SOURCE = "southbay"  # the standard-layout force: the load is the pipeline's, no
 UNTIL, AS_OF, EXTRACTED_AT = "2026-10", "2026-11-01", "2026-11-01 23:30"
 SCALE, QUICK_SCALE = 1700.0, 16.0  # ~5M episodes (pipelines.synth); ~50,000 for tests
 INCREMENT_ROWS, QUICK_INCREMENT_ROWS = 5_000, 500
+STARTUP_RUNS = 3
 VALIDATION_ROWS, QUICK_VALIDATION_ROWS = 1_000_000, 50_000
 # Targets from the issues. The full nightly is held to a multiple of what DuckDB alone needs
 # to load the same files on the same machine, so the target travels between machines.
@@ -209,10 +210,16 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     figures["floor"] = measure("floor", floor, out, env)
     floor_db.unlink()
     # The first start in a fresh PREFECT_HOME also creates Prefect's database, which a
-    # production night does not pay: reported, but the target is on the second start.
-    for name in ("startup_cold", "startup"):
-        (empty := out / "startup" / name / "raw").mkdir(parents=True)
-        figures[name] = measure(name, nightly(empty, out / "startup" / name), out, env)
+    # production night does not pay: reported, but the target is on the later starts. Those
+    # vary by a second or two on 2 cores, so the figure is the median of STARTUP_RUNS.
+    (empty := out / "startup" / "startup_cold" / "raw").mkdir(parents=True)
+    figures["startup_cold"] = measure("startup_cold", nightly(empty, empty.parent), out, env)
+    starts = []
+    for n in range(STARTUP_RUNS):
+        (empty := out / "startup" / f"startup_{n}" / "raw").mkdir(parents=True)
+        starts.append(measure(f"startup_{n}", nightly(empty, empty.parent), out, env))
+    starts.sort(key=lambda f: f["seconds"])
+    figures["startup"] = starts[len(starts) // 2] | {"runs": [f["seconds"] for f in starts]}
     figures["full"] = measure("full", nightly(raw, stores), out, env)
     # Dropped as the README asks: a temporary name, renamed once complete.
     partial = raw / SOURCE / f".{increment.name}.part"
@@ -259,6 +266,7 @@ def markdown(report: dict) -> str:
         target = "—" if f["target_seconds"] is None else f"≤ {f['target_seconds']:g}"
         target += f" ({FULL_FLOOR_FACTOR} × floor + start-up)" if name == "full" else ""
         wall = f" (process {f['wall_seconds']:g})" if "wall_seconds" in f else ""
+        wall += f" (median of {', '.join(f'{r:g}' for r in f['runs'])})" if "runs" in f else ""
         result = "pass" if f["pass"] else "miss: " + ", ".join(f["misses"])
         cells = [LABELS[name], f"{f['seconds']:g}{wall}", target, f"{f['peak_rss_mib']:,.0f}"]
         lines.append("| " + " | ".join([*cells, result]) + " |")
