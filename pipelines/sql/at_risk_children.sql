@@ -21,6 +21,15 @@ window_start as (
         - to_days(getvariable('at_risk_lookback_days')) as starts
 ),
 
+-- Only children with something to act on are summarised: far fewer than all children.
+flagged as (
+    select distinct child_id
+    from episodes, window_start
+    where open_then
+        or reported_at >= starts
+        and (cse_flag or graded_high or completes_repeat_window or absent_needs_review)
+),
+
 per_child as (
     select
         child_id,
@@ -37,7 +46,7 @@ per_child as (
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,
         max(reported_at) as last_reported_at,
         arg_max(episode_id, (reported_at, episode_id)) as last_episode_id
-    from episodes, window_start
+    from episodes semi join flagged using (child_id), window_start
     group by child_id
 ),
 
