@@ -120,6 +120,7 @@ BAD_ROWS = {
     "not_null": ("set reported_at = null", ("not_null", "reported_at")),
     "range": ("set age_at_start = 18", ("range", "age_at_start")),
     "unique": ("set episode_id = 'force:E0'", ("unique", "episode_id")),
+    "key_not_null": ("set episode_id = null", ("not_null", "episode_id")),
 }
 
 
@@ -137,3 +138,25 @@ def test_one_bad_row_fails_the_curated_suite(curated, tmp_path, change, failed):
     (result,) = curated_suites(copy, ("episodes",))
     assert [(o.rule, o.column) for o in result.outcomes if not o.success] == [failed]
     assert not result.success
+
+
+KEY_FAILURES = {
+    # Every row of a repeated key counts, as it would on the whole column.
+    "repeated": ("set episode_id = 'force:E0' where episode_ref in ('E1', 'E2')", 3),
+    "null": ("set episode_id = null where episode_ref in ('E1', 'E2')", 2),
+}
+
+
+@pytest.mark.parametrize(("change", "count"), KEY_FAILURES.values(), ids=KEY_FAILURES.keys())
+def test_key_checks_count_what_every_row_would(curated, tmp_path, change, count):
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(curated, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(f"update episodes {change}")
+    con.close()
+    (result,) = curated_suites(copy, ("episodes",))
+    assert [o.unexpected_count for o in result.outcomes if not o.success] == [count]
