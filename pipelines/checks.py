@@ -16,7 +16,7 @@ from pipelines.store import connect
 from pipelines.validate import (
     ExpectationOutcome,
     SuiteResult,
-    column_checks,
+    contract_checks,
     key_columns,
     run_suite,
 )
@@ -130,7 +130,7 @@ def _key_rows(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
     needs every row.
     """
     columns = _names(keys)
-    rules = [c for c in column_checks(contract) + list(contract.checks) if set(c.columns) & keys]
+    rules = [c for c in contract_checks(contract) if set(c.columns) & keys]
     if any(rule.expect not in ("not_null", "unique") for rule in rules):
         return _frame(con, f"select {columns} from {table}")
     suspect = " or ".join(

@@ -39,9 +39,12 @@ FULL_SERVER = ["-m", "prefect", "server", "start"]
 @dataclass
 class LocalServer:
     url: str  # the API URL, for PREFECT_API_URL
-    pid: int
     log: Path
     process: subprocess.Popen[bytes]
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def wait_ready(self) -> None:
         """Return once the API answers; raise if the server exits or never answers."""
@@ -96,7 +99,7 @@ def local_server(
             start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
-    server = LocalServer(f"http://127.0.0.1:{port}/api", process.pid, log, process)
+    server = LocalServer(f"http://127.0.0.1:{port}/api", log, process)
     try:
         if wait:
             server.wait_ready()

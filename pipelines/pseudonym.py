@@ -44,21 +44,24 @@ def load_key(create: bool = True) -> bytes:
     return text.encode()
 
 
+def _keyed(key: bytes, source: str) -> hmac.HMAC:
+    # Keyed and fed the source once, then copied per reference: a quarter faster over
+    # millions of references than keying each one afresh.
+    return hmac.new(key, f"{source}\x1f".encode(), hashlib.sha256)
+
+
+def _id_of(keyed: hmac.HMAC, person_ref: str) -> str:
+    digest = keyed.copy()
+    digest.update(person_ref.encode())
+    return digest.hexdigest()[:ID_HEX_CHARS]
+
+
 def child_id(key: bytes, source: str, person_ref: str) -> str:
-    """The pseudonymous id of one child in one source."""
-    message = f"{source}\x1f{person_ref}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:ID_HEX_CHARS]
+    """The pseudonymous id of one child in one source: HMAC-SHA256 of source and reference."""
+    return _id_of(_keyed(key, source), person_ref)
 
 
 def child_ids(key: bytes, source: str, person_refs: pd.Series) -> pd.Series:
     """child_id for each person reference (computed once per distinct reference)."""
-    # The same HMAC as child_id, keyed and fed the source once, then copied per reference:
-    # a quarter faster over millions of references.
-    keyed = hmac.new(key, f"{source}\x1f".encode(), hashlib.sha256)
-
-    def one(ref: str) -> str:
-        digest = keyed.copy()
-        digest.update(ref.encode())
-        return digest.hexdigest()[:ID_HEX_CHARS]
-
-    return person_refs.map({ref: one(ref) for ref in person_refs.dropna().unique()})
+    keyed = _keyed(key, source)
+    return person_refs.map({ref: _id_of(keyed, ref) for ref in person_refs.dropna().unique()})

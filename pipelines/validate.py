@@ -129,6 +129,13 @@ def column_checks(contract: Contract) -> list[Check]:
     return checks
 
 
+def contract_checks(contract: Contract) -> list[Check]:
+    """Every check of a contract: a batch contract spells out each itself; a curated one is
+    mostly column rules, which its column definitions imply."""
+    implied = column_checks(contract) if contract.layer == "curated" else []
+    return implied + list(contract.checks)
+
+
 def key_columns(contract: Contract) -> set[str]:
     """Columns declared unique: their checks need every row."""
     return {c.name for c in contract.columns if c.unique}
@@ -145,9 +152,7 @@ def build_suite(contract: Contract, part: str = "all"):
     gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
-    # A batch contract spells out every check itself; a curated one is mostly column rules.
-    implied = column_checks(contract) if contract.layer == "curated" else []
-    for check in implied + list(contract.checks):
+    for check in contract_checks(contract):
         on_keys = bool(set(check.columns) & keys)
         wanted = {"all": True, "keys": on_keys, "values": not on_keys, "shape": False}[part]
         if wanted:

@@ -58,6 +58,20 @@ def test_published_file_holds_only_the_curated_tables(curated):
     assert tables == set(CURATED)
 
 
+def altered(curated: Path, tmp_path: Path, statement: str) -> Path:
+    """A copy of the curated database with one statement applied."""
+    import shutil
+
+    import duckdb
+
+    copy = tmp_path / "copy.duckdb"
+    shutil.copy(curated, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(statement)
+    con.close()
+    return copy
+
+
 def test_curated_suites_generated_from_contracts_pass(curated):
     results = curated_suites(curated, CURATED)
     failed = [(r.suite, o.rule, o.column) for r in results for o in r.outcomes if not o.success]
@@ -66,15 +80,7 @@ def test_curated_suites_generated_from_contracts_pass(curated):
 
 
 def test_a_column_outside_the_contract_fails_the_suite(curated, tmp_path):
-    import shutil
-
-    import duckdb
-
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(curated, copy)
-    con = duckdb.connect(str(copy))
-    con.execute("alter table children add column person_ref varchar")
-    con.close()
+    copy = altered(curated, tmp_path, "alter table children add column person_ref varchar")
     (result,) = curated_suites(copy, ("children",))
     failed = [o.rule for o in result.outcomes if not o.success]
     assert failed == ["columns_match_contract"]
@@ -126,15 +132,7 @@ BAD_ROWS = {
 
 @pytest.mark.parametrize(("change", "failed"), BAD_ROWS.values(), ids=BAD_ROWS.keys())
 def test_one_bad_row_fails_the_curated_suite(curated, tmp_path, change, failed):
-    import shutil
-
-    import duckdb
-
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(curated, copy)
-    con = duckdb.connect(str(copy))
-    con.execute(f"update episodes {change} where episode_ref = 'E1'")
-    con.close()
+    copy = altered(curated, tmp_path, f"update episodes {change} where episode_ref = 'E1'")
     (result,) = curated_suites(copy, ("episodes",))
     assert [(o.rule, o.column) for o in result.outcomes if not o.success] == [failed]
     assert not result.success
@@ -149,14 +147,6 @@ KEY_FAILURES = {
 
 @pytest.mark.parametrize(("change", "count"), KEY_FAILURES.values(), ids=KEY_FAILURES.keys())
 def test_key_checks_count_what_every_row_would(curated, tmp_path, change, count):
-    import shutil
-
-    import duckdb
-
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(curated, copy)
-    con = duckdb.connect(str(copy))
-    con.execute(f"update episodes {change}")
-    con.close()
+    copy = altered(curated, tmp_path, f"update episodes {change}")
     (result,) = curated_suites(copy, ("episodes",))
     assert [o.unexpected_count for o in result.outcomes if not o.success] == [count]
