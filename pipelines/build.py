@@ -3,21 +3,32 @@
 The database is built as a new file beside the published one and renamed over it only
 after the curated suite passes, so analysts connected read-only keep a consistent version
 and a run that fails or is killed at any point leaves the last good database whole.
+
+A night whose files only added to the working store builds incrementally: it copies the
+published file and recomputes the episodes (and repeat rows) of the children with new
+versions, from their whole history, and every other table whole. Anything that could change
+other children's rows (the models, settings or declarations; a replaced file) makes the build
+full. Both paths give the same tables (tests/test_incremental.py).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import yaml
 
 from pipelines import settings
 from pipelines.contracts import load_contract
 from pipelines.sources import Source
-from pipelines.store import connect
+from pipelines.store import DUCKDB_CONFIG, connect
 
 # Modelling order: staging, then intermediate steps (kept out of the published file),
 # then the curated tables analysts query.
@@ -42,7 +53,53 @@ CURATED = (
     "quarantine",
     "ingest_files",
     "runs",
+    "build_manifest",
 )
+
+# Tables whose rows for a child are computed from that child's episodes alone and from no
+# run date: an incremental build recomputes only the changed children's rows of these.
+PER_CHILD = ("episodes", "repeat_missing")
+
+# The children an incremental build must recompute: every child with a version of an episode
+# that has a new version (its latest version may move it from one child to another), and, to
+# keep each of their histories whole, every version of every episode they ever had.
+SCOPE_SQL = """
+create temp table touched_children as
+select distinct child_id from work.episode_versions
+where (source, episode_ref) in (
+    select (source, episode_ref) from work.episode_versions
+    where ingest_seq > getvariable('since_seq')
+);
+create temp table scope_episodes as
+select distinct source, episode_ref from work.episode_versions
+where child_id in (select child_id from touched_children);
+"""
+# How the modelling steps are narrowed to those children in an incremental build.
+SCOPED_STEPS = {
+    "stg_episode_versions": "(source, episode_ref) in (select (source, episode_ref) "
+    "from scope_episodes)",
+    "int_episodes_deduplicated": "child_id in (select child_id from touched_children)",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a build runs: `full`, or `incremental` from the published file."""
+
+    mode: str
+    reason: str
+    since_seq: int = 0  # incremental: versions with a later ingest_seq are new
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    mode: str
+    reason: str
+    children_rebuilt: int
+
+    def line(self) -> str:
+        return f"{self.mode} build ({self.reason}; {self.children_rebuilt} children rebuilt)"
 
 
 def classification_settings() -> dict:
@@ -67,6 +124,84 @@ def regime_table(sources: dict[str, Source]) -> pd.DataFrame:
     return frame
 
 
+def model_variables(as_of: date) -> dict[str, str]:
+    """The SQL variables the models read, as SQL literals."""
+    grades = classification_settings()["single_absent_grades"]
+    return {
+        "as_of": f"date {_quote(as_of.isoformat())}",
+        "single_absent_grades": "[" + ", ".join(_quote(g) for g in grades) + "]",
+        "repeat_episodes": str(settings.REPEAT_EPISODES),
+        "repeat_window_days": str(settings.REPEAT_WINDOW_DAYS),
+        "rhi_within_hours": str(settings.RHI_WITHIN_HOURS),
+        "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
+    }
+
+
+def declarations_table(sources: dict[str, Source]) -> pd.DataFrame:
+    return pd.DataFrame([(s.name, s.kind) for s in sources.values()], columns=["source", "layout"])
+
+
+def models_fingerprint(sources: dict[str, Source]) -> str:
+    """A digest of everything the tables are computed with apart from the data and the run
+    date: when it changes, rows of children with no new versions may change too."""
+    digest = hashlib.sha256()
+    files = [
+        *sorted(settings.SQL_DIR.glob("*.sql")),
+        *sorted(settings.TABLES_DIR.glob("*.yml")),
+        settings.CLASSIFICATION_FILE,
+    ]
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    variables = model_variables(date.min) | {"as_of": ""}
+    declared = [(s.name, s.kind, s.fingerprint) for s in sorted(sources.values(), key=_name)]
+    for part in (
+        json.dumps(variables, sort_keys=True),
+        json.dumps(declared),
+        regime_table(sources).to_csv(index=False),
+        duckdb.__version__,
+        settings.STORAGE_COMPATIBILITY_VERSION,
+    ):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _name(source: Source) -> str:
+    return source.name
+
+
+def plan_build(published: Path | None, work_db: Path, fingerprint: str, full: bool) -> Plan:
+    """Full or incremental, with the reason an operator reads in the run summary."""
+    if full:
+        return Plan("full", "full rebuild requested")
+    if published is None or not published.exists():
+        return Plan("full", "no published database")
+    con = duckdb.connect(config=DUCKDB_CONFIG)
+    try:
+        con.execute(f"attach {_quote(str(published))} as published (read_only)")
+        con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        tables = con.execute(
+            "select table_name from duckdb_tables() where database_name = 'published'"
+        ).fetchall()
+        if ("build_manifest",) not in tables:
+            return Plan("full", "the published database has no build manifest")
+        (built,) = con.sql("from published.build_manifest").to_arrow_table().to_pylist()
+        if built["models_fingerprint"] != fingerprint:
+            return Plan("full", "models, settings or source declarations changed")
+        seq = built["last_ingest_seq"]
+        versions, files = con.execute(
+            "select (select count(*) from work.episode_versions where ingest_seq <= $seq), "
+            "(select count(*) from work.ingest_files where ingest_seq <= $seq)",
+            {"seq": seq},
+        ).fetchall()[0]
+        if (versions, files) != (built["versions_built"], built["files_built"]):
+            return Plan("full", "files built before were replaced or forgotten")
+        return Plan("incremental", f"new versions since ingest_seq {seq}", seq)
+    except duckdb.Error as exc:  # an unreadable published file is rebuilt, not trusted
+        return Plan("full", f"the published database could not be read ({type(exc).__name__})")
+    finally:
+        con.close()
+
+
 def model_sql(name: str) -> str:
     return (settings.SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
@@ -88,37 +223,44 @@ def comment_statements(table: str) -> list[str]:
     return statements
 
 
-def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) -> Path:
-    """Run every model into a new database file at `target` and return its path."""
+def build(
+    work_db: Path,
+    target: Path,
+    sources: dict[str, Source],
+    as_of: date,
+    published: Path | None = None,
+    full: bool = False,
+) -> Built:
+    """Build every curated table into a new database file at `target`: incrementally from
+    `published` when that is exact, else in full (or when `full` is asked for)."""
+    fingerprint = models_fingerprint(sources)
+    plan = plan_build(published, work_db, fingerprint, full)
     discard(target)
+    if plan.mode == "incremental":
+        copy_private(published, target)
     con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
     built = False
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
-        grades = classification_settings()["single_absent_grades"]
-        variables = {
-            "as_of": f"date {_quote(as_of.isoformat())}",
-            "single_absent_grades": "[" + ", ".join(_quote(g) for g in grades) + "]",
-            "repeat_episodes": str(settings.REPEAT_EPISODES),
-            "repeat_window_days": str(settings.REPEAT_WINDOW_DAYS),
-            "rhi_within_hours": str(settings.RHI_WITHIN_HOURS),
-            "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
+        variables = model_variables(as_of) | {
+            "build_mode": _quote(plan.mode),
+            "build_reason": _quote(plan.reason),
+            "models_fingerprint": _quote(fingerprint),
+            "children_rebuilt": "null::bigint",
         }
         for name, value in variables.items():
             con.execute(f"set variable {name} = {value}")
-        declared = pd.DataFrame(
-            [(s.name, s.kind) for s in sources.values()], columns=["source", "layout"]
-        )
-        con.register("source_declarations", declared)
+        con.register("source_declarations", declarations_table(sources))
         con.register("source_regimes", regime_table(sources))
-        for step in STEPS:
-            # Intermediate steps are views folded into `episodes`, the one wide table every
-            # other curated table reads: five million wide rows are written once, not twice.
-            con.execute(f"create temp view {step} as {model_sql(step)}")
+        if plan.mode == "incremental":
+            _rebuild_children(con, plan.since_seq)
+        else:
+            _create_views(con, scoped=False)
         for table in CURATED:
-            con.execute(f"create table main.{table} as {model_sql(table)}")
-            for statement in comment_statements(table):
-                con.execute(statement)
+            if plan.mode == "full" or table not in PER_CHILD:
+                con.execute(f"drop table if exists main.{table}")
+                _create_table(con, table)
+        children = con.execute("select children_rebuilt from build_manifest").fetchall()[0][0]
         con.execute("detach work")
         con.execute("checkpoint")
         built = True
@@ -127,7 +269,53 @@ def build(work_db: Path, target: Path, sources: dict[str, Source], as_of: date) 
         if not built:  # a half-built file is never left for anyone to open
             discard(target)
     target.chmod(0o640)
-    return target
+    return Built(target, plan.mode, plan.reason, children)
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
+    for step in STEPS:
+        # Intermediate steps are views folded into `episodes`, the one wide table every
+        # other curated table reads: five million wide rows are written once, not twice.
+        sql = model_sql(step)
+        if scoped and step in SCOPED_STEPS:
+            sql = f"select * from ({sql}) where {SCOPED_STEPS[step]}"
+        con.execute(f"create temp view {step} as {sql}")
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f"create table main.{table} as {model_sql(table)}")
+    for statement in comment_statements(table):
+        con.execute(statement)
+
+
+def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
+    """Replace the per-child rows of the children with new versions (in the copied file)."""
+    con.execute(f"set variable since_seq = {since_seq}")
+    con.execute(SCOPE_SQL)
+    (count,) = con.execute("select count(*) from touched_children").fetchall()[0]
+    con.execute(f"set variable children_rebuilt = {count}")
+    _create_views(con, scoped=True)
+    # Their rows are modelled into a schema of their own first: there `episodes` names the
+    # rebuilt children's episodes, so the per-child models run unchanged on just those.
+    con.execute("create schema rebuilt")
+    con.execute("set search_path = 'rebuilt'")
+    try:
+        for table in PER_CHILD:
+            con.execute(f"create table rebuilt.{table} as {model_sql(table)}")
+    finally:
+        con.execute("reset search_path")
+    for table in PER_CHILD:
+        con.execute(
+            f"delete from main.{table} where child_id in (select child_id from touched_children)"
+        )
+        con.execute(f"insert into main.{table} by name from rebuilt.{table}")
+    con.execute("drop schema rebuilt cascade")
+
+
+def copy_private(source: Path, target: Path) -> None:
+    """Copy a database file into a new file nobody else can read, even while it is copied."""
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    shutil.copyfile(source, target)
 
 
 def discard(target: Path) -> None:

@@ -59,6 +59,11 @@ def parser() -> argparse.ArgumentParser:
     nightly.add_argument(
         "--reports", type=Path, default=settings.VALIDATION_DIR, help="validation reports folder"
     )
+    nightly.add_argument(
+        "--full-rebuild",
+        action="store_true",
+        help="rebuild every curated table from all history, even when only new files arrived",
+    )
 
     brief = commands.add_parser(
         "briefing",

@@ -55,6 +55,7 @@ def nightly(args: argparse.Namespace) -> int:
         work_db=args.work_db,
         as_of=args.as_of,
         validation_dir=args.reports,
+        full_rebuild=args.full_rebuild,
     )
     print("\n".join(summary.lines()))
     return 0

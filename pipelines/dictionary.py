@@ -42,8 +42,12 @@ def render() -> str:
                 rules.append("unique")
             if col.allowed is not None:
                 rules.append("one of " + ", ".join(f"`{v}`" for v in col.allowed))
-            if col.min is not None or col.max is not None:
+            if col.min is not None and col.max is not None:
                 rules.append(f"between {col.min} and {col.max}")
+            elif col.min is not None:
+                rules.append(f"at least {col.min}")
+            elif col.max is not None:
+                rules.append(f"at most {col.max}")
             meaning, checks = _cell(col.description), _cell("; ".join(rules))
             lines.append(f"| `{col.name}` | {col.type} | {meaning} | {checks} |")
         lines.append("")

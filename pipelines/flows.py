@@ -42,6 +42,7 @@ class RunSummary:
     children: int = 0
     seconds: float = 0.0
     database: str = ""
+    build: str = ""
     report: str = ""
     message: str = ""
     undeclared_folders: list[str] = field(default_factory=list)
@@ -55,6 +56,7 @@ class RunSummary:
             f"{self.rows_quarantined} quarantined, {self.rows_out_of_scope} out of scope",
             f"  curated: {self.episodes} episodes, {self.children} children",
             f"  database: {self.database}",
+            f"  build: {self.build}",
             f"  validation report: {self.report}",
             f"  seconds: {self.seconds:.1f}",
         ] + [
@@ -117,11 +119,12 @@ def ingest(
 
 @task(cache_policy=NO_CACHE)
 def build_database(
-    work_db: Path, db: Path, sources: dict[str, Source], as_of: date, run_id: str
-) -> Path:
+    work_db: Path, db: Path, sources: dict[str, Source], as_of: date, run_id: str, full: bool
+) -> building.Built:
     """Build every curated table into a new file beside the published one."""
     building.clear_abandoned(db)
-    return building.build(work_db, building.building_path(db, run_id), sources, as_of)
+    target = building.building_path(db, run_id)
+    return building.build(work_db, target, sources, as_of, published=db, full=full)
 
 
 @task(cache_policy=NO_CACHE)
@@ -159,6 +162,7 @@ def nightly(
     work_db: Path = settings.WORK_DB,
     as_of: date | None = None,
     validation_dir: Path = settings.VALIDATION_DIR,
+    full_rebuild: bool = False,
 ) -> RunSummary:
     """Ingest new files, classify, validate, build and publish the curated database."""
     as_of = as_of or date.today()
@@ -168,7 +172,9 @@ def nightly(
         with run_lock(work_db):
             start_run(work_db, run_id, as_of)
             try:
-                _nightly_steps(summary, raw_dir, sources_dir, db, work_db, as_of, validation_dir)
+                _nightly_steps(
+                    summary, raw_dir, sources_dir, db, work_db, as_of, validation_dir, full_rebuild
+                )
             except Exception as exc:  # the run ends failed with one line, never half-published
                 summary.status = "failed"
                 summary.message = summary.message or f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -195,6 +201,7 @@ def _nightly_steps(
     work_db: Path,
     as_of: date,
     validation_dir: Path,
+    full_rebuild: bool,
 ) -> None:
     sources = load_declarations(sources_dir)
     pending, summary.files_seen, summary.undeclared_folders = find_new_files(
@@ -210,7 +217,8 @@ def _nightly_steps(
     # The published copy records this run as published: it only exists if it is.
     summary.status = "published"
     finish_run(work_db, summary, final=False)
-    built = build_database(work_db, db, sources, as_of, summary.run_id)
+    result = build_database(work_db, db, sources, as_of, summary.run_id, full_rebuild)
+    built, summary.build = result.path, result.line()
     try:
         curated = validate_database(built, work_db)
         summary.message = gate(files, curated)

@@ -157,7 +157,8 @@ def insert_frame(
 
 
 def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("select coalesce(max(ingest_seq), 0) + 1 from ingest_files").fetchone()[0]
+    # fetchall: DuckDB 2 refuses to register a frame while a result is left unfinished.
+    return con.execute("select coalesce(max(ingest_seq), 0) + 1 from ingest_files").fetchall()[0][0]
 
 
 def forget_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:

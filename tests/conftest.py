@@ -105,7 +105,7 @@ def build_curated(
     insert_frame(con, "episode_versions", frame)
     con.close()
     built = build(work, tmp_path / "curated.duckdb", {s.name: s for s in sources}, as_of)
-    return duckdb.connect(str(built), read_only=True)
+    return duckdb.connect(str(built.path), read_only=True)
 
 
 def rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:

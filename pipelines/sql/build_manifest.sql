@@ -1,0 +1,28 @@
+-- One row: how this database was built, so that the next night can tell whether the working
+-- store has only grown since (an incremental build is exact) or changed underneath it.
+with ledger as (
+    select * from work.ingest_files
+),
+
+versions as (
+    select * from work.episode_versions
+),
+
+children as (
+    select * from children
+),
+
+final as (
+    select
+        getvariable('build_mode') as build_mode,
+        getvariable('build_reason') as build_reason,
+        getvariable('as_of') as as_of,
+        getvariable('models_fingerprint') as models_fingerprint,
+        (select coalesce(max(ingest_seq), 0) from ledger) as last_ingest_seq,
+        (select count(*) from versions) as versions_built,
+        (select count(*) from ledger) as files_built,
+        coalesce(getvariable('children_rebuilt'), (select count(*) from children))
+            as children_rebuilt
+)
+
+select * from final

@@ -1,0 +1,242 @@
+"""The incremental build: when only new files arrived it rebuilds the children they touch and
+must give exactly the tables a full build gives; anything else makes the build full."""
+
+from __future__ import annotations
+
+import re
+import stat
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import episode, police_source
+
+from pipelines.build import CURATED, build
+from pipelines.sources import RegimeChange
+from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq, open_work
+
+AS_OF = date(2024, 12, 31)
+SOURCES = {"force": police_source()}
+# The first night: children a and b, four episodes.
+FIRST_NIGHT = [
+    episode(episode_ref="E1", child_id="child-a", reported_at="2024-05-01 20:00"),
+    episode(episode_ref="E2", child_id="child-a", reported_at="2024-05-10 20:00"),
+    episode(episode_ref="E3", child_id="child-b", reported_at="2024-05-03 20:00"),
+    episode(episode_ref="E4", child_id="child-b", risk_grade="low", reported_at="2024-06-03"),
+]
+LATER = "2024-07-01 01:00"  # extracted after the first night's versions
+
+
+def store_file(work: Path, file: str, rows: list[dict]) -> None:
+    """Store one file's versions with its ledger row, as the ingest does, next in arrival."""
+    con = open_work(work)
+    seq = next_ingest_seq(con)
+    frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
+    frame = frame.assign(file=file, ingest_seq=seq, row_number=range(len(frame)))
+    for column in EPISODE_COLUMNS:
+        if column.endswith("_at"):
+            frame[column] = pd.to_datetime(frame[column])
+    insert_frame(con, "episode_versions", frame)
+    con.execute(
+        "insert into ingest_files (file, sha256, source, status, rows_read, rows_loaded, "
+        "rows_quarantined, rows_out_of_scope, ingest_seq) "
+        "values (?, 'sha', 'force', 'loaded', ?, ?, 0, 0, ?)",
+        [file, len(rows), len(rows), seq],
+    )
+    con.close()
+
+
+def tables(path: Path) -> dict[str, list[tuple]]:
+    """Every curated table's rows but the manifest (which says how it was built)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            t: con.execute(f"select * from {t} order by all").fetchall()
+            for t in CURATED
+            if t != "build_manifest"
+        }
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def first_night(tmp_path: Path) -> tuple[Path, Path]:
+    """A working store after the first night and the database that night published."""
+    work = tmp_path / "work.duckdb"
+    store_file(work, "force/night1.csv", FIRST_NIGHT)
+    published = build(work, tmp_path / "night1.duckdb", SOURCES, AS_OF).path
+    return work, published
+
+
+# One case per way new versions can change a child's history; children_rebuilt counts
+# every child with a version of a changed episode.
+INCREMENTAL_CASES = {
+    "new_episode_for_a_known_child": (
+        [episode(episode_ref="E5", child_id="child-a", reported_at="2024-05-20 20:00")],
+        1,
+    ),
+    "new_version_moves_an_episode_to_another_child": (
+        [episode(episode_ref="E2", child_id="child-b", extracted_at=LATER)],
+        2,
+    ),
+    "new_version_regrades_an_episode": (
+        [episode(episode_ref="E4", child_id="child-b", risk_grade="high", extracted_at=LATER)],
+        1,
+    ),
+    "late_older_version_does_not_win": (
+        [
+            episode(
+                episode_ref="E1", child_id="child-a", returned_at=None, extracted_at="2024-01-01"
+            )
+        ],
+        1,
+    ),
+    "new_child": (
+        [episode(episode_ref="E9", child_id="child-c", reported_at="2024-11-01 20:00")],
+        1,
+    ),
+    "nothing_new": ([], 0),
+}
+
+
+@pytest.mark.parametrize(
+    ("rows", "rebuilt"), INCREMENTAL_CASES.values(), ids=INCREMENTAL_CASES.keys()
+)
+def test_incremental_build_gives_the_full_builds_tables(first_night, tmp_path, rows, rebuilt):
+    work, published = first_night
+    if rows:
+        store_file(work, "force/night2.csv", rows)
+    before = tables(published)
+    incremental = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=published)
+    full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
+    assert (incremental.mode, incremental.reason, incremental.children_rebuilt) == (
+        "incremental",
+        "new versions since ingest_seq 1",
+        rebuilt,
+    )
+    assert tables(incremental.path) == tables(full.path)
+    # The cases must change the published tables, or equality would prove nothing.
+    assert (tables(incremental.path)["episodes"] != before["episodes"]) == bool(rows)
+    assert stat.S_IMODE(incremental.path.stat().st_mode) == 0o640
+
+
+def test_a_moved_episode_leaves_its_old_child(first_night, tmp_path):
+    work, published = first_night
+    store_file(work, "force/night2.csv", INCREMENTAL_CASES[
+        "new_version_moves_an_episode_to_another_child"][0])  # fmt: skip
+    built = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=published)
+    con = duckdb.connect(str(built.path), read_only=True)
+    assert con.execute(
+        "select child_id, count(*), string_agg(episode_ref, ',' order by episode_ref) "
+        "from episodes group by all order by all"
+    ).fetchall() == [("child-a", 1, "E1"), ("child-b", 3, "E2,E3,E4")]
+    assert con.execute(
+        "select build_mode, children_rebuilt, last_ingest_seq, versions_built, files_built "
+        "from build_manifest"
+    ).fetchone() == ("incremental", 2, 2, 5, 2)
+    con.close()
+
+
+def _replace_first_file(work: Path, published: Path) -> Path:
+    con = open_work(work)
+    forget_files(con, ["force/night1.csv"])
+    con.close()
+    store_file(work, "force/night1.csv", FIRST_NIGHT[:2])
+    return published
+
+
+def _regimes_changed(work: Path, published: Path) -> Path:
+    SOURCES["force"] = police_source(regimes=(RegimeChange(date(2024, 1, 1), "two_tier"),))
+    return published
+
+
+def _manifest_dropped(work: Path, published: Path) -> Path:
+    con = duckdb.connect(str(published))
+    con.execute("drop table build_manifest")
+    con.close()
+    return published
+
+
+def _unreadable(work: Path, published: Path) -> Path:
+    published.write_bytes(b"not a database" * 1000)
+    return published
+
+
+# One case per reason the build must be full, with the reason the run summary gives.
+FULL_CASES = {
+    "no_published_database": (lambda work, published: None, False, "no published database"),
+    "full_rebuild_requested": (lambda work, published: published, True, "full rebuild requested"),
+    "source_declarations_changed": (
+        _regimes_changed,
+        False,
+        "models, settings or source declarations changed",
+    ),
+    "a_built_file_was_replaced": (
+        _replace_first_file,
+        False,
+        "files built before were replaced or forgotten",
+    ),
+    "published_database_has_no_manifest": (
+        _manifest_dropped,
+        False,
+        "the published database has no build manifest",
+    ),
+    "published_database_unreadable": (
+        _unreadable,
+        False,
+        "the published database could not be read (IOException)",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "full", "reason"), FULL_CASES.values(), ids=FULL_CASES.keys())
+def test_a_build_is_full_when_an_incremental_one_might_differ(
+    first_night, tmp_path, monkeypatch, change, full, reason
+):
+    monkeypatch.setitem(SOURCES, "force", SOURCES["force"])  # restored after the test
+    work, published = first_night
+    store_file(work, "force/night2.csv", INCREMENTAL_CASES["new_child"][0])
+    previous = change(work, published)
+    built = build(work, tmp_path / "next.duckdb", SOURCES, AS_OF, published=previous, full=full)
+    assert (built.mode, built.reason) == ("full", reason)
+    fresh = build(work, tmp_path / "fresh.duckdb", SOURCES, AS_OF)
+    assert tables(built.path) == tables(fresh.path)
+
+
+def test_a_later_nights_files_build_incrementally_to_the_same_tables(prefect_harness, tmp_path):
+    from pipelines.commands import run_nightly
+    from pipelines.synth import generate
+
+    raw, waiting = tmp_path / "raw", tmp_path / "waiting"
+    generate(raw, seed=11, scale=0.2, until="2026-10")
+    late = sorted(raw.glob("*/*2026-10-3[01]*")) + sorted(raw.glob("riverton/*2026_27*"))
+    for path in late:  # the last two nights' extracts arrive on the second night
+        (waiting / path.parent.name).mkdir(parents=True, exist_ok=True)
+        path.rename(waiting / path.parent.name / path.name)
+    paths = {
+        "raw_dir": raw,
+        "db": tmp_path / "curated.duckdb",
+        "work_db": tmp_path / "work.duckdb",
+        "as_of": date(2026, 11, 1),
+        "validation_dir": tmp_path / "reports",
+    }
+    first = run_nightly(**paths)
+    for path in late:
+        (waiting / path.parent.name / path.name).rename(path)
+    second = run_nightly(**paths)
+    incremental = tables(paths["db"])
+    third = run_nightly(**paths, full_rebuild=True)
+    assert first.build.startswith("full build (no published database; ")
+    assert second.files_new == len(late) == 9
+    assert re.fullmatch(
+        r"incremental build \(new versions since ingest_seq \d+; [1-9]\d* children rebuilt\)",
+        second.build,
+    )
+    assert third.build.startswith("full build (full rebuild requested; ")
+    full = tables(paths["db"])
+    # The runs table differs (each run adds its row); everything else must be identical.
+    assert {t: rows for t, rows in incremental.items() if t != "runs"} == {
+        t: rows for t, rows in full.items() if t != "runs"
+    }
