@@ -42,10 +42,13 @@ LABELS = {"floor": "DuckDB floor: load the CSVs into a table",
           "startup_cold": "start-up, first ever (Prefect creates its database)",
           "startup": "start-up: nightly on an empty folder",
           "full": "full nightly from empty", "increment": "increment nightly",
-          "rebuild": "curated rebuild (build only)",
+          "rebuild": "curated rebuild after the increment (incremental, as nightly builds it)",
+          "rebuild_full": "curated rebuild in full (after changed models or declarations)",
           "validation": "incoming-batch validation (run_suite only)"}  # fmt: skip
 # Bench-owned folders under --out, cleared at start so a rerun measures from empty.
 OWNED = ("raw", "increment", "floor", "startup", "nightly", "rebuild", "validation", "logs")
+# The published database as the full nightly left it: the increment's rebuild starts from it.
+BEFORE_INCREMENT = "before_increment.duckdb"
 # The floor's process: DuckDB alone, given its SQL (the duckdb CLI is not installed).
 FLOOR_SCRIPT = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); c.sql(sys.argv[2]); c.close()"
 # Increment rows must load, not be quarantined: these must be blank or parse as datetimes.
@@ -77,25 +80,36 @@ def measure(name: str, argv: list[str], out: Path, env: dict[str, str]) -> dict:
             "peak_rss_mib": round(kib / 1024, 1), "output": output}  # fmt: skip
 
 
-def measure_child(name: str, args: dict, out: Path, env: dict[str, str]) -> dict:
-    """A bench child that times its own work and prints it as JSON on its last line: the
-    target is the work alone, while wall time and memory still cover the whole process."""
-    argv = [sys.executable, "-m", "pipelines.bench", "--child", name, json.dumps(args)]
+def measure_child(
+    name: str, args: dict, out: Path, env: dict[str, str], task: str | None = None
+) -> dict:
+    """A bench child (`task`, else `name`) that times its own work and prints it as JSON on
+    its last line: the target is the work alone, while wall time and memory still cover the
+    whole process."""
+    argv = [sys.executable, "-m", "pipelines.bench", "--child", task or name, json.dumps(args)]
     figure = measure(name, argv, out, env)
     inner = json.loads(figure.pop("output")[-1])
     figure["wall_seconds"] = figure.pop("seconds")
     return {"seconds": inner.pop("seconds")} | figure | inner
 
 
-def child_rebuild(work_db: str, target: str, as_of: str) -> dict:
+def child_rebuild(work_db: str, target: str, as_of: str, published: str | None = None) -> dict:
+    """Build the curated database: incrementally from `published` when given, else in full."""
     from pipelines import build, sources
 
     declared = sources.load_sources(SOURCES_DIR)
     start = time.perf_counter()
-    build.build(Path(work_db), Path(target), declared, date.fromisoformat(as_of))
+    built = build.build(
+        Path(work_db),
+        Path(target),
+        declared,
+        date.fromisoformat(as_of),
+        published=Path(published) if published else None,
+        full=published is None,
+    )
     seconds = time.perf_counter() - start
     Path(target).unlink()  # a curated copy nobody reads; 5M episodes take room
-    return {"seconds": round(seconds, 2)}
+    return {"seconds": round(seconds, 2), "build": built.line()}
 
 
 def child_validate(csv: str) -> dict:
@@ -221,6 +235,8 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     starts.sort(key=lambda f: f["seconds"])
     figures["startup"] = starts[len(starts) // 2] | {"runs": [f["seconds"] for f in starts]}
     figures["full"] = measure("full", nightly(raw, stores), out, env)
+    (before := out / "rebuild" / BEFORE_INCREMENT).parent.mkdir(parents=True)
+    shutil.copyfile(stores / "curated.duckdb", before)
     # Dropped as the README asks: a temporary name, renamed once complete.
     partial = raw / SOURCE / f".{increment.name}.part"
     shutil.copyfile(increment, partial)
@@ -228,7 +244,8 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     figures["increment"] = measure("increment", nightly(raw, stores), out, env)
     rebuild = {"work_db": str(stores / "work.duckdb"), "as_of": AS_OF,
                "target": str(out / "rebuild" / "curated.duckdb")}  # fmt: skip
-    figures["rebuild"] = measure_child("rebuild", rebuild, out, env)
+    figures["rebuild"] = measure_child("rebuild", rebuild | {"published": str(before)}, out, env)
+    figures["rebuild_full"] = measure_child("rebuild_full", rebuild, out, env, task="rebuild")
     figures["validation"] = measure_child("validation", {"csv": str(slice_csv)}, out, env)
 
     full = FULL_FLOOR_FACTOR * figures["floor"]["seconds"] + figures["startup"]["seconds"]
@@ -270,6 +287,14 @@ def markdown(report: dict) -> str:
         result = "pass" if f["pass"] else "miss: " + ", ".join(f["misses"])
         cells = [LABELS[name], f"{f['seconds']:g}{wall}", target, f"{f['peak_rss_mib']:,.0f}"]
         lines.append("| " + " | ".join([*cells, result]) + " |")
+    lines.append("")
+    for name, f in report["figures"].items():
+        # How each step built the curated database (the nightlies print it as `build: ...`).
+        built = f.get("build") or next(
+            (line.split(": ", 1)[1] for line in f.get("output", []) if "  build: " in line), None
+        )
+        if built:
+            lines.append(f"- {LABELS[name]}: {built}")
     return "\n".join(lines) + "\n"
 
 

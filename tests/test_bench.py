@@ -7,12 +7,13 @@ minute or two (each nightly starts Prefect's temporary server).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("floor", "startup", "full", "increment", "rebuild", "validation")
+FIGURES = ("floor", "startup", "full", "increment", "rebuild", "rebuild_full", "validation")
 
 
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
@@ -41,3 +42,10 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     # --quick writes only to --out: the committed record stays the full-size run's.
     assert [p.stat().st_mtime_ns if p.exists() else None for p in committed] == before
     assert "| full nightly from empty |" in done.stdout
+    # The nightly after the increment, and the rebuild measured like it, build incrementally.
+    assert re.findall(r"^- (.+): incremental build \(new versions since", done.stdout, re.M) == [
+        "increment nightly",
+        "curated rebuild after the increment (incremental, as nightly builds it)",
+    ]
+    assert report["figures"]["rebuild"]["build"].startswith("incremental build (")
+    assert report["figures"]["rebuild_full"]["build"].startswith("full build (full rebuild")
