@@ -60,25 +60,13 @@ CURATED = (
 # run date: an incremental build recomputes only the changed children's rows of these.
 PER_CHILD = ("episodes", "repeat_missing")
 
-# The children an incremental build must recompute: every child with a version of an episode
-# that has a new version (its latest version may move it from one child to another), and, to
-# keep each of their histories whole, every version of every episode they ever had.
-SCOPE_SQL = """
-create temp table touched_children as
-select distinct child_id from work.episode_versions
-where (source, episode_ref) in (
-    select (source, episode_ref) from work.episode_versions
-    where ingest_seq > getvariable('since_seq')
-);
-create temp table scope_episodes as
-select distinct source, episode_ref from work.episode_versions
-where child_id in (select child_id from touched_children);
-"""
-# How the modelling steps are narrowed to those children in an incremental build.
+# How the modelling steps are narrowed to the children an incremental build re-models
+# (int_children_touched): every version of every episode they ever had, so that their
+# histories stay whole, and of the latest versions only theirs.
 SCOPED_STEPS = {
     "stg_episode_versions": "(source, episode_ref) in (select (source, episode_ref) "
-    "from scope_episodes)",
-    "int_episodes_deduplicated": "child_id in (select child_id from touched_children)",
+    "from work.episode_versions where child_id in (select child_id from int_children_touched))",
+    "int_episodes_deduplicated": "child_id in (select child_id from int_children_touched)",
 }
 
 
@@ -291,8 +279,8 @@ def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
 def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     """Replace the per-child rows of the children with new versions (in the copied file)."""
     con.execute(f"set variable since_seq = {since_seq}")
-    con.execute(SCOPE_SQL)
-    (count,) = con.execute("select count(*) from touched_children").fetchall()[0]
+    con.execute(f"create temp table int_children_touched as {model_sql('int_children_touched')}")
+    (count,) = con.execute("select count(*) from int_children_touched").fetchall()[0]
     con.execute(f"set variable children_rebuilt = {count}")
     _create_views(con, scoped=True)
     # Their rows are modelled into a schema of their own first: there `episodes` names the
@@ -306,7 +294,8 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
         con.execute("reset search_path")
     for table in PER_CHILD:
         con.execute(
-            f"delete from main.{table} where child_id in (select child_id from touched_children)"
+            f"delete from main.{table} "
+            "where child_id in (select child_id from int_children_touched)"
         )
         con.execute(f"insert into main.{table} by name from rebuilt.{table}")
     con.execute("drop schema rebuilt cascade")

@@ -120,6 +120,10 @@ def test_incremental_build_gives_the_full_builds_tables(first_night, tmp_path, r
     # The cases must change the published tables, or equality would prove nothing.
     assert (tables(incremental.path)["episodes"] != before["episodes"]) == bool(rows)
     assert stat.S_IMODE(incremental.path.stat().st_mode) == 0o640
+    con = duckdb.connect(str(incremental.path), read_only=True)
+    kept = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
+    con.close()
+    assert sorted(kept) == sorted(("main", t) for t in CURATED)  # no working tables left
 
 
 def test_a_moved_episode_leaves_its_old_child(first_night, tmp_path):
