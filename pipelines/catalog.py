@@ -48,19 +48,27 @@ def to_ingest(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> list[RawF
     """Files that are new, changed, or read under a declaration that has since changed.
 
     A changed declaration makes its whole source ingest again, so a fixed mapping recovers
-    the rows it had quarantined with no manual step.
+    the rows it had quarantined with no manual step. A file skipped as a copy of one that is
+    read again is looked at again too: its bytes may no longer be loaded anywhere else.
     """
     known = {
         row[0]: row[1:]
-        for row in con.execute("select file, size, mtime, fingerprint from ingest_files").fetchall()
+        for row in con.execute(
+            "select file, size, mtime, fingerprint, sha256, status from ingest_files"
+        ).fetchall()
     }
     stale_sources = {
         f.source.name for f in files if f.rel in known and known[f.rel][2] != f.source.fingerprint
     }
     forget_files(con, [f.rel for f in files if f.source.name in stale_sources and f.rel in known])
-    pending = []
-    for f in files:
-        seen = known.get(f.rel)
-        if f.source.name in stale_sources or seen is None or seen[:2] != (f.size, f.mtime):
-            pending.append(f)
-    return pending
+    again = {
+        f.rel
+        for f in files
+        if f.rel in known
+        and (f.source.name in stale_sources or known[f.rel][:2] != (f.size, f.mtime))
+    }
+    read_again = {known[rel][3] for rel in again if known[rel][4] == "loaded"}
+    copies = {
+        rel for rel, seen in known.items() if seen[4] == "duplicate" and seen[3] in read_again
+    }
+    return [f for f in files if f.rel not in known or f.rel in again | copies]

@@ -78,8 +78,9 @@ def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
     that gives the same verdict: unique columns on the rows that could fail them (with the
     same counts); every other ruled column on its distinct values (a value is allowed, in
     range or null in some row exactly when it is among the distinct values; a not-null rule
-    needs only a null and a non-null example); the column set on an empty frame. At five
-    million episodes this takes about 2.4 s.
+    needs only a null and a non-null example), in a frame with the table's own columns, on
+    which the column set is checked too. At five million episodes this takes about 2.4 s;
+    two runs per table rather than three save about half a second on every night.
     """
     con = connect(db, read_only=True)
     try:
@@ -88,13 +89,11 @@ def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
             contract = load_contract(table)
             keys = key_columns(contract)
             key_frame = _key_rows(con, table, contract, keys) if keys else None
-            values = _distinct_values(con, table, contract, keys)
-            shape = _frame(con, f"select * from {table} limit 0")
-            parts = [run_suite(shape, contract, row_level=False, part="shape")]
+            columns = _frame(con, f"select * from {table} limit 0").columns
+            values = _distinct_values(con, table, contract, keys).reindex(columns=columns)
+            parts = [run_suite(values, contract, row_level=False, part="values")]
             if key_frame is not None:
                 parts.append(run_suite(key_frame, contract, row_level=False, part="keys"))
-            if values is not None:
-                parts.append(run_suite(values, contract, row_level=False, part="values"))
             outcomes = tuple(o for part in parts for o in part.outcomes)
             success = all(part.success for part in parts)
             results.append(SuiteResult(table, success, outcomes))
@@ -144,7 +143,7 @@ def _key_rows(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
     )
 
 
-def _distinct_values(con, table: str, contract, keys: set[str]) -> pd.DataFrame | None:
+def _distinct_values(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
     """Each ruled, non-key column's representative values, padded to one length by repeating."""
     columns = {}
     for column in contract.columns:
@@ -161,7 +160,7 @@ def _distinct_values(con, table: str, contract, keys: set[str]) -> pd.DataFrame 
             sql = f"select distinct {name} from {table}"
         columns[column.name] = _frame(con, sql).iloc[:, 0]
     if not columns:
-        return None
+        return pd.DataFrame()
     # Every column of a table has values exactly when the table has rows.
     length = max(len(values) for values in columns.values())
     return pd.DataFrame(

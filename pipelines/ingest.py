@@ -86,21 +86,26 @@ def collection_year_end(path: Path) -> int:
 
 
 def prepare(
-    con: duckdb.DuckDBPyConnection, raw: RawFile, key: bytes, this_run: dict[str, str]
+    con: duckdb.DuckDBPyConnection,
+    raw: RawFile,
+    key: bytes,
+    this_run: dict[str, str],
+    reading: list[str],
 ) -> Prepared:
     """Hash, de-duplicate, read and type one file; SSDA903 tables are decided here.
 
-    `this_run` maps the hashes of files already prepared in this run to their names.
+    `this_run` maps the hashes of files already prepared in this run to their names;
+    `reading` names every file this run reads, whose bytes in the ledger are about to change.
     """
     sha = sha256_of(raw.path)
     prepared = Prepared(raw, FileResult(raw.rel, sha, raw.source.name, "loaded"))
     twin = (
         this_run.get(sha)
         or con.execute(
-            "select any_value(file) from ingest_files "
-            "where sha256 = ? and file <> ? and status = 'loaded'",
-            [sha, raw.rel],
-        ).fetchone()[0]
+            "select any_value(file) from ingest_files where sha256 = ? and status = 'loaded' "
+            "and file not in (select unnest(?))",
+            [sha, reading],
+        ).fetchall()[0][0]
     )
     if twin:
         prepared.result.status = "duplicate"
@@ -352,7 +357,8 @@ def ingest_files(
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
     store = FileStore(con, run_id)
-    for group in _groups(prepare(con, raw, key, this_run) for raw in files):
+    reading = [raw.rel for raw in files]
+    for group in _groups(prepare(con, raw, key, this_run, reading) for raw in files):
         waiting = [p for p in group if p.awaits_checks]
         checked = checked_pieces(waiting, key, suites)
         for prepared in group:

@@ -69,6 +69,9 @@ def _parse_regimes(path: Path, raw: object) -> tuple[RegimeChange, ...]:
                 starts = date.fromisoformat(str(starts))
             except ValueError:
                 raise _fail(path, key, f"'from' is not a YYYY-MM-DD date: {starts!r}") from None
+        if changes and starts == changes[-1].starts:
+            # Two regimes from one day would leave which one applies to chance.
+            raise _fail(path, key, f"starts on {starts}, the same day as regimes[{i - 1}]")
         changes.append(RegimeChange(starts, item["regime"]))
     if [c.starts for c in changes] != sorted(c.starts for c in changes):
         raise _fail(path, "regimes", "dates must be in increasing order")

@@ -145,20 +145,20 @@ def key_columns(contract: Contract) -> set[str]:
 def build_suite(contract: Contract, part: str = "all"):
     """The Great Expectations suite of a contract: its column rules, checks and exact columns.
 
-    A big table is checked in parts: "keys" (every check on the unique columns, on all their
-    rows), "values" (the other column rules, on each column's distinct values) and "shape"
-    (the exact column set, on an empty frame). "all" is every expectation at once.
+    A big table is checked in two parts: "keys" (every check on the unique columns, on all
+    their rows) and "values" (the other column rules, on each column's distinct values, and
+    the exact column set). "all" is every expectation at once.
     """
     gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
     for check in contract_checks(contract):
         on_keys = bool(set(check.columns) & keys)
-        wanted = {"all": True, "keys": on_keys, "values": not on_keys, "shape": False}[part]
+        wanted = {"all": True, "keys": on_keys, "values": not on_keys}[part]
         if wanted:
             for expectation in _expectations_for_check(check, contract):
                 suite.add_expectation(expectation)
-    if contract.layer == "curated" and part in ("all", "shape"):
+    if contract.layer == "curated" and part in ("all", "values"):
         suite.add_expectation(
             gx.expectations.ExpectTableColumnsToMatchSet(
                 column_set=contract.column_names,

@@ -643,6 +643,28 @@ def test_same_bytes_under_a_second_name_is_a_duplicate(drop: Drop, calls: str) -
     ]
 
 
+def test_a_copy_loads_when_the_file_it_copied_changes(drop: Drop) -> None:
+    drop.declare("bay")
+    path = drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", GOOD)
+    assert drop.run("r1")["bay/b.csv"].status == "duplicate"
+    path.write_text(GOOD.replace("E1", "E7"))
+    os.utime(path, (path.stat().st_atime + 60, path.stat().st_mtime + 60))
+    # b.csv's bytes are no longer loaded under a.csv: it is read again, and loads.
+    assert {rel: r.status for rel, r in drop.run("r2").items()} == {
+        "bay/a.csv": "loaded",
+        "bay/b.csv": "loaded",
+    }
+    assert drop.rows("select file, episode_ref from episode_versions order by all") == [
+        ("bay/a.csv", "E7"),
+        ("bay/b.csv", "E1"),
+    ]
+    assert drop.rows("select file, status, run_id from ingest_files order by file") == [
+        ("bay/a.csv", "loaded", "r2"),
+        ("bay/b.csv", "loaded", "r2"),
+    ]
+
+
 def test_a_file_already_ingested_is_not_read_again(
     drop: Drop, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,6 +53,13 @@ BAD = [
         id="regimes_out_of_order",
     ),
     pytest.param(
+        "name: shire\nlayout: standard\nregimes:\n"
+        "  - {from: 2016-01-01, regime: two_tier}\n"
+        "  - {from: 2016-01-01, regime: continuum}\n",
+        "key 'regimes[1]': starts on 2016-01-01, the same day as regimes[0]",
+        id="two_regimes_on_one_day",
+    ),
+    pytest.param(
         "name: shire\nlayout: standard\nregimes: []\n",
         "key 'regimes': must be a list of {from: YYYY-MM-DD, regime: NAME}",
         id="regimes_empty",
