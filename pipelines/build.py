@@ -141,7 +141,7 @@ def models_fingerprint(sources: dict[str, Source]) -> str:
     for path in files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     variables = model_variables(date.min) | {"as_of": ""}
-    declared = [(s.name, s.kind, s.fingerprint) for s in sorted(sources.values(), key=_name)]
+    declared = sorted((s.name, s.kind, s.fingerprint) for s in sources.values())
     for part in (
         json.dumps(variables, sort_keys=True),
         json.dumps(declared),
@@ -151,10 +151,6 @@ def models_fingerprint(sources: dict[str, Source]) -> str:
     ):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
-
-
-def _name(source: Source) -> str:
-    return source.name
 
 
 def plan_build(published: Path | None, work_db: Path, fingerprint: str, full: bool) -> Plan:
