@@ -17,6 +17,8 @@ from pipelines.sources import Source
 from pipelines.store import EPISODE_COLUMNS, insert_frame, open_work
 
 ROOT = Path(__file__).resolve().parent.parent
+# Property tests build many tiny databases: in memory-backed storage where there is one.
+FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 
 @pytest.fixture(scope="session", autouse=True)

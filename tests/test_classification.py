@@ -4,7 +4,6 @@ episodes."""
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import build_curated, episode, la_source, police_source, rows_of
+from conftest import FAST_DIR, build_curated, episode, la_source, police_source, rows_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +23,6 @@ from pipelines.settings import CLASSIFICATION_FILE, SQL_DIR
 from pipelines.sources import RegimeChange
 
 # Builds in memory-backed storage where there is some: no waiting on disk syncs.
-FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 CLASSIFIED_SQL = SQL_DIR / "int_episodes_classified.sql"
 TABLE = yaml.safe_load(CLASSIFICATION_FILE.read_text(encoding="utf-8"))
