@@ -77,6 +77,7 @@ class Plan:
     mode: str
     reason: str
     since_seq: int = 0  # incremental: versions with a later ingest_seq are new
+    last_full_build_on: date | None = None  # incremental: carried over from the published file
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ def models_fingerprint(sources: dict[str, Source]) -> str:
     return digest.hexdigest()
 
 
-def plan_build(published: Path | None, work_db: Path, fingerprint: str, full: bool) -> Plan:
+def plan_build(
+    published: Path | None, work_db: Path, fingerprint: str, full: bool, today: date
+) -> Plan:
     """Full or incremental, with the reason an operator reads in the run summary."""
     if full:
         return Plan("full", "full rebuild requested")
@@ -171,6 +174,14 @@ def plan_build(published: Path | None, work_db: Path, fingerprint: str, full: bo
         (built,) = con.sql("from published.build_manifest").to_arrow_table().to_pylist()
         if built["models_fingerprint"] != fingerprint:
             return Plan("full", "models, settings or source declarations changed")
+        (store_id,) = con.execute("select any_value(store_id) from work.store_identity").fetchall()[
+            0
+        ]
+        if built["store_id"] != store_id:
+            return Plan("full", "the published database was built from another working store")
+        age = (today - built["last_full_build_on"]).days
+        if age >= settings.FULL_REBUILD_EVERY_DAYS:
+            return Plan("full", f"the last full build was {age} days ago")
         seq = built["last_ingest_seq"]
         versions, files = con.execute(
             "select (select count(*) from work.episode_versions where ingest_seq <= $seq), "
@@ -179,7 +190,9 @@ def plan_build(published: Path | None, work_db: Path, fingerprint: str, full: bo
         ).fetchall()[0]
         if (versions, files) != (built["versions_built"], built["files_built"]):
             return Plan("full", "files built before were replaced or forgotten")
-        return Plan("incremental", f"new versions since ingest_seq {seq}", seq)
+        return Plan(
+            "incremental", f"new versions since ingest_seq {seq}", seq, built["last_full_build_on"]
+        )
     except duckdb.Error as exc:  # an unreadable published file is rebuilt, not trusted
         return Plan("full", f"the published database could not be read ({type(exc).__name__})")
     finally:
@@ -214,23 +227,51 @@ def build(
     as_of: date,
     published: Path | None = None,
     full: bool = False,
+    today: date | None = None,
 ) -> Built:
     """Build every curated table into a new database file at `target`: incrementally from
     `published` when that is exact, else in full (or when `full` is asked for)."""
+    today = today or date.today()
     fingerprint = models_fingerprint(sources)
-    plan = plan_build(published, work_db, fingerprint, full)
+    plan = plan_build(published, work_db, fingerprint, full, today)
     discard(target)
-    if plan.mode == "incremental":
-        copy_private(published, target)
-    con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
+    # Everything DuckDB writes while building (the file, its write-ahead log, spill files)
+    # is private until the finished file is opened to the group.
+    umask = os.umask(0o077)
     built = False
     try:
+        if plan.mode == "incremental":
+            shutil.copyfile(published, target)
+        children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
+        built = True
+    finally:
+        os.umask(umask)
+        if not built:  # a half-built file is never left for anyone to open
+            discard(target)
+    target.chmod(0o640)
+    return Built(target, plan.mode, plan.reason, children)
+
+
+def _build_into(
+    target: Path,
+    work_db: Path,
+    sources: dict[str, Source],
+    as_of: date,
+    plan: Plan,
+    fingerprint: str,
+    today: date,
+) -> int:
+    """Run the models into `target` (empty, or the published copy); children rebuilt."""
+    con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
+    try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        last_full = plan.last_full_build_on or today
         variables = model_variables(as_of) | {
             "build_mode": _quote(plan.mode),
             "build_reason": _quote(plan.reason),
             "models_fingerprint": _quote(fingerprint),
             "children_rebuilt": "null::bigint",
+            "last_full_build_on": f"date {_quote(last_full.isoformat())}",
         }
         for name, value in variables.items():
             con.execute(f"set variable {name} = {value}")
@@ -244,16 +285,12 @@ def build(
             if plan.mode == "full" or table not in PER_CHILD:
                 con.execute(f"drop table if exists main.{table}")
                 _create_table(con, table)
-        children = con.execute("select children_rebuilt from build_manifest").fetchall()[0][0]
+        (children,) = con.execute("select children_rebuilt from build_manifest").fetchall()[0]
         con.execute("detach work")
         con.execute("checkpoint")
-        built = True
+        return children
     finally:
         con.close()
-        if not built:  # a half-built file is never left for anyone to open
-            discard(target)
-    target.chmod(0o640)
-    return Built(target, plan.mode, plan.reason, children)
 
 
 def _create_views(con: duckdb.DuckDBPyConnection, scoped: bool) -> None:
@@ -297,12 +334,6 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     con.execute("drop schema rebuilt cascade")
 
 
-def copy_private(source: Path, target: Path) -> None:
-    """Copy a database file into a new file nobody else can read, even while it is copied."""
-    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    shutil.copyfile(source, target)
-
-
 def discard(target: Path) -> None:
     """Remove a database file and its write-ahead log."""
     for path in (target, target.with_name(target.name + ".wal")):
@@ -315,9 +346,13 @@ def building_path(published: Path, run_id: str) -> Path:
 
 
 def clear_abandoned(published: Path) -> None:
-    """Remove files left by runs that were killed mid-build (the run lock is held)."""
+    """Remove what runs killed mid-build left (the run lock is held): the file, its
+    write-ahead log, and DuckDB's spill folder (`<file>.tmp`)."""
     for path in published.parent.glob(f".{published.name}.building-*"):
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def publish(built: Path, published: Path) -> None:

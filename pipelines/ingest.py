@@ -111,13 +111,14 @@ def prepare(
         prepared.result.status = "duplicate"
         prepared.result.message = f"same bytes as {twin}; skipped"
         return prepared
-    this_run[sha] = raw.rel
     try:
         year_end = collection_year_end(raw.path) if raw.source.is_ssda903 else None
         prepared.text = read_text(raw.path, raw.source)
     except RejectedFile as exc:
         prepared.result.status, prepared.result.message = "rejected", str(exc)
         return prepared
+    # Only a file that was read can be the original a later copy is skipped for.
+    this_run[sha] = raw.rel
     if raw.source.is_ssda903:
         prepared.batch = ssda903_batch(prepared.text, raw.source, key, year_end)
     return prepared

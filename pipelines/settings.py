@@ -67,6 +67,12 @@ DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "3GB")
 # 1.9 million children, 512 MB keeps a 5.4M-episode full nightly under 4 GiB (docs/scaling.md).
 INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", "512MB")
 
+# --- curated builds ----------------------------------------------------------------------
+# An incremental build leaves the rows it replaced in the file's free space (DuckDB reuses it
+# but does not wipe it), so corrected values can be read from the bytes until a full build
+# rewrites the file: a full build runs at least this often.
+FULL_REBUILD_EVERY_DAYS = int(os.environ.get("WHEREABOUTS_FULL_REBUILD_EVERY_DAYS", "7"))
+
 # --- database compatibility --------------------------------------------------------------
 # Analysts' DuckDB CLI and BI drivers lag behind the Python package: write files they open.
 STORAGE_COMPATIBILITY_VERSION = "v1.5.0"

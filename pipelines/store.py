@@ -85,6 +85,10 @@ create table if not exists person_keys (
     source varchar not null,
     person_ref varchar not null
 );
+create table if not exists store_identity (
+    store_id varchar not null,      -- random, made when the store is created
+    created_at timestamp not null
+);
 create table if not exists runs (
     run_id varchar primary key,
     started_at timestamp not null,
@@ -139,6 +143,20 @@ def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
     """The working store, its tables created on first use (plus any `config`)."""
     con = connect(path, **config)
     con.execute(SCHEMA)
+    # A published database records which store, and which files of it, it was built from:
+    # a new store, or a number given out twice, must never pass for "nothing changed".
+    con.execute(
+        "insert into store_identity select uuid()::varchar, now()::timestamp "
+        "where not exists (from store_identity)"
+    )
+    (numbered,) = con.execute(
+        "select count(*) from duckdb_sequences() where sequence_name = 'ingest_seq_numbers'"
+    ).fetchall()[0]
+    if not numbered:
+        (start,) = con.execute(
+            "select coalesce(max(ingest_seq), 0) + 1 from ingest_files"
+        ).fetchall()[0]
+        con.execute(f"create sequence ingest_seq_numbers start with {start}")
     path.chmod(0o600)
     return con
 
@@ -157,8 +175,10 @@ def insert_frame(
 
 
 def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
+    """The next number in arrival order: never one given out before, even to a file since
+    forgotten (a sequence, not max + 1)."""
     # fetchall: DuckDB 2 refuses to register a frame while a result is left unfinished.
-    return con.execute("select coalesce(max(ingest_seq), 0) + 1 from ingest_files").fetchall()[0][0]
+    return con.execute("select nextval('ingest_seq_numbers')").fetchall()[0][0]
 
 
 def forget_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:

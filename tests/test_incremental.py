@@ -16,6 +16,7 @@ from conftest import FAST_DIR, episode, police_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipelines import build as building
 from pipelines.build import CURATED, build
 from pipelines.sources import RegimeChange
 from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq, open_work
@@ -171,6 +172,49 @@ def test_an_episode_moved_on_an_earlier_night_stays_with_its_new_child(first_nig
     con.close()
 
 
+def test_a_file_forgotten_and_stored_again_is_never_taken_for_built(first_night, tmp_path):
+    work, published = first_night
+    night2 = [episode(episode_ref="E5", child_id="child-a", reported_at="2024-05-20 20:00")]
+    store_file(work, "force/night2.csv", night2)
+    published = build(work, tmp_path / "night2.duckdb", SOURCES, AS_OF, published=published).path
+    con = open_work(work)
+    forget_files(con, ["force/night2.csv"])
+    con.close()
+    # The same number of rows again, regraded: it must not reuse night 2's ingest_seq.
+    store_file(work, "force/night2.csv", [night2[0] | {"risk_grade": "high"}])
+    built = build(work, tmp_path / "again.duckdb", SOURCES, AS_OF, published=published)
+    assert (built.mode, built.reason) == ("full", "files built before were replaced or forgotten")
+    con = duckdb.connect(str(work), read_only=True)
+    assert con.execute("select file, ingest_seq from ingest_files order by all").fetchall() == [
+        ("force/night1.csv", 1),
+        ("force/night2.csv", 3),
+    ]
+    con.close()
+
+
+@pytest.mark.parametrize("mode", ["full", "incremental"])
+def test_what_a_build_writes_is_private_until_it_is_published(
+    first_night, tmp_path, monkeypatch, mode
+):
+    work, published = first_night
+    store_file(work, "force/night2.csv", INCREMENTAL_CASES["new_child"][0])
+    target = tmp_path / ".night2.building"
+    seen = {}
+    real = building.model_sql
+
+    def looking(name: str) -> str:
+        if name == "build_manifest":  # the last table: everything else is written
+            for path in tmp_path.glob(".night2.building*"):
+                seen[path.name] = stat.S_IMODE(path.stat().st_mode)
+        return real(name)
+
+    monkeypatch.setattr(building, "model_sql", looking)
+    built = build(work, target, SOURCES, AS_OF, published=published, full=mode == "full")
+    assert built.mode == mode
+    assert seen == {".night2.building": 0o600, ".night2.building.wal": 0o600}
+    assert stat.S_IMODE(built.path.stat().st_mode) == 0o640
+
+
 def _replace_first_file(work: Path, published: Path) -> Path:
     con = open_work(work)
     forget_files(con, ["force/night1.csv"])
@@ -187,6 +231,21 @@ def _regimes_changed(work: Path, published: Path) -> Path:
 def _manifest_dropped(work: Path, published: Path) -> Path:
     con = duckdb.connect(str(published))
     con.execute("drop table build_manifest")
+    con.close()
+    return published
+
+
+def _store_recreated(work: Path, published: Path) -> Path:
+    # Built again from the raw files under another key: same numbers, other child ids.
+    work.unlink()
+    store_file(work, "force/night1.csv", [row | {"child_id": "child-x"} for row in FIRST_NIGHT])
+    store_file(work, "force/night2.csv", INCREMENTAL_CASES["new_child"][0])
+    return published
+
+
+def _last_full_build_a_week_ago(work: Path, published: Path) -> Path:
+    con = duckdb.connect(str(published))
+    con.execute("update build_manifest set last_full_build_on = last_full_build_on - 7")
     con.close()
     return published
 
@@ -209,6 +268,16 @@ FULL_CASES = {
         _replace_first_file,
         False,
         "files built before were replaced or forgotten",
+    ),
+    "working_store_recreated": (
+        _store_recreated,
+        False,
+        "the published database was built from another working store",
+    ),
+    "last_full_build_a_week_ago": (
+        _last_full_build_a_week_ago,
+        False,
+        "the last full build was 7 days ago",
     ),
     "published_database_has_no_manifest": (
         _manifest_dropped,
