@@ -228,11 +228,16 @@ def _regimes_changed(work: Path, published: Path) -> Path:
     return published
 
 
-def _manifest_dropped(work: Path, published: Path) -> Path:
-    con = duckdb.connect(str(published))
-    con.execute("drop table build_manifest")
-    con.close()
-    return published
+def _published_altered(statement: str):
+    """A change that applies one SQL statement to the published file."""
+
+    def change(work: Path, published: Path) -> Path:
+        con = duckdb.connect(str(published))
+        con.execute(statement)
+        con.close()
+        return published
+
+    return change
 
 
 def _store_recreated(work: Path, published: Path) -> Path:
@@ -240,13 +245,6 @@ def _store_recreated(work: Path, published: Path) -> Path:
     work.unlink()
     store_file(work, "force/night1.csv", [row | {"child_id": "child-x"} for row in FIRST_NIGHT])
     store_file(work, "force/night2.csv", INCREMENTAL_CASES["new_child"][0])
-    return published
-
-
-def _last_full_build_a_week_ago(work: Path, published: Path) -> Path:
-    con = duckdb.connect(str(published))
-    con.execute("update build_manifest set last_full_build_on = last_full_build_on - 7")
-    con.close()
     return published
 
 
@@ -275,12 +273,12 @@ FULL_CASES = {
         "the published database was built from another working store",
     ),
     "last_full_build_a_week_ago": (
-        _last_full_build_a_week_ago,
+        _published_altered("update build_manifest set last_full_build_on = last_full_build_on - 7"),
         False,
         "the last full build was 7 days ago",
     ),
     "published_database_has_no_manifest": (
-        _manifest_dropped,
+        _published_altered("drop table build_manifest"),
         False,
         "the published database has no build manifest",
     ),
