@@ -174,10 +174,8 @@ def plan_build(
         (built,) = con.sql("from published.build_manifest").to_arrow_table().to_pylist()
         if built["models_fingerprint"] != fingerprint:
             return Plan("full", "models, settings or source declarations changed")
-        (store_id,) = con.execute("select any_value(store_id) from work.store_identity").fetchall()[
-            0
-        ]
-        if built["store_id"] != store_id:
+        store = con.execute("select any_value(store_id) from work.store_identity").fetchall()
+        if built["store_id"] != store[0][0]:
             return Plan("full", "the published database was built from another working store")
         age = (today - built["last_full_build_on"]).days
         if age >= settings.FULL_REBUILD_EVERY_DAYS:

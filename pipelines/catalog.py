@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import duckdb
 
@@ -19,6 +20,16 @@ class RawFile:
     rel: str  # <source>/<name>: the file's name in the ledger
     size: int
     mtime: float
+
+
+class Seen(NamedTuple):
+    """What the ledger remembers of a file."""
+
+    size: int
+    mtime: float
+    fingerprint: str
+    sha256: str
+    status: str
 
 
 def is_complete(path: Path) -> bool:
@@ -52,13 +63,15 @@ def to_ingest(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> list[RawF
     read again is looked at again too: its bytes may no longer be loaded anywhere else.
     """
     known = {
-        row[0]: row[1:]
+        row[0]: Seen(*row[1:])
         for row in con.execute(
             "select file, size, mtime, fingerprint, sha256, status from ingest_files"
         ).fetchall()
     }
     stale_sources = {
-        f.source.name for f in files if f.rel in known and known[f.rel][2] != f.source.fingerprint
+        f.source.name
+        for f in files
+        if f.rel in known and known[f.rel].fingerprint != f.source.fingerprint
     }
     forget_files(con, [f.rel for f in files if f.source.name in stale_sources and f.rel in known])
     again = {
@@ -67,8 +80,10 @@ def to_ingest(con: duckdb.DuckDBPyConnection, files: list[RawFile]) -> list[RawF
         if f.rel in known
         and (f.source.name in stale_sources or known[f.rel][:2] != (f.size, f.mtime))
     }
-    read_again = {known[rel][3] for rel in again if known[rel][4] == "loaded"}
+    read_again = {known[rel].sha256 for rel in again if known[rel].status == "loaded"}
     copies = {
-        rel for rel, seen in known.items() if seen[4] == "duplicate" and seen[3] in read_again
+        rel
+        for rel, seen in known.items()
+        if seen.status == "duplicate" and seen.sha256 in read_again
     }
     return [f for f in files if f.rel not in known or f.rel in again | copies]

@@ -134,14 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         return _answer(args, _run)
     from pipelines.prefect_api import api_for_flows
 
-    def with_api(args: argparse.Namespace) -> int:
-        with api_for_flows(warm_up=_load_flow_modules):
-            return _run(args)
-
-    code = _answer(args, with_api)
-    from prefect.settings import get_current_settings
-
-    if get_current_settings().api.url:
+    with api_for_flows(warm_up=_load_flow_modules) as own_api:
+        code = _answer(args, _run)
+    if not own_api:
         # A configured server is still there: Prefect's last logs and events go to it from
         # threading's exit hooks, which only a normal exit runs.
         return code

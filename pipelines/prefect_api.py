@@ -109,21 +109,21 @@ def local_server(
 
 
 @contextmanager
-def api_for_flows(warm_up: Callable[[], object]) -> Iterator[str]:
+def api_for_flows(warm_up: Callable[[], object]) -> Iterator[bool]:
     """The API this process's flows use: the configured one, else a temporary local server
-    started before `warm_up` (the imports) runs, so the two overlap. Yields its URL."""
+    started before `warm_up` (the imports) runs, so the two overlap. Yields whether it is
+    this process's own temporary server (stopped when the block ends)."""
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
-    configured = get_current_settings().api.url
-    if configured:
+    if get_current_settings().api.url:
         warm_up()
-        yield configured
+        yield False
         return
     with local_server(temporary=True, wait=False) as server:
         warm_up()
         server.wait_ready()
         with temporary_settings(updates={PREFECT_API_URL: server.url}):
-            yield server.url
+            yield True
 
 
 def server_log(env: Mapping[str, str] = os.environ) -> Path:

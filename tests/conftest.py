@@ -112,3 +112,15 @@ def build_curated(
 
 def rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
+
+
+def altered(database: Path, folder: Path, statement: str) -> Path:
+    """A copy of a database (in `folder`) with one statement applied."""
+    import shutil
+
+    copy = folder / f"altered-{database.name}"
+    shutil.copy(database, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(statement)
+    con.close()
+    return copy

@@ -6,7 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import build_curated, episode, la_source, police_source
+from conftest import altered, build_curated, episode, la_source, police_source
 
 from pipelines.build import CURATED
 from pipelines.checks import column_types, curated_suites
@@ -56,20 +56,6 @@ def test_published_file_holds_only_the_curated_tables(curated):
     }
     con.close()
     assert tables == set(CURATED)
-
-
-def altered(curated: Path, tmp_path: Path, statement: str) -> Path:
-    """A copy of the curated database with one statement applied."""
-    import shutil
-
-    import duckdb
-
-    copy = tmp_path / "copy.duckdb"
-    shutil.copy(curated, copy)
-    con = duckdb.connect(str(copy))
-    con.execute(statement)
-    con.close()
-    return copy
 
 
 def test_curated_suites_generated_from_contracts_pass(curated):
