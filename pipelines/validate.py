@@ -141,24 +141,40 @@ def key_columns(contract: Contract) -> set[str]:
     return {c.name for c in contract.columns if c.unique}
 
 
+def _wanted(check: Check, keys: set[str], part: str) -> bool:
+    on_keys = bool(set(check.columns) & keys)
+    return {"all": True, "keys": on_keys, "values": not on_keys}[part]
+
+
+def _is_row_check(check: Check) -> bool:
+    """A check that compares columns within a row (two dates, a compound key)."""
+    return check.expect in ("a_after_b", "unique_together")
+
+
+def _row_check_columns(checks: list[Check]) -> list[str]:
+    columns = {c for check in checks for c in ((check.a, check.b) if check.a else check.columns)}
+    return sorted(columns)
+
+
 @cache
-def build_suite(contract: Contract, part: str = "all"):
+def build_suite(contract: Contract, part: str = "all", width: str = "any"):
     """The Great Expectations suite of a contract: its column rules, checks and exact columns.
 
     A big table is checked in two parts: "keys" (every check on the unique columns, on all
     their rows) and "values" (the other column rules, on each column's distinct values, and
-    the exact column set). "all" is every expectation at once.
+    the exact column set). "all" is every expectation at once. `width` narrows it further
+    to the checks of one column each ("column") or those across columns of a row ("row").
     """
     gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
     for check in contract_checks(contract):
-        on_keys = bool(set(check.columns) & keys)
-        wanted = {"all": True, "keys": on_keys, "values": not on_keys}[part]
-        if wanted:
+        row_check = _is_row_check(check)
+        fits = {"any": True, "column": not row_check, "row": row_check}[width]
+        if _wanted(check, keys, part) and fits:
             for expectation in _expectations_for_check(check, contract):
                 suite.add_expectation(expectation)
-    if contract.layer == "curated" and part in ("all", "values"):
+    if contract.layer == "curated" and part in ("all", "values") and width != "row":
         suite.add_expectation(
             gx.expectations.ExpectTableColumnsToMatchSet(
                 column_set=contract.column_names,
@@ -174,6 +190,19 @@ def build_suite(contract: Contract, part: str = "all"):
     return suite
 
 
+def _validated(batch_definition, frame: pd.DataFrame, suite, result_format: dict):
+    """GX's results of one suite on one frame, with GX's copy of the frame let go."""
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    try:
+        return list(batch.validate(suite, result_format=result_format).results)
+    finally:
+        # GX's execution engine keeps every frame it has validated, for the life of the
+        # process: memory grew by each run's frame (a quarter of a GB at a million rows).
+        manager = batch.data.execution_engine.batch_manager
+        manager.batch_data_cache.clear()
+        manager.reset_batch_cache()
+
+
 def _messages(frame: pd.DataFrame, index: list, column: str, template: str) -> list[str]:
     field = _field(column)
     if "{value}" not in template or column not in frame.columns:
@@ -187,21 +216,24 @@ def run_suite(
 ) -> SuiteResult:
     """Validate a DataFrame against its contract's suite; with row_level, name failing rows."""
     _, batch_definition = load_gx()
-    suite = build_suite(contract, part)
     result_format = {"result_format": "COMPLETE" if row_level else "SUMMARY"}
     # An unnamed index makes GX report failing rows as plain index values (our row numbers).
     frame = frame.rename_axis(None)
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    try:
-        validation = batch.validate(suite, result_format=result_format)
-    finally:
-        # GX's execution engine keeps every frame it has validated, for the life of the
-        # process: memory grew by each run's frame (a quarter of a GB at a million rows).
-        manager = batch.data.execution_engine.batch_manager
-        manager.batch_data_cache.clear()
-        manager.reset_batch_cache()
+    results = _validated(
+        batch_definition, frame, build_suite(contract, part, "column"), result_format
+    )
+    row_checks = [c for c in contract_checks(contract) if _is_row_check(c)]
+    if any(_wanted(c, key_columns(contract), part) for c in row_checks):
+        # GX copies every row of every column of the frame, several times per check across
+        # columns, to drop the rows it ignores. Given only the columns those checks read (and
+        # the same index), it judges the same rows alike: 0.3 -> 0.06 s a check at 500,000
+        # rows of the incoming batch (measured).
+        narrow = frame[[c for c in _row_check_columns(row_checks) if c in frame.columns]]
+        results += _validated(
+            batch_definition, narrow, build_suite(contract, part, "row"), result_format
+        )
     outcomes, parts = [], []
-    for res in validation.results:
+    for res in results:
         meta = res.expectation_config.meta
         detail = res.result or {}
         index = list(detail.get("unexpected_index_list") or [])

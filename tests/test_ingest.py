@@ -22,7 +22,7 @@ from pipelines import ingest as ingest_module
 from pipelines import settings
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
-from pipelines.parse import parse_datetimes
+from pipelines.parse import parse_datetime_columns, parse_datetimes
 from pipelines.pseudonym import child_id, child_ids, load_key
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import FIELDS
@@ -319,8 +319,22 @@ DATE_CASES = [
     pytest.param("unknown", None, id="word"),
     pytest.param("5/6/2019", None, id="single_digit_day"),
     pytest.param("2024-05-01 25:00", None, id="no_such_hour"),
+    pytest.param("2024-05-01 24:00", None, id="midnight_is_00_not_24"),
+    pytest.param("2024-05-01 10:60", None, id="no_such_minute"),
+    pytest.param("2024-05-01 10:15:30.25", "2024-05-01 10:15:30.25", id="fraction_of_second"),
+    pytest.param("0999-05-01", "0999-05-01", id="early_year_is_a_date"),
     pytest.param(None, None, id="blank"),
 ]
+
+
+def test_parsed_dates_stay_on_their_rows() -> None:
+    # Enough rows for DuckDB to parse in parallel on every core (300,000 always came back
+    # in order; 600,000 did not when the row order was left to DuckDB).
+    days = pd.date_range("1990-01-01", periods=600_000, freq="h")
+    text = pd.Series(days.strftime("%d/%m/%Y %H:%M"), index=range(7, 600_007), dtype="str")
+    parsed = parse_datetime_columns(pd.DataFrame({"reported_at": text, "returned_at": text}))
+    assert parsed.index.equals(text.index)
+    assert (parsed["returned_at"].to_numpy() == days.to_numpy()).all()
 
 
 @pytest.mark.parametrize(("text", "expected"), DATE_CASES)
