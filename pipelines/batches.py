@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines import settings
 from pipelines.parse import age_in_years, typed_episodes
-from pipelines.pseudonym import child_id, child_ids
+from pipelines.pseudonym import ChildIds, child_id, child_ids
 from pipelines.record import SSDA903_CODES
 from pipelines.sources import Source
 from pipelines.store import EPISODE_COLUMNS
@@ -31,9 +33,19 @@ class Batch:
 
 
 def _reasons(failures: pd.DataFrame) -> pd.Series:
-    """One line of reasons per row: 'rule: message; rule: message'."""
+    """One line of reasons per row, in the failures' order: 'rule: message; rule: message'."""
     text = failures["rule"].astype("str") + ": " + failures["message"].astype("str")
-    return text.groupby(failures["row_number"].to_numpy()).agg("; ".join)
+    # Arrow lists and joins each row's reasons without a Python call per row (pandas'
+    # groupby-join was 0.3 s a run of 500,000 rows with 1-2% failing).
+    rows = pa.table(
+        {
+            "row": pa.array(failures["row_number"].to_numpy(), type=pa.int64()),
+            "text": pa.array(text.to_numpy(), type=pa.string()),
+        }
+    )
+    grouped = rows.group_by("row", use_threads=False).aggregate([("text", "list")])
+    joined = pc.binary_join(grouped["text_list"], "; ")
+    return pd.Series(joined, index=grouped["row"].to_numpy(), dtype="str").sort_index()
 
 
 def _quarantine(text: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
@@ -88,19 +100,19 @@ def police_batch(
     checked: pd.DataFrame,
     out_of_scope: int,
     failures: pd.DataFrame,
-    source: Source,
-    key: bytes,
+    ids: ChildIds,
 ) -> Batch:
     """Assemble a police file's batch from its checked rows and their failures."""
     errors = failures[failures["severity"] == "error"]
-    good = checked.drop(index=pd.Index(errors["row_number"].unique()))
+    needed = ["person_ref", "category", *(c for c in EPISODE_COLUMNS if c in checked)]
+    good = checked[needed].drop(index=pd.Index(errors["row_number"].unique()))
     warnings = failures[
         (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
     ]
     versions = pd.DataFrame(
         {
             "row_number": good.index.astype("int64"),
-            "child_id": child_ids(key, source.name, good["person_ref"]),
+            "child_id": ids.of(good["person_ref"]),
             "date_of_birth": good["date_of_birth"].dt.date,
             "recorded_category": good["category"],
         }

@@ -22,6 +22,7 @@ from pipelines import settings
 from pipelines.batches import Batch, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
+from pipelines.pseudonym import ChildIds
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import CODES
 from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq
@@ -62,6 +63,7 @@ class Prepared:
     result: FileResult
     text: pd.DataFrame | None = None
     batch: Batch | None = None  # already decided (SSDA903), or after the checks
+    ids: ChildIds | None = None  # its children's ids, made with its first piece
 
     @property
     def awaits_checks(self) -> bool:
@@ -177,7 +179,9 @@ def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteRe
         mine = suite.failures[(position >= offset) & (position < offset + len(checked))]
         mine = mine.assign(row_number=checked.index[mine["row_number"] - offset].to_numpy())
         offset += len(checked)
-        partials.append(police_batch(text, checked, out_of_scope, mine, prepared.raw.source, key))
+        if prepared.ids is None:
+            prepared.ids = ChildIds(key, prepared.raw.source.name, prepared.text["person_ref"])
+        partials.append(police_batch(text, checked, out_of_scope, mine, prepared.ids))
     names = sorted({prepared.raw.rel for prepared, _ in run})
     label = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
     return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {label})"), partials
@@ -370,7 +374,7 @@ def ingest_files(
                         piece_of, batch = next(checked)
                         assert piece_of is prepared, "pieces arrive in file order"
                         store.add(prepared, batch)
-                    prepared.text = None  # its rows are stored: let the memory go
+                    prepared.text = prepared.ids = None  # its rows are stored: let go
                 elif prepared.batch is not None:
                     if prepared.raw.source.is_ssda903:
                         suites.append(dfe_outcomes(prepared))

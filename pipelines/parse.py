@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipelines.record import CODES, DATE_FIELDS, DATETIME_FIELDS, canonical_code
 from pipelines.sources import Source
@@ -65,9 +66,12 @@ def code_lookup(source: Source, field: str) -> dict[str, str]:
 
 def parse_codes(text: pd.Series, lookup: dict[str, str]) -> pd.Series:
     """Standard codes; a value outside the list is kept as written (the checks reject it)."""
-    keys = text.astype("str").str.strip().str.upper()
-    mapped = keys.map(lookup)
-    return mapped.where(mapped.notna() | text.isna(), text).astype("str")
+    # In Arrow, vectorised: pandas' map over eight code columns was 6 s of a 5.4M-row nightly.
+    values = pa.array(text, type=pa.string(), from_pandas=True)
+    keys = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    found = pc.index_in(keys, value_set=pa.array(list(lookup), type=pa.string()))
+    mapped = pc.take(pa.array(list(lookup.values()), type=pa.string()), found)
+    return pd.Series(pc.coalesce(mapped, values), index=text.index, dtype="str")
 
 
 def typed_episodes(text: pd.DataFrame, source: Source) -> pd.DataFrame:
