@@ -9,23 +9,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines import settings
 from pipelines.batches import Batch, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
 from pipelines.pseudonym import ChildIds
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import CODES
-from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq
+from pipelines.storing import FileResult, FileStore, StoreThread
 from pipelines.validate import ExpectationOutcome, SuiteResult
 
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
@@ -34,25 +34,6 @@ COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
 # (A million rows a run peaked at 5 GB in a full nightly of 5.4M episodes; half that, at
 # 3.8 GB, costs a few seconds more.)
 CHECK_GROUP_ROWS = 500_000
-
-
-@dataclass
-class FileResult:
-    """What happened to one file: its row of the ingest_files ledger."""
-
-    file: str
-    sha256: str
-    source: str
-    status: str
-    rows_read: int = 0
-    rows_loaded: int = 0
-    rows_quarantined: int = 0
-    rows_out_of_scope: int = 0
-    message: str = ""
-
-    @property
-    def quarantine_share(self) -> float:
-        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
 @dataclass
@@ -139,8 +120,14 @@ def pieces(prepared: Prepared) -> list[pd.Index]:
     rows, count = prepared.text.index, piece_count(prepared)
     if count == 1:
         return [rows]
-    bucket = pd.util.hash_pandas_object(prepared.text["episode_ref"], index=False) % count
-    return [rows[bucket.to_numpy() == b] for b in range(count)]
+    # Each distinct reference numbered in order of first appearance, dealt out in turn:
+    # Arrow does it a few times faster than hashing every row with pandas.
+    refs = pa.array(prepared.text["episode_ref"], type=pa.string(), from_pandas=True)
+    bucket = (
+        pc.dictionary_encode(refs, null_encoding="encode").indices.to_numpy(zero_copy_only=False)
+        % count
+    )
+    return [rows[bucket == b] for b in range(count)]
 
 
 def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.Index]]]:
@@ -215,126 +202,6 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
     return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes)
 
 
-# What a file contributes, staged in temporary tables as its pieces are checked.
-STAGED = {"versions": "episode_versions", "findings": "findings", "quarantine": "quarantine",
-          "persons": "person_keys"}  # fmt: skip
-
-
-class FileStore:
-    """Stores files in arrival order, each in one transaction.
-
-    A file's pieces are staged, as they are checked, in temporary tables of this connection,
-    each insert committed at once: DuckDB keeps every DataFrame inserted in an open
-    transaction alive until it commits, so staging is what keeps a large file from being held
-    in memory whole. The file's own transaction then gates it, moves its staged rows into
-    place and writes its ledger row; a crash loses only temporary tables.
-    """
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-        self.con, self.run_id = con, run_id
-        self.quarantine_rules: Counter[str] = Counter()
-
-    def open(self, prepared: Prepared) -> None:
-        """Empty staging tables for the file."""
-        for staged, table in STAGED.items():
-            self.con.execute(
-                f"create or replace temp table staged_{staged} as from {table} limit 0"
-            )
-        self.quarantine_rules = Counter()
-
-    def add(self, prepared: Prepared, batch: Batch) -> None:
-        """Stage one piece's rows and count them into the file's ledger row."""
-        result = prepared.result
-        tag = {"source": result.source, "file": result.file}
-        versions = batch.versions.assign(**tag, ingest_seq=0)  # numbered when the file is stored
-        insert_frame(self.con, "staged_versions", versions.reindex(columns=EPISODE_COLUMNS))
-        insert_frame(self.con, "staged_findings", batch.findings.assign(**tag))
-        insert_frame(self.con, "staged_quarantine", batch.quarantine.assign(**tag))
-        insert_frame(self.con, "staged_persons", batch.persons.assign(source=result.source))
-        self.quarantine_rules.update(batch.quarantine["reasons"].str.split(":").str[0])
-        result.rows_read += batch.rows_read
-        result.rows_out_of_scope += batch.rows_out_of_scope
-        result.rows_quarantined += len(batch.quarantine)
-        result.rows_loaded += len(batch.versions)
-
-    def finish(self, prepared: Prepared) -> FileResult:
-        """Gate the file and store it with its ledger row in one transaction."""
-        result = prepared.result
-        if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
-            self._hold(result)
-        self.con.execute("begin transaction")
-        try:
-            seq = next_ingest_seq(self.con)
-            # A changed file replaces whatever its earlier bytes contributed.
-            forget_files(self.con, [result.file])
-            self.con.execute(
-                "insert into episode_versions "
-                "select * replace (? as ingest_seq) from staged_versions",
-                [seq],
-            )
-            self.con.execute("insert into findings by name from staged_findings")
-            self.con.execute("insert into quarantine by name from staged_quarantine")
-            self.con.execute(
-                "insert or ignore into person_keys by name select distinct * from staged_persons"
-            )
-            self._ledger(prepared, seq)
-            self.con.execute("commit")
-        except BaseException:
-            self.con.execute("rollback")
-            raise
-        finally:
-            self.abandon()
-        return result
-
-    def abandon(self) -> None:
-        """Drop the staging tables."""
-        for staged in STAGED:
-            self.con.execute(f"drop table if exists staged_{staged}")
-
-    def _hold(self, result: FileResult) -> None:
-        """Held back by the publish gate: every in-scope row is quarantined instead, and
-        nothing else of the file is kept (not even its person references)."""
-        rule, count = self.quarantine_rules.most_common(1)[0]
-        result.status = "held"
-        result.message = (
-            f"{result.rows_quarantined} of {result.rows_read} rows quarantined "
-            f"({result.quarantine_share:.1%} > {settings.MAX_QUARANTINE_SHARE:.0%}); "
-            f"most often rule {rule} ({count} rows)"
-        )
-        self.con.execute(
-            "insert into staged_quarantine (source, file, row_number, reasons, raw_values) "
-            "select source, file, row_number, ?, null from staged_versions",
-            [f"held: {result.message}"],
-        )
-        for staged in ("versions", "findings", "persons"):
-            self.con.execute(f"delete from staged_{staged}")
-        result.rows_quarantined += result.rows_loaded
-        result.rows_loaded = 0
-
-    def _ledger(self, prepared: Prepared, seq: int) -> None:
-        result, raw = prepared.result, prepared.raw
-        self.con.execute(
-            "insert into ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                result.file,
-                result.sha256,
-                result.source,
-                raw.source.fingerprint,
-                raw.size,
-                raw.mtime,
-                result.status,
-                result.rows_read,
-                result.rows_loaded,
-                result.rows_quarantined,
-                result.rows_out_of_scope,
-                result.message,
-                seq,
-                self.run_id,
-                datetime.now().replace(microsecond=0),
-            ],
-        )
-
-
 def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
     group, rows = [], 0
     for p in prepared:
@@ -358,30 +225,25 @@ def ingest_files(
 
     Returns each file's ledger row and the suites that checked them, for the report.
     """
-    results: list[FileResult] = []
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
-    store = FileStore(con, run_id)
     reading = [raw.rel for raw in files]
-    for group in _groups(prepare(con, raw, key, this_run, reading) for raw in files):
-        waiting = [p for p in group if p.awaits_checks]
-        checked = checked_pieces(waiting, key, suites)
-        for prepared in group:
-            store.open(prepared)
-            try:
+    # Storing has a connection (and so temporary tables and transactions) of its own.
+    store = FileStore(con.cursor(), run_id)
+    with closing(store.con), StoreThread(store, lambda done: progress(done, len(files))) as storing:
+        for group in _groups(prepare(con, raw, key, this_run, reading) for raw in files):
+            waiting = [p for p in group if p.awaits_checks]
+            checked = checked_pieces(waiting, key, suites)
+            for prepared in group:
                 if prepared.awaits_checks:
                     for _ in range(piece_count(prepared)):
                         piece_of, batch = next(checked)
                         assert piece_of is prepared, "pieces arrive in file order"
-                        store.add(prepared, batch)
-                    prepared.text = prepared.ids = None  # its rows are stored: let go
+                        storing.add(prepared, batch)
+                    prepared.text = prepared.ids = None  # its rows are handed over: let go
                 elif prepared.batch is not None:
                     if prepared.raw.source.is_ssda903:
                         suites.append(dfe_outcomes(prepared))
-                    store.add(prepared, prepared.batch)
-            except BaseException:
-                store.abandon()
-                raise
-            results.append(store.finish(prepared))
-            progress(len(results), len(files))
-    return results, suites
+                    storing.add(prepared, prepared.batch)
+                storing.finish(prepared)
+    return storing.results, suites

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipelines import settings
 
@@ -167,7 +168,7 @@ def insert_frame(
     """Append a DataFrame's rows to a table, matching columns by name."""
     if frame.empty:
         return
-    con.register("incoming_frame", frame)
+    con.register("incoming_frame", pa.Table.from_pandas(frame, preserve_index=False))
     columns = ", ".join(frame.columns)
     verb = "insert or ignore" if or_ignore else "insert"
     con.execute(f"{verb} into {table} ({columns}) select {columns} from incoming_frame")

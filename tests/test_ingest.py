@@ -20,6 +20,7 @@ import xlsxwriter
 
 from pipelines import ingest as ingest_module
 from pipelines import settings
+from pipelines import storing as storing_module
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import parse_datetime_columns, parse_datetimes
@@ -880,3 +881,73 @@ def test_a_file_checked_in_pieces_gives_the_same_result(
         "select rule, row_number, message from findings order by all",
     ):
         assert drop.rows(query) == accounted.rows(query), query
+
+
+def test_blank_episode_refs_are_checked_when_a_file_is_cut_in_pieces(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
+    drop.declare("bay")
+    rows = ["E1,P1", ",P2", "E3,P3", ",P4", "E5,P5"]
+    drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2010-01-01,2024-05-01 10:00" for r in rows))
+    result = drop.run()["bay/a.csv"]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 3, 2)
+    # As when the file is checked whole: blank references also count as one repeated one.
+    repeated = "one_row_per_episode: episode_ref 'nan' appears on more than one row of this file"
+    assert drop.rows("select row_number, reasons from quarantine order by 1") == [
+        (1, f"{repeated}; required: episode_ref is blank"),
+        (3, f"{repeated}; required: episode_ref is blank"),
+    ]
+
+
+# --- storing on its own thread -----------------------------------------------------------
+
+MANY = HEADER + "".join(f"\nE{n},P{n},2010-01-01,2024-05-01 10:00" for n in range(2, 10)) + "\n"
+
+
+def test_a_failure_while_checking_stores_nothing_of_that_file(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file being checked in pieces when checking fails is abandoned, not half stored."""
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 3)
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", MANY)  # three pieces of three rows at most
+    batches = []
+
+    def second_piece_of_b_fails(text, *args):
+        batches.append(len(text))
+        if len(batches) == 3:  # a's one piece, b's first, then b's second
+            raise RuntimeError("checking failed")
+        return police_batch(text, *args)
+
+    police_batch = ingest_module.police_batch
+    monkeypatch.setattr(ingest_module, "police_batch", second_piece_of_b_fails)
+    with pytest.raises(RuntimeError, match="^checking failed$"):
+        drop.run()
+    assert drop.rows("select file, status from ingest_files") == [("bay/a.csv", "loaded")]
+    assert drop.rows("select file, episode_ref from episode_versions") == [("bay/a.csv", "E1")]
+    assert drop.rows("select count(*) from person_keys") == [(1,)]
+
+
+def test_a_failure_while_storing_is_raised_and_earlier_files_stay(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    drop.write("bay/b.csv", MANY)
+    finish = storing_module.FileStore.finish
+
+    def storing_b_fails(store, prepared):
+        if prepared.raw.rel == "bay/b.csv":
+            store.con.execute("select error('the disk is full')")
+        return finish(store, prepared)
+
+    monkeypatch.setattr(storing_module.FileStore, "finish", storing_b_fails)
+    with pytest.raises(duckdb.Error, match="the disk is full"):
+        drop.run()
+    assert drop.rows("select file, status from ingest_files") == [("bay/a.csv", "loaded")]
+    assert drop.rows("select file, episode_ref from episode_versions") == [("bay/a.csv", "E1")]
+    # The next night stores it.
+    monkeypatch.setattr(storing_module.FileStore, "finish", finish)
+    assert drop.run("r2")["bay/b.csv"].rows_loaded == 8

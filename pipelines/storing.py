@@ -1,0 +1,232 @@
+"""Store checked files in the working store, in arrival order, each in one transaction.
+
+Storing runs on a thread of its own while the main thread reads and checks the next pieces:
+DuckDB lets go of Python's lock while it writes, so the two overlap on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from pipelines import settings
+from pipelines.batches import Batch
+from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq
+
+if TYPE_CHECKING:
+    from pipelines.ingest import Prepared
+
+# Pieces waiting to be stored while the next is checked: each holds up to 500,000 rows, so
+# this bounds the memory the overlap costs.
+PIECES_WAITING = 1
+
+
+@dataclass
+class FileResult:
+    """What happened to one file: its row of the ingest_files ledger."""
+
+    file: str
+    sha256: str
+    source: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_out_of_scope: int = 0
+    message: str = ""
+
+    @property
+    def quarantine_share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+# What a file contributes, staged in temporary tables as its pieces are checked.
+STAGED = {"versions": "episode_versions", "findings": "findings", "quarantine": "quarantine",
+          "persons": "person_keys"}  # fmt: skip
+
+
+class FileStore:
+    """Stores files in arrival order, each in one transaction.
+
+    A file's pieces are staged, as they are checked, in temporary tables of this connection,
+    each insert committed at once: DuckDB keeps every DataFrame inserted in an open
+    transaction alive until it commits, so staging is what keeps a large file from being held
+    in memory whole. The file's own transaction then gates it, moves its staged rows into
+    place and writes its ledger row; a crash loses only temporary tables.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+        self.con, self.run_id = con, run_id
+        self.quarantine_rules: Counter[str] = Counter()
+
+    def open(self, prepared: Prepared) -> None:
+        """Empty staging tables for the file."""
+        for staged, table in STAGED.items():
+            self.con.execute(
+                f"create or replace temp table staged_{staged} as from {table} limit 0"
+            )
+        self.quarantine_rules = Counter()
+
+    def add(self, prepared: Prepared, batch: Batch) -> None:
+        """Stage one piece's rows and count them into the file's ledger row."""
+        result = prepared.result
+        tag = {"source": result.source, "file": result.file}
+        versions = batch.versions.assign(**tag, ingest_seq=0)  # numbered when the file is stored
+        insert_frame(self.con, "staged_versions", versions.reindex(columns=EPISODE_COLUMNS))
+        insert_frame(self.con, "staged_findings", batch.findings.assign(**tag))
+        insert_frame(self.con, "staged_quarantine", batch.quarantine.assign(**tag))
+        insert_frame(self.con, "staged_persons", batch.persons.assign(source=result.source))
+        self.quarantine_rules.update(batch.quarantine["reasons"].str.split(":").str[0])
+        result.rows_read += batch.rows_read
+        result.rows_out_of_scope += batch.rows_out_of_scope
+        result.rows_quarantined += len(batch.quarantine)
+        result.rows_loaded += len(batch.versions)
+
+    def finish(self, prepared: Prepared) -> FileResult:
+        """Gate the file and store it with its ledger row in one transaction."""
+        result = prepared.result
+        if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
+            self._hold(result)
+        self.con.execute("begin transaction")
+        try:
+            seq = next_ingest_seq(self.con)
+            # A changed file replaces whatever its earlier bytes contributed.
+            forget_files(self.con, [result.file])
+            self.con.execute(
+                "insert into episode_versions "
+                "select * replace (? as ingest_seq) from staged_versions",
+                [seq],
+            )
+            self.con.execute("insert into findings by name from staged_findings")
+            self.con.execute("insert into quarantine by name from staged_quarantine")
+            self.con.execute(
+                "insert or ignore into person_keys by name select distinct * from staged_persons"
+            )
+            self._ledger(prepared, seq)
+            self.con.execute("commit")
+        except BaseException:
+            self.con.execute("rollback")
+            raise
+        finally:
+            self.abandon()
+        return result
+
+    def abandon(self) -> None:
+        """Drop the staging tables."""
+        for staged in STAGED:
+            self.con.execute(f"drop table if exists staged_{staged}")
+
+    def _hold(self, result: FileResult) -> None:
+        """Held back by the publish gate: every in-scope row is quarantined instead, and
+        nothing else of the file is kept (not even its person references)."""
+        rule, count = self.quarantine_rules.most_common(1)[0]
+        result.status = "held"
+        result.message = (
+            f"{result.rows_quarantined} of {result.rows_read} rows quarantined "
+            f"({result.quarantine_share:.1%} > {settings.MAX_QUARANTINE_SHARE:.0%}); "
+            f"most often rule {rule} ({count} rows)"
+        )
+        self.con.execute(
+            "insert into staged_quarantine (source, file, row_number, reasons, raw_values) "
+            "select source, file, row_number, ?, null from staged_versions",
+            [f"held: {result.message}"],
+        )
+        for staged in ("versions", "findings", "persons"):
+            self.con.execute(f"delete from staged_{staged}")
+        result.rows_quarantined += result.rows_loaded
+        result.rows_loaded = 0
+
+    def _ledger(self, prepared: Prepared, seq: int) -> None:
+        result, raw = prepared.result, prepared.raw
+        self.con.execute(
+            "insert into ingest_files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                result.file,
+                result.sha256,
+                result.source,
+                raw.source.fingerprint,
+                raw.size,
+                raw.mtime,
+                result.status,
+                result.rows_read,
+                result.rows_loaded,
+                result.rows_quarantined,
+                result.rows_out_of_scope,
+                result.message,
+                seq,
+                self.run_id,
+                datetime.now().replace(microsecond=0),
+            ],
+        )
+
+
+class StoreThread:
+    """FileStore on a thread of its own: `add` a file's pieces, then `finish` it.
+
+    Files are stored in the order they are handed over. If storing fails, the next hand-over
+    raises its error; if the caller fails, the file being staged is abandoned, never stored.
+    """
+
+    STOP, ABANDON = "stop", "abandon"
+
+    def __init__(self, store: FileStore, progress: Callable[[int], None]) -> None:
+        self.store, self.progress = store, progress
+        self.results: list[FileResult] = []
+        self.error: BaseException | None = None
+        self._queue: queue.Queue = queue.Queue(maxsize=PIECES_WAITING)
+        self._thread = threading.Thread(target=self._work, name="whereabouts-store", daemon=True)
+
+    def __enter__(self) -> StoreThread:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> None:
+        if self._thread.is_alive():
+            self._send(self.STOP if kind is None else self.ABANDON)
+            self._thread.join()
+        if kind is None and self.error is not None:
+            raise self.error
+
+    def add(self, prepared: Prepared, batch: Batch) -> None:
+        """Stage one piece of a file."""
+        self._send((prepared, batch))
+
+    def finish(self, prepared: Prepared) -> None:
+        """Gate and store the file whose pieces have all been added (or that has none)."""
+        self._send((prepared, None))
+
+    def _send(self, item: object) -> None:
+        while self._thread.is_alive():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        raise self.error or RuntimeError("the store thread has stopped")
+
+    def _work(self) -> None:
+        staging = None
+        try:
+            while (item := self._queue.get()) not in (self.STOP, self.ABANDON):
+                prepared, batch = item
+                if prepared is not staging:
+                    self.store.open(prepared)
+                    staging = prepared
+                if batch is not None:
+                    self.store.add(prepared, batch)
+                else:
+                    self.results.append(self.store.finish(prepared))
+                    staging = None
+                    self.progress(len(self.results))
+            if staging is not None:
+                self.store.abandon()
+        except BaseException as exc:
+            self.error = exc
+            self.store.abandon()
