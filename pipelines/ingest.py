@@ -2,7 +2,8 @@
 
 Small files are checked together and large ones in pieces, in runs of up to 500,000 rows:
 one Great Expectations run costs about a second whatever its size, and a bounded run bounds
-memory. Then each file's rows are stored, or held back, on their own.
+memory. Then each file's rows are stored, or held back, on their own (pipelines.storing,
+on a thread of its own while the next pieces are checked).
 """
 
 from __future__ import annotations
@@ -120,13 +121,11 @@ def pieces(prepared: Prepared) -> list[pd.Index]:
     rows, count = prepared.text.index, piece_count(prepared)
     if count == 1:
         return [rows]
-    # Each distinct reference numbered in order of first appearance, dealt out in turn:
-    # Arrow does it a few times faster than hashing every row with pandas.
+    # Each distinct reference (blank too) numbered, and the numbers dealt out in turn: Arrow
+    # does it a few times faster than hashing every row with pandas.
     refs = pa.array(prepared.text["episode_ref"], type=pa.string(), from_pandas=True)
-    bucket = (
-        pc.dictionary_encode(refs, null_encoding="encode").indices.to_numpy(zero_copy_only=False)
-        % count
-    )
+    number = pc.index_in(refs, value_set=pc.unique(refs), skip_nulls=False)
+    bucket = number.to_numpy() % count
     return [rows[bucket == b] for b in range(count)]
 
 

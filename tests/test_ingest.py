@@ -900,6 +900,15 @@ def test_blank_episode_refs_are_checked_when_a_file_is_cut_in_pieces(
     ]
 
 
+def test_a_large_file_read_in_chunks_is_cut_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big file's text comes back from Arrow in chunks; each reference stays in one piece."""
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
+    chunks = pa.chunked_array([["E1", None, "E2"], ["E1", "E3", None]])
+    text = pd.DataFrame({"episode_ref": pd.array(pd.arrays.ArrowExtensionArray(chunks), "str")})
+    prepared = ingest_module.Prepared(raw=None, result=None, text=text)
+    assert [list(rows) for rows in ingest_module.pieces(prepared)] == [[0, 3, 4], [1, 5], [2]]
+
+
 # --- storing on its own thread -----------------------------------------------------------
 
 MANY = HEADER + "".join(f"\nE{n},P{n},2010-01-01,2024-05-01 10:00" for n in range(2, 10)) + "\n"
