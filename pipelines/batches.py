@@ -112,7 +112,7 @@ def police_batch(
     versions = pd.DataFrame(
         {
             "row_number": good.index.astype("int64"),
-            "child_id": ids.of(good["person_ref"]),
+            "child_id": ids.of_rows(good.index),
             "date_of_birth": good["date_of_birth"].dt.date,
             "recorded_category": good["category"],
         }
