@@ -82,7 +82,8 @@ class ChildIds:
         self.place = pc.index_in(refs, value_set=distinct)
 
     def of_rows(self, rows: pd.Index) -> pd.Series:
-        """child_id of the file's rows at these positions, indexed by them."""
+        """child_id of the file's rows at these positions (a file's row numbers, which
+        count its data rows from 0), indexed by them."""
         placed = pc.take(self.ids, pc.take(self.place, pa.array(rows.to_numpy())))
         return placed.to_pandas().astype("str").set_axis(rows)
 

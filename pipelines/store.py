@@ -168,6 +168,8 @@ def insert_frame(
     """Append a DataFrame's rows to a table, matching columns by name."""
     if frame.empty:
         return
+    # As Arrow, DuckDB reads the rows without holding Python's lock, so storing on its own
+    # thread overlaps the checking of the next rows (pipelines.storing); as pandas it did not.
     con.register("incoming_frame", pa.Table.from_pandas(frame, preserve_index=False))
     columns = ", ".join(frame.columns)
     verb = "insert or ignore" if or_ignore else "insert"

@@ -157,20 +157,20 @@ def _row_check_columns(checks: list[Check]) -> list[str]:
 
 
 @cache
-def build_suite(contract: Contract, part: str = "all", width: str = "any"):
+def build_suite(contract: Contract, part: str, width: str):
     """The Great Expectations suite of a contract: its column rules, checks and exact columns.
 
     A big table is checked in two parts: "keys" (every check on the unique columns, on all
     their rows) and "values" (the other column rules, on each column's distinct values, and
-    the exact column set). "all" is every expectation at once. `width` narrows it further
-    to the checks of one column each ("column") or those across columns of a row ("row").
+    the exact column set). "all" is every expectation at once. `width` splits a part into
+    the checks of one column each ("column") and those across the columns of a row ("row").
     """
     gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
     for check in contract_checks(contract):
         row_check = _is_row_check(check)
-        fits = {"any": True, "column": not row_check, "row": row_check}[width]
+        fits = {"column": not row_check, "row": row_check}[width]
         if _wanted(check, keys, part) and fits:
             for expectation in _expectations_for_check(check, contract):
                 suite.add_expectation(expectation)
@@ -222,12 +222,15 @@ def run_suite(
     results = _validated(
         batch_definition, frame, build_suite(contract, part, "column"), result_format
     )
-    row_checks = [c for c in contract_checks(contract) if _is_row_check(c)]
-    if any(_wanted(c, key_columns(contract), part) for c in row_checks):
+    keys = key_columns(contract)
+    row_checks = [
+        c for c in contract_checks(contract) if _is_row_check(c) and _wanted(c, keys, part)
+    ]
+    if row_checks:
         # GX copies every row of every column of the frame, several times per check across
         # columns, to drop the rows it ignores. Given only the columns those checks read (and
-        # the same index), it judges the same rows alike: 0.3 -> 0.06 s a check at 500,000
-        # rows of the incoming batch (measured).
+        # the same index), it judges the same rows alike: a run of 500,000 incoming rows took
+        # 0.7 s instead of 1.4 s (measured).
         narrow = frame[[c for c in _row_check_columns(row_checks) if c in frame.columns]]
         results += _validated(
             batch_definition, narrow, build_suite(contract, part, "row"), result_format
