@@ -24,7 +24,7 @@ from pipelines.batches import Batch, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
 from pipelines.contracts import load_contract
 from pipelines.pseudonym import ChildIds
-from pipelines.readers import RejectedFile, read_text
+from pipelines.readers import RejectedFile, read_text_table, text_frame
 from pipelines.record import CODES
 from pipelines.storing import FileResult, FileStore, StoreThread
 from pipelines.validate import ExpectationOutcome, SuiteResult
@@ -43,7 +43,7 @@ class Prepared:
 
     raw: RawFile
     result: FileResult
-    text: pd.DataFrame | None = None
+    text: pa.Table | None = None  # its rows as text, a row's position its row number
     batch: Batch | None = None  # already decided (SSDA903), or after the checks
     ids: ChildIds | None = None  # its children's ids, made with its first piece
 
@@ -97,19 +97,19 @@ def prepare(
         return prepared
     try:
         year_end = collection_year_end(raw.path) if raw.source.is_ssda903 else None
-        prepared.text = read_text(raw.path, raw.source)
+        prepared.text = read_text_table(raw.path, raw.source)
     except RejectedFile as exc:
         prepared.result.status, prepared.result.message = "rejected", str(exc)
         return prepared
     # Only a file that was read can be the original a later copy is skipped for.
     this_run[sha] = raw.rel
     if raw.source.is_ssda903:
-        prepared.batch = ssda903_batch(prepared.text, raw.source, key, year_end)
+        prepared.batch = ssda903_batch(text_frame(prepared.text), raw.source, key, year_end)
     return prepared
 
 
 def piece_count(prepared: Prepared) -> int:
-    return max(1, -(-len(prepared.text) // CHECK_GROUP_ROWS))
+    return max(1, -(-prepared.text.num_rows // CHECK_GROUP_ROWS))
 
 
 def pieces(prepared: Prepared) -> list[pd.Index]:
@@ -118,12 +118,12 @@ def pieces(prepared: Prepared) -> list[pd.Index]:
     Every row of one episode reference lands in the same piece, so the per-file check that
     a reference appears once stays exact however a large file is cut.
     """
-    rows, count = prepared.text.index, piece_count(prepared)
+    rows, count = pd.RangeIndex(prepared.text.num_rows, name="row_number"), piece_count(prepared)
     if count == 1:
         return [rows]
     # Each distinct reference (blank too) numbered, and the numbers dealt out in turn: Arrow
     # does it a few times faster than hashing every row with pandas.
-    refs = pa.array(prepared.text["episode_ref"], type=pa.string(), from_pandas=True)
+    refs = prepared.text["episode_ref"]
     number = pc.index_in(refs, value_set=pc.unique(refs), skip_nulls=False)
     bucket = number.to_numpy() % count
     return [rows[bucket == b] for b in range(count)]
@@ -149,7 +149,7 @@ def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteRe
     typed = []
     for prepared, rows in run:
         # Taken once per piece: picking rows out of a file's Arrow text columns is costly.
-        text = prepared.text.loc[rows]
+        text = text_frame(prepared.text.take(rows.to_numpy()), rows)
         checked, out_of_scope = prepare_police(text, prepared.raw.source, prepared.raw.rel)
         typed.append((text, checked, out_of_scope))
     # One frame for the run, with a running index; failures map back by position.
@@ -205,7 +205,7 @@ def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
     group, rows = [], 0
     for p in prepared:
         group.append(p)
-        rows += len(p.text) if p.awaits_checks else 0
+        rows += p.text.num_rows if p.awaits_checks else 0
         if rows >= CHECK_GROUP_ROWS:
             yield group
             group, rows = [], 0

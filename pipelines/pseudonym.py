@@ -72,9 +72,8 @@ class ChildIds:
     1.9 million took 9 s more; each row's place among them is now found once.
     """
 
-    def __init__(self, key: bytes, source: str, person_refs: pd.Series) -> None:
+    def __init__(self, key: bytes, source: str, refs: pa.ChunkedArray | pa.Array) -> None:
         keyed = _keyed(key, source)
-        refs = pa.array(person_refs, type=pa.string(), from_pandas=True)
         distinct = pc.unique(refs).drop_null()
         # Only the HMAC itself runs per reference in Python; Arrow finds the distinct
         # references and, in `of_rows`, puts each id back in place.
@@ -90,5 +89,5 @@ class ChildIds:
 
 def child_ids(key: bytes, source: str, person_refs: pd.Series) -> pd.Series:
     """child_id for each person reference (computed once per distinct reference)."""
-    ids = ChildIds(key, source, person_refs)
+    ids = ChildIds(key, source, pa.array(person_refs, type=pa.string(), from_pandas=True))
     return ids.of_rows(pd.RangeIndex(len(person_refs))).set_axis(person_refs.index)

@@ -691,7 +691,7 @@ def test_a_file_already_ingested_is_not_read_again(
     def fail(*args):
         raise AssertionError("read again")
 
-    monkeypatch.setattr(ingest_module, "read_text", fail)
+    monkeypatch.setattr(ingest_module, "read_text_table", fail)
     assert to_ingest(drop.con, discover(drop.raw, drop.sources)[0]) == []
     assert drop.run("r2") == {}
 
@@ -904,8 +904,7 @@ def test_a_large_file_read_in_chunks_is_cut_by_reference(monkeypatch: pytest.Mon
     """A big file's text comes back from Arrow in chunks; each reference stays in one piece."""
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
     chunks = pa.chunked_array([["E1", None, "E2"], ["E1", "E3", None]])
-    text = pd.DataFrame({"episode_ref": pd.array(pd.arrays.ArrowExtensionArray(chunks), "str")})
-    prepared = ingest_module.Prepared(raw=None, result=None, text=text)
+    prepared = ingest_module.Prepared(raw=None, result=None, text=pa.table({"episode_ref": chunks}))
     assert [list(rows) for rows in ingest_module.pieces(prepared)] == [[0, 3, 4], [1, 5], [2]]
 
 
