@@ -148,8 +148,10 @@ def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteRe
 
     typed = []
     for prepared, rows in run:
-        # Taken once per piece: picking rows out of a file's Arrow text columns is costly.
-        text = text_frame(prepared.text.take(rows.to_numpy()), rows)
+        # Taken once per piece, and not at all when the piece is the whole file: picking rows
+        # out of a file's text columns copies them.
+        whole = len(rows) == prepared.text.num_rows
+        text = text_frame(prepared.text if whole else prepared.text.take(rows.to_numpy()), rows)
         checked, out_of_scope = prepare_police(text, prepared.raw.source, prepared.raw.rel)
         typed.append((text, checked, out_of_scope))
     # One frame for the run, with a running index; failures map back by position.
