@@ -63,8 +63,8 @@ SUPPRESS_AT_MOST = 4
 # must stay within 4 GiB in all, so DuckDB gets this much and spills the rest to disk.
 DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "3GB")
 # While ingesting, Python holds the file being read beside DuckDB, which stages its pieces
-# (spilling to disk) and keeps the person_keys index in memory: 256 MB was too little for
-# 1.9 million children, 512 MB keeps a 5.4M-episode full nightly under 4 GiB (docs/scaling.md).
+# (spilling to disk): 512 MB keeps a 5.4M-episode full nightly under 4 GiB, and 256 MB made
+# its ingest 5 s slower for 230 MB less (docs/scaling.md).
 INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", "512MB")
 
 # --- curated builds ----------------------------------------------------------------------

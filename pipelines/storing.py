@@ -106,8 +106,10 @@ class FileStore:
             )
             self.con.execute("insert into findings by name from staged_findings")
             self.con.execute("insert into quarantine by name from staged_quarantine")
+            # person_keys has no key index (store.py): children already known are skipped here.
             self.con.execute(
-                "insert or ignore into person_keys by name select distinct * from staged_persons"
+                "insert into person_keys by name select distinct s.* from staged_persons s "
+                "anti join person_keys using (child_id)"
             )
             self._ledger(prepared, seq)
             self.con.execute("commit")

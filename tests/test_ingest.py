@@ -853,6 +853,26 @@ def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop
     ]
 
 
+def test_a_store_whose_person_keys_had_a_primary_key_keeps_them_unkeyed(tmp_path: Path) -> None:
+    """Stores made before person_keys lost its key index are rebuilt once, rows kept."""
+    with duckdb.connect(str(tmp_path / "work.duckdb")) as old:
+        old.execute(
+            "create table person_keys (child_id varchar primary key, source varchar not null, "
+            "person_ref varchar not null)"
+        )
+        old.execute(f"insert into person_keys values ('{child_id(KEY, 'bay', 'P1')}', 'bay', 'P1')")
+    drop = Drop(tmp_path)
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD + "E2,P2,2011-01-01,2024-05-01 10:00\n")  # P1 known, P2 new
+    drop.run()
+    kinds = "select constraint_type from duckdb_constraints() where table_name = 'person_keys'"
+    assert drop.rows(kinds) == [("NOT NULL",)] * 3  # and no primary key
+    assert drop.rows("select source, person_ref from person_keys order by 2") == [
+        ("bay", "P1"),
+        ("bay", "P2"),
+    ]
+
+
 def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = tmp_path / "config" / "whereabouts" / "key"
     monkeypatch.setenv("WHEREABOUTS_KEY_FILE", str(path))
