@@ -76,15 +76,12 @@ def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.Da
 def _sorted(
     text: pd.DataFrame,
     versions: pd.DataFrame,
-    person_refs: pd.Series,
+    persons: pd.DataFrame,
     errors: pd.DataFrame,
     findings: pd.DataFrame,
     out_of_scope: int,
 ) -> Batch:
     """The batch of one file: what loads, its people, what is quarantined and why."""
-    persons = pd.DataFrame(
-        {"child_id": versions["child_id"].to_numpy(), "person_ref": person_refs.to_numpy()}
-    ).drop_duplicates("child_id")
     return Batch(
         versions=versions.reset_index(drop=True),
         quarantine=_quarantine(text, _reasons(errors)),
@@ -104,7 +101,7 @@ def police_batch(
 ) -> Batch:
     """Assemble a police file's batch from its checked rows and their failures."""
     errors = failures[failures["severity"] == "error"]
-    needed = ["person_ref", "category", *(c for c in EPISODE_COLUMNS if c in checked)]
+    needed = ["category", *(c for c in EPISODE_COLUMNS if c in checked)]
     good = checked[needed].drop(index=pd.Index(errors["row_number"].unique()))
     warnings = failures[
         (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
@@ -129,7 +126,7 @@ def police_batch(
             "message": warnings["message"].to_numpy(),
         }
     )
-    return _sorted(text, versions, good["person_ref"], errors, findings, out_of_scope)
+    return _sorted(text, versions, ids.persons(good.index), errors, findings, out_of_scope)
 
 
 def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
@@ -167,4 +164,7 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     )
     ref_by_row = pd.Series(refs, index=good.index, dtype="str")
     findings = findings.assign(episode_ref=findings["row_number"].map(ref_by_row))
-    return _sorted(text, versions, good["CHILD"], errors, findings, int(adult.sum()))
+    persons = pd.DataFrame({"child_id": child.to_numpy(), "person_ref": good["CHILD"].to_numpy()})
+    return _sorted(
+        text, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())
+    )

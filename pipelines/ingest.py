@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipelines.batches import Batch, police_batch, prepare_police, ssda903_batch
 from pipelines.catalog import RawFile
@@ -26,6 +25,7 @@ from pipelines.contracts import load_contract
 from pipelines.pseudonym import ChildIds
 from pipelines.readers import RejectedFile, read_text_table, text_frame
 from pipelines.record import CODES
+from pipelines.store import row_aligned
 from pipelines.storing import FileResult, FileStore, StoreThread
 from pipelines.validate import ExpectationOutcome, SuiteResult
 
@@ -113,7 +113,7 @@ def piece_count(prepared: Prepared) -> int:
 
 
 def pieces(prepared: Prepared) -> list[pd.Index]:
-    """A file's rows in pieces of at most CHECK_GROUP_ROWS, split by episode reference.
+    """A file's rows in pieces of about CHECK_GROUP_ROWS, split by episode reference.
 
     Every row of one episode reference lands in the same piece, so the per-file check that
     a reference appears once stays exact however a large file is cut.
@@ -121,11 +121,15 @@ def pieces(prepared: Prepared) -> list[pd.Index]:
     rows, count = pd.RangeIndex(prepared.text.num_rows, name="row_number"), piece_count(prepared)
     if count == 1:
         return [rows]
-    # Each distinct reference (blank too) numbered, and the numbers dealt out in turn: Arrow
-    # does it a few times faster than hashing every row with pandas.
-    refs = prepared.text["episode_ref"]
-    number = pc.index_in(refs, value_set=pc.unique(refs), skip_nulls=False)
-    bucket = number.to_numpy() % count
+    # Each row goes to the piece its reference's hash names (blank ones all to one): DuckDB
+    # hashes 5.5 million references in 0.1 s, where numbering them in Arrow took 3-4 s.
+    con = row_aligned()
+    try:
+        con.register("refs", prepared.text.select(["episode_ref"]))
+        sql = f"select (hash(episode_ref) % {count})::usmallint as piece from refs"
+        bucket = con.sql(sql).to_arrow_table()["piece"].to_numpy()
+    finally:
+        con.close()
     return [rows[bucket == b] for b in range(count)]
 
 

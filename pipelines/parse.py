@@ -7,14 +7,13 @@ outside it is kept as written so the batch checks can name it.
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.record import CODES, DATE_FIELDS, DATETIME_FIELDS, canonical_code
 from pipelines.sources import Source
-from pipelines.store import DUCKDB_CONFIG
+from pipelines.store import row_aligned
 
 # dd/mm/yyyy is rewritten as ISO before one strict ISO parse (hours 00-23: DuckDB would
 # otherwise read 24:00 as the next midnight, which pandas, and ISO's calendar dates, refuse).
@@ -39,8 +38,7 @@ def parse_datetime_columns(text: pd.DataFrame) -> pd.DataFrame:
     with the same results (checked on 20,000 random date-shaped strings).
     """
     table = pa.table({c: pa.array(text[c], type=pa.string(), from_pandas=True) for c in text})
-    # Row order is the answer here: the store's setting to drop it would misalign rows.
-    con = duckdb.connect(config=DUCKDB_CONFIG | {"preserve_insertion_order": True})
+    con = row_aligned()
     try:
         con.register("text_columns", table)
         sql = f"select {', '.join(map(_timestamp_sql, text.columns))} from text_columns"

@@ -74,17 +74,29 @@ class ChildIds:
 
     def __init__(self, key: bytes, source: str, refs: pa.ChunkedArray | pa.Array) -> None:
         keyed = _keyed(key, source)
-        distinct = pc.unique(refs).drop_null()
+        self.refs = pc.unique(refs).drop_null()
         # Only the HMAC itself runs per reference in Python; Arrow finds the distinct
         # references and, in `of_rows`, puts each id back in place.
-        self.ids = pa.array([_id_of(keyed, ref) for ref in distinct.to_pylist()], type=pa.string())
-        self.place = pc.index_in(refs, value_set=distinct)
+        self.ids = pa.array([_id_of(keyed, ref) for ref in self.refs.to_pylist()], type=pa.string())
+        self.place = pc.index_in(refs, value_set=self.refs)
 
     def of_rows(self, rows: pd.Index) -> pd.Series:
         """child_id of the file's rows at these positions (a file's row numbers, which
         count its data rows from 0), indexed by them."""
         placed = pc.take(self.ids, pc.take(self.place, pa.array(rows.to_numpy())))
         return placed.to_pandas().astype("str").set_axis(rows)
+
+    def persons(self, rows: pd.Index) -> pd.DataFrame:
+        """child_id and person_ref of each child with a row at these positions, once each."""
+        # Distinct places, not distinct strings: pandas' drop_duplicates on the ids took
+        # 0.3 s a run of 500,000 rows.
+        places = pc.unique(pc.take(self.place, pa.array(rows.to_numpy()))).drop_null()
+        return pd.DataFrame(
+            {
+                "child_id": pd.Series(pc.take(self.ids, places), dtype="str"),
+                "person_ref": pd.Series(pc.take(self.refs, places), dtype="str"),
+            }
+        )
 
 
 def child_ids(key: bytes, source: str, person_refs: pd.Series) -> pd.Series:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -853,6 +854,20 @@ def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop
     ]
 
 
+def test_person_keys_hold_only_children_with_a_loaded_row(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)  # P1's rows in two pieces
+    drop.declare("bay")
+    rows = ["E1,P1,2010-01-01", "E2,P2,2030-01-01", "E3,P1,2010-01-01", "E4,P3,2010-01-01"]
+    drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2024-05-01 10:00" for r in rows) + "\n")
+    drop.run()  # P2's only row is quarantined: born after it was reported
+    assert drop.rows("select person_ref, count(*) from person_keys group by 1 order by 1") == [
+        ("P1", 1),
+        ("P3", 1),
+    ]
+
+
 def test_a_store_whose_person_keys_had_a_primary_key_keeps_them_unkeyed(tmp_path: Path) -> None:
     """Stores made before person_keys lost its key index are rebuilt once, rows kept."""
     with duckdb.connect(str(tmp_path / "work.duckdb")) as old:
@@ -925,7 +940,28 @@ def test_a_large_file_read_in_chunks_is_cut_by_reference(monkeypatch: pytest.Mon
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
     chunks = pa.chunked_array([["E1", None, "E2"], ["E1", "E3", None]])
     prepared = ingest_module.Prepared(raw=None, result=None, text=pa.table({"episode_ref": chunks}))
-    assert [list(rows) for rows in ingest_module.pieces(prepared)] == [[0, 3, 4], [1, 5], [2]]
+    cut = [list(rows) for rows in ingest_module.pieces(prepared)]
+    assert len(cut) == 3 and sorted(sum(cut, [])) == [0, 1, 2, 3, 4, 5]
+    piece_of = {row: n for n, rows in enumerate(cut) for row in rows}
+    assert piece_of[0] == piece_of[3]  # E1
+    assert piece_of[1] == piece_of[5]  # the blank references
+
+
+def test_a_large_file_is_cut_in_pieces_of_about_the_size_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Big enough that DuckDB would reorder rows unless told not to (past about 300,000)."""
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 200_000)
+    # Rows n and n + 300,001 share a reference (an odd stride, so no block of rows lines up).
+    refs = pa.array([f"E{n % 300_001}" for n in range(600_000)])
+    prepared = ingest_module.Prepared(raw=None, result=None, text=pa.table({"episode_ref": refs}))
+    cut = ingest_module.pieces(prepared)
+    assert len(cut) == 3 and all(190_000 <= len(rows) <= 210_000 for rows in cut)
+    piece_of = np.full(600_000, -1)
+    for n, rows in enumerate(cut):
+        piece_of[rows.to_numpy()] = n
+    assert (piece_of >= 0).all()
+    assert (piece_of[:299_999] == piece_of[300_001:]).all()
 
 
 # --- storing on its own thread -----------------------------------------------------------
