@@ -154,6 +154,10 @@ def load_source(path: Path) -> Source:
     name = str(raw["name"])
     if name != path.stem:
         raise _fail(path, "name", f"'{name}' must match the file name '{path.stem}'")
+    if ":" in name:
+        # An episode's id is <source>:<episode_ref>; a colon in a source's name would let
+        # two sources' episodes share one (a:b + c and a + b:c).
+        raise _fail(path, "name", f"'{name}' must not contain ':' (episode ids use it)")
     layout = raw["layout"]
     regimes = _parse_regimes(path, raw["regimes"]) if "regimes" in raw else None
     fingerprint = hashlib.sha256(

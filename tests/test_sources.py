@@ -164,6 +164,14 @@ def test_bad_declaration_names_file_and_key(tmp_path: Path, body: str, message: 
     assert str(raised.value) == f"{path}: {message}"
 
 
+def test_a_source_name_with_a_colon_is_refused(tmp_path: Path) -> None:
+    path = declare(tmp_path, "north:shire", "name: 'north:shire'\nlayout: standard\n")
+    with pytest.raises(DeclarationError) as raised:
+        load_source(path)
+    message = "key 'name': 'north:shire' must not contain ':' (episode ids use it)"
+    assert str(raised.value) == f"{path}: {message}"
+
+
 def test_declaration_not_utf8_is_a_declaration_error(tmp_path: Path) -> None:
     path = tmp_path / "shire.yaml"
     path.write_bytes("name: shire\ndescription: Shire £\nlayout: standard\n".encode("cp1252"))
