@@ -87,7 +87,10 @@ def _expectations_for_check(check: Check, contract: Contract) -> list:
     if check.expect == "unique_together":
         return [
             gxe.ExpectCompoundColumnsToBeUnique(
-                column_list=list(check.columns), meta=meta | {"column": check.columns[-1]}
+                column_list=list(check.columns),
+                # A blank part is its own rule's failure (required), not a repeat of others.
+                ignore_row_if="any_value_is_missing",
+                meta=meta | {"column": check.columns[-1]},
             )
         ]
     made = []
