@@ -149,9 +149,12 @@ def _wanted(check: Check, keys: set[str], part: str) -> bool:
     return {"all": True, "keys": on_keys, "values": not on_keys}[part]
 
 
+# Checks that compare columns within a row (two dates, a compound key), by kind.
+ROW_CHECKS = ("a_after_b", "unique_together")
+
+
 def _is_row_check(check: Check) -> bool:
-    """A check that compares columns within a row (two dates, a compound key)."""
-    return check.expect in ("a_after_b", "unique_together")
+    return check.expect in ROW_CHECKS
 
 
 def _row_check_columns(checks: list[Check]) -> list[str]:
@@ -166,18 +169,19 @@ def build_suite(contract: Contract, part: str, width: str):
     A big table is checked in two parts: "keys" (every check on the unique columns, on all
     their rows) and "values" (the other column rules, on each column's distinct values, and
     the exact column set). "all" is every expectation at once. `width` splits a part into
-    the checks of one column each ("column") and those across the columns of a row ("row").
+    the checks of one column each ("column") and each kind of check across the columns of a
+    row (one of ROW_CHECKS).
     """
     gx, _ = load_gx()
     suite = gx.ExpectationSuite(name=contract.table)
     keys = key_columns(contract)
     for check in contract_checks(contract):
         row_check = _is_row_check(check)
-        fits = {"column": not row_check, "row": row_check}[width]
+        fits = not row_check if width == "column" else check.expect == width
         if _wanted(check, keys, part) and fits:
             for expectation in _expectations_for_check(check, contract):
                 suite.add_expectation(expectation)
-    if contract.layer == "curated" and part in ("all", "values") and width != "row":
+    if contract.layer == "curated" and part in ("all", "values") and width == "column":
         suite.add_expectation(
             gx.expectations.ExpectTableColumnsToMatchSet(
                 column_set=contract.column_names,
@@ -229,15 +233,18 @@ def run_suite(
     row_checks = [
         c for c in contract_checks(contract) if _is_row_check(c) and _wanted(c, keys, part)
     ]
-    if row_checks:
+    for kind in ROW_CHECKS:
         # GX copies every row of every column of the frame, several times per check across
-        # columns, to drop the rows it ignores. Given only the columns those checks read (and
-        # the same index), it judges the same rows alike: a run of 500,000 incoming rows took
-        # 0.7 s instead of 1.4 s (measured).
-        narrow = frame[[c for c in _row_check_columns(row_checks) if c in frame.columns]]
-        results += _validated(
-            batch_definition, narrow, build_suite(contract, part, "row"), result_format
-        )
+        # columns, to drop the rows it ignores. Given only the columns one kind of check reads
+        # (and the same index), it judges the same rows alike: a run of 500,000 incoming rows
+        # took 0.7 s instead of 1.4 s with all row checks on one narrow frame, and with the
+        # dates' and the key's frames apart, 0.6-0.8 s instead of 0.9-1.1 s (measured).
+        checks = [c for c in row_checks if c.expect == kind]
+        if checks:
+            narrow = frame[[c for c in _row_check_columns(checks) if c in frame.columns]]
+            results += _validated(
+                batch_definition, narrow, build_suite(contract, part, kind), result_format
+            )
     outcomes, parts = [], []
     for res in results:
         meta = res.expectation_config.meta
