@@ -110,7 +110,8 @@ def police_batch(
         {
             "row_number": good.index.astype("int64"),
             "child_id": ids.of_rows(good.index),
-            "date_of_birth": good["date_of_birth"].dt.date,
+            # As Arrow dates: `.dt.date` made a Python object per row for storing to convert back.
+            "date_of_birth": good["date_of_birth"].astype("date32[pyarrow]"),
             "recorded_category": good["category"],
         }
     )
