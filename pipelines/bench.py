@@ -248,13 +248,7 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     figures["rebuild_full"] = measure_child("rebuild_full", rebuild, out, env, task="rebuild")
     figures["validation"] = measure_child("validation", {"csv": str(slice_csv)}, out, env)
 
-    full = FULL_FLOOR_FACTOR * figures["floor"]["seconds"] + figures["startup"]["seconds"]
-    limits = SECONDS_TARGET | {"full": round(full, 2)}
-    for name, figure in figures.items():
-        limit = limits.get(name)
-        misses = [] if limit is None or figure["seconds"] <= limit else ["time"]
-        misses += ["memory"] if figure["peak_rss_kib"] > MEMORY_TARGET_KIB else []
-        figure |= {"target_seconds": limit, "pass": not misses, "misses": misses}
+    judge(figures)
     made = manifest["sources"][SOURCE]
     return {"machine": machine(), "quick": quick, "source": SOURCE, "scale": scale,
             "episodes": made["episodes"], "rows": sum(f["rows"] for f in made["files"].values()),
@@ -262,6 +256,22 @@ def run(out: Path, scale: float, quick: bool) -> dict:
             "generate": generated,
             "memory_target_mib": MEMORY_TARGET_KIB // 1024, "figures": figures,
             "all_pass": all(f["pass"] for f in figures.values())}  # fmt: skip
+
+
+def judge(figures: dict) -> None:
+    """Each figure against its target, and as a multiple of the floor."""
+    floor, startup = figures["floor"]["seconds"], figures["startup"]["seconds"]
+    limits = SECONDS_TARGET | {"full": round(FULL_FLOOR_FACTOR * floor + startup, 2)}
+    for name, figure in figures.items():
+        limit = limits.get(name)
+        misses = [] if limit is None or figure["seconds"] <= limit else ["time"]
+        misses += ["memory"] if figure["peak_rss_kib"] > MEMORY_TARGET_KIB else []
+        figure |= {"target_seconds": limit, "pass": not misses, "misses": misses,
+                   "floor_ratio": round(figure["seconds"] / floor, 2)}  # fmt: skip
+    # The figure the full nightly's target is set on: floors taken beyond the start-up.
+    figures["full"]["floor_ratio_after_startup"] = round(
+        (figures["full"]["seconds"] - startup) / floor, 2
+    )
 
 
 def markdown(report: dict) -> str:
@@ -276,8 +286,9 @@ def markdown(report: dict) -> str:
         f"{m['memory_gib']} GiB; Python {m['python']}, DuckDB {m['duckdb']}. Generating the "
         f"data took {report['generate']['seconds']:g} s (not a target).",
         "",
-        f"| step | seconds | target | peak MiB (≤ {report['memory_target_mib']}) | result |",
-        "|---|---:|---|---:|---|",
+        f"| step | seconds | × floor | target | peak MiB (≤ {report['memory_target_mib']}) "
+        "| result |",
+        "|---|---:|---:|---|---:|---|",
     ]
     for name, f in report["figures"].items():
         target = "—" if f["target_seconds"] is None else f"≤ {f['target_seconds']:g}"
@@ -285,7 +296,16 @@ def markdown(report: dict) -> str:
         wall = f" (process {f['wall_seconds']:g})" if "wall_seconds" in f else ""
         wall += f" (median of {', '.join(f'{r:g}' for r in f['runs'])})" if "runs" in f else ""
         result = "pass" if f["pass"] else "miss: " + ", ".join(f["misses"])
-        cells = [LABELS[name], f"{f['seconds']:g}{wall}", target, f"{f['peak_rss_mib']:,.0f}"]
+        ratio = f"{f['floor_ratio']:g}"
+        if "floor_ratio_after_startup" in f:
+            ratio += f" ({f['floor_ratio_after_startup']:g} after start-up)"
+        cells = [
+            LABELS[name],
+            f"{f['seconds']:g}{wall}",
+            ratio,
+            target,
+            f"{f['peak_rss_mib']:,.0f}",
+        ]
         lines.append("| " + " | ".join([*cells, result]) + " |")
     lines.append("")
     for name, f in report["figures"].items():

@@ -35,13 +35,20 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
             value = figure[key]
             assert isinstance(value, int | float) and value > 0, (name, key, value)
         assert isinstance(figure["pass"], bool)
+        ratio = figure["seconds"] / report["figures"]["floor"]["seconds"]
+        assert abs(figure["floor_ratio"] - ratio) < 0.01, (name, figure["floor_ratio"])
+    full, startup = report["figures"]["full"], report["figures"]["startup"]["seconds"]
+    beyond = (full["seconds"] - startup) / report["figures"]["floor"]["seconds"]
+    assert abs(full["floor_ratio_after_startup"] - beyond) < 0.01
     manifest = json.loads((tmp_path / "raw" / "synth_manifest.json").read_text(encoding="utf-8"))
     assert report["episodes"] == manifest["sources"]["southbay"]["episodes"] > 0
     assert report["quick"] is True
     assert set(report["machine"]) >= {"platform", "cpu", "cores", "memory_gib", "python"}
     # --quick writes only to --out: the committed record stays the full-size run's.
     assert [p.stat().st_mtime_ns if p.exists() else None for p in committed] == before
-    assert "| full nightly from empty |" in done.stdout
+    assert "| step | seconds | × floor | target |" in done.stdout
+    full_row = r"^\| full nightly from empty \| [\d.]+ \| [\d.]+ \([\d.]+ after start-up\) \|"
+    assert re.search(full_row, done.stdout, re.M)
     # The nightly after the increment, and the rebuild measured like it, build incrementally.
     assert re.findall(r"^- (.+): incremental build \(new versions since", done.stdout, re.M) == [
         "increment nightly",
