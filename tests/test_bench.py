@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ("floor", "startup", "full", "increment", "rebuild", "rebuild_full", "validation")
+FIGURES = ("floor", "startup", "full", "ingest", "increment", "rebuild", "rebuild_full",
+           "validation")  # fmt: skip
 
 
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
@@ -54,5 +55,9 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
         "increment nightly",
         "curated rebuild after the increment (incremental, as nightly builds it)",
     ]
+    # The ingest alone reads what the full nightly read.
+    ingest, full = report["figures"]["ingest"], report["figures"]["full"]
+    assert f"rows: {ingest['rows_read']} read," in " ".join(full["output"])
+    assert ingest["main_thread_cpu_seconds"] > 0 and ingest["longest_file_transaction_seconds"] > 0
     assert report["figures"]["rebuild"]["build"].startswith("incremental build (")
     assert report["figures"]["rebuild_full"]["build"].startswith("full build (full rebuild")
