@@ -24,7 +24,7 @@ from pipelines import settings
 from pipelines import storing as storing_module
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
-from pipelines.parse import parse_datetime_columns, parse_datetimes
+from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
 from pipelines.pseudonym import child_id, child_ids, load_key
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import FIELDS
@@ -327,6 +327,23 @@ DATE_CASES = [
     pytest.param("0999-05-01", "0999-05-01", id="early_year_is_a_date"),
     pytest.param(None, None, id="blank"),
 ]
+
+
+CODE_CASES = [
+    pytest.param(" m ", "M", id="trimmed_and_upper_cased"),
+    pytest.param("f", "F", id="lower_case"),
+    pytest.param("Female", "Female", id="unknown_kept_as_written"),
+    pytest.param(None, None, id="blank_stays_blank"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CODE_CASES)
+def test_parse_codes(text: str | None, expected: str | None) -> None:
+    standard = Source(name="bay", kind="standard", file=Path("bay.yaml"), fingerprint="")
+    values = pd.Series(["M", text, "f", None], index=[5, 6, 7, 8], dtype="str")
+    coded = parse_codes(values, code_lookup(standard, "sex"))
+    assert coded.index.tolist() == [5, 6, 7, 8]
+    assert [None if pd.isna(v) else v for v in coded] == ["M", expected, "F", None]
 
 
 def test_parsed_dates_stay_on_their_rows() -> None:
