@@ -1,6 +1,6 @@
 """Ingest new raw files: read and check them, then store each in one transaction.
 
-Small files are checked together and large ones in pieces, in runs of up to 500,000 rows:
+Small files are checked together and large ones in pieces, in runs of about 500,000 rows:
 one Great Expectations run costs about a second whatever its size, and a bounded run bounds
 memory. Then each file's rows are stored, or held back, on their own (pipelines.storing,
 on a thread of its own while the next pieces are checked).
