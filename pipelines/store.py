@@ -158,6 +158,10 @@ def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
         "where not exists (from store_identity)"
     )
     _unkey_person_keys(con)
+    # Versions stored for a file whose ledger row never came: its process died mid-file.
+    con.execute(
+        "delete from episode_versions where ingest_seq not in (select ingest_seq from ingest_files)"
+    )
     (numbered,) = con.execute(
         "select count(*) from duckdb_sequences() where sequence_name = 'ingest_seq_numbers'"
     ).fetchall()[0]
@@ -212,9 +216,16 @@ def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("select nextval('ingest_seq_numbers')").fetchall()[0][0]
 
 
-def forget_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
-    """Remove everything a set of files contributed, so they can be ingested again."""
+def forget_files(
+    con: duckdb.DuckDBPyConnection, files: list[str], staged_seq: int | None = None
+) -> None:
+    """Remove everything a set of files contributed, so they can be ingested again; but not
+    episode versions already stored under `staged_seq`, the number of their new bytes."""
     if not files:
         return
     for table in ("episode_versions", "quarantine", "findings", "ingest_files"):
-        con.execute(f"delete from {table} where file in (select unnest(?))", [files])
+        newer = " and ingest_seq <> ?" if table == "episode_versions" and staged_seq else ""
+        con.execute(
+            f"delete from {table} where file in (select unnest(?)){newer}",
+            [files, staged_seq] if newer else [files],
+        )

@@ -1010,6 +1010,31 @@ def test_a_failure_while_checking_stores_nothing_of_that_file(
     assert drop.rows("select count(*) from person_keys") == [(1,)]
 
 
+def test_versions_a_dead_process_left_are_removed_when_the_store_opens(
+    drop: Drop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions go into place piece by piece, before the file's ledger row: a process that
+    dies in between (here, a failure with nothing cleaned up) leaves rows no ledger row names."""
+    drop.declare("bay")
+    drop.write("bay/a.csv", GOOD)
+    drop.run()
+    drop.write("bay/b.csv", MANY)
+
+    def killed(store, prepared):
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(storing_module.FileStore, "finish", killed)
+    monkeypatch.setattr(storing_module.FileStore, "abandon", lambda store: None)
+    with pytest.raises(RuntimeError, match="^killed$"):
+        drop.run("r2")
+    assert drop.rows("select count(*) from episode_versions") == [(9,)]
+    drop.con.close()
+    drop.con = open_work(tmp_path / "work.duckdb")
+    assert drop.rows("select file, episode_ref from episode_versions") == [("bay/a.csv", "E1")]
+    monkeypatch.undo()
+    assert drop.run("r3")["bay/b.csv"].rows_loaded == 8
+
+
 def test_a_failure_while_storing_is_raised_and_earlier_files_stay(
     drop: Drop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
