@@ -2,7 +2,8 @@
 
 Small files are checked together and large ones in pieces, in runs of about 500,000 rows:
 one Great Expectations run costs about a second whatever its size, and a bounded run bounds
-memory. Then each file's rows are stored, or held back, on their own (pipelines.storing,
+memory. Each run is taken out of its file and typed on a thread while the run before it is
+checked. Then each file's rows are stored, or held back, on their own (pipelines.storing,
 on a thread of its own while the next pieces are checked).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -146,10 +148,8 @@ def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.Index]]]:
     return runs + [current] if current else runs
 
 
-def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteResult, list]:
-    """Type and check one run of pieces; each piece's sorted rows, as a partial batch."""
-    from pipelines.validate import run_suite  # GX loads only when a file needs checking
-
+def typed_run(run: list[tuple[Prepared, pd.Index]]) -> list[tuple[pd.DataFrame, pd.DataFrame, int]]:
+    """Each piece of a run as text, typed, and its count of adults."""
     typed = []
     for prepared, rows in run:
         # Taken once per piece, and not at all when the piece is the whole file: picking rows
@@ -158,6 +158,17 @@ def check_run(run: list[tuple[Prepared, pd.Index]], key: bytes) -> tuple[SuiteRe
         text = text_frame(prepared.text if whole else prepared.text.take(rows.to_numpy()), rows)
         checked, out_of_scope = prepare_police(text, prepared.raw.source, prepared.raw.rel)
         typed.append((text, checked, out_of_scope))
+    return typed
+
+
+def check_run(
+    run: list[tuple[Prepared, pd.Index]],
+    typed: list[tuple[pd.DataFrame, pd.DataFrame, int]],
+    key: bytes,
+) -> tuple[SuiteResult, list]:
+    """Check one typed run of pieces; each piece's sorted rows, as a partial batch."""
+    from pipelines.validate import run_suite  # GX loads only when a file needs checking
+
     # One frame for the run, with a running index; failures map back by position.
     combined = pd.concat([checked for _, checked, _ in typed], ignore_index=True)
     # GX filters the whole frame once per expectation; low-cardinality text as categories
@@ -183,11 +194,20 @@ def checked_pieces(
     waiting: list[Prepared], key: bytes, suites: list[SuiteResult]
 ) -> Iterator[tuple[Prepared, Batch]]:
     """Each piece of the waiting files as a partial batch, in file order, one Great
-    Expectations run at a time; each run's suite is appended to `suites`."""
-    for run in _runs(waiting):
-        suite, batches = check_run(run, key)
-        suites.append(suite)
-        yield from zip((prepared for prepared, _ in run), batches, strict=True)
+    Expectations run at a time; each run's suite is appended to `suites`.
+
+    The next run is taken out and typed on a thread of its own while this one is checked.
+    """
+    runs = _runs(waiting)
+    with ThreadPoolExecutor(1, thread_name_prefix="whereabouts-type") as typing:
+        upcoming = typing.submit(typed_run, runs[0]) if runs else None
+        for n, run in enumerate(runs):
+            typed = upcoming.result()
+            upcoming = typing.submit(typed_run, runs[n + 1]) if n + 1 < len(runs) else None
+            suite, batches = check_run(run, typed, key)
+            del typed
+            suites.append(suite)
+            yield from zip((prepared for prepared, _ in run), batches, strict=True)
 
 
 def dfe_outcomes(prepared: Prepared) -> SuiteResult:

@@ -62,10 +62,11 @@ SUPPRESS_AT_MOST = 4
 # DuckDB takes 80% of RAM by default; the nightly job shares a 2-core server with analysts and
 # must stay within 4 GiB in all, so DuckDB gets this much and spills the rest to disk.
 DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "3GB")
-# While ingesting, Python holds the file being read beside DuckDB, which stages its pieces
-# (spilling to disk): 512 MB keeps a 5.4M-episode full nightly under 4 GiB, and 256 MB made
-# its ingest 5 s slower for 230 MB less (docs/scaling.md).
-INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", "512MB")
+# While ingesting, Python holds the file being read (and two runs of it, one checked while
+# the next is typed) beside DuckDB, which stores its pieces as they come: 256 MB keeps a
+# 5.4M-episode full nightly under 4 GiB, and 512 MB cost 250-330 MB more for no time saved
+# (docs/scaling.md).
+INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", "256MB")
 
 # --- curated builds ----------------------------------------------------------------------
 # An incremental build leaves the rows it replaced in the file's free space (DuckDB reuses it
