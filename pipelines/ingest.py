@@ -162,9 +162,7 @@ def typed_run(run: list[tuple[Prepared, pd.Index]]) -> list[tuple[pd.DataFrame, 
 
 
 def check_run(
-    run: list[tuple[Prepared, pd.Index]],
-    typed: list[tuple[pd.DataFrame, pd.DataFrame, int]],
-    key: bytes,
+    run: list[tuple[Prepared, pd.Index]], typed: list[tuple[pd.DataFrame, pd.DataFrame, int]]
 ) -> tuple[SuiteResult, list]:
     """Check one typed run of pieces; each piece's sorted rows, as a partial batch."""
     from pipelines.validate import run_suite  # GX loads only when a file needs checking
@@ -182,8 +180,6 @@ def check_run(
         mine = suite.failures[(position >= offset) & (position < offset + len(checked))]
         mine = mine.assign(row_number=checked.index[mine["row_number"] - offset].to_numpy())
         offset += len(checked)
-        if prepared.ids is None:
-            prepared.ids = ChildIds(key, prepared.raw.source.name, prepared.text["person_ref"])
         partials.append(police_batch(text, checked, out_of_scope, mine, prepared.ids))
     names = sorted({prepared.raw.rel for prepared, _ in run})
     label = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
@@ -202,9 +198,13 @@ def checked_pieces(
     with ThreadPoolExecutor(1, thread_name_prefix="whereabouts-type") as typing:
         upcoming = typing.submit(typed_run, runs[0]) if runs else None
         for n, run in enumerate(runs):
+            for prepared, _ in run:  # made while the run is being typed
+                if prepared.ids is None:
+                    source, refs = prepared.raw.source.name, prepared.text["person_ref"]
+                    prepared.ids = ChildIds(key, source, refs)
             typed = upcoming.result()
             upcoming = typing.submit(typed_run, runs[n + 1]) if n + 1 < len(runs) else None
-            suite, batches = check_run(run, typed, key)
+            suite, batches = check_run(run, typed)
             del typed
             suites.append(suite)
             yield from zip((prepared for prepared, _ in run), batches, strict=True)

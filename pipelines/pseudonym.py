@@ -13,6 +13,7 @@ import os
 import secrets
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -79,6 +80,7 @@ class ChildIds:
         # references and, in `of_rows`, puts each id back in place.
         self.ids = pa.array([_id_of(keyed, ref) for ref in self.refs.to_pylist()], type=pa.string())
         self.place = pc.index_in(refs, value_set=self.refs)
+        self.given = np.zeros(len(self.refs), dtype=bool)  # people `persons` has given
 
     def of_rows(self, rows: pd.Index) -> pd.Series:
         """child_id of the file's rows at these positions (a file's row numbers, which
@@ -87,10 +89,15 @@ class ChildIds:
         return placed.to_pandas().astype("str").set_axis(rows)
 
     def persons(self, rows: pd.Index) -> pd.DataFrame:
-        """child_id and person_ref of each child with a row at these positions, once each."""
+        """child_id and person_ref of each child with a row at these positions and none at
+        positions asked about before, so a file's pieces give each of its children once."""
         # Distinct places, not distinct strings: pandas' drop_duplicates on the ids took
-        # 0.3 s a run of 500,000 rows.
+        # 0.3 s a run of 500,000 rows; and de-duplicating 5 million staged people when the
+        # file was stored took 1.8 s.
         places = pc.unique(pc.take(self.place, pa.array(rows.to_numpy()))).drop_null()
+        places = places.to_numpy()
+        places = places[~self.given[places]]
+        self.given[places] = True
         return pd.DataFrame(
             {
                 "child_id": pd.Series(pc.take(self.ids, places), dtype="str"),

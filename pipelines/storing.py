@@ -106,9 +106,10 @@ class FileStore:
             forget_files(self.con, [result.file], staged_seq=seq)
             self.con.execute("insert into findings by name from staged_findings")
             self.con.execute("insert into quarantine by name from staged_quarantine")
-            # person_keys has no key index (store.py): children already known are skipped here.
+            # person_keys has no key index (store.py): children already known are skipped
+            # here. A file's staged people are distinct already (pseudonym.ChildIds.persons).
             self.con.execute(
-                "insert into person_keys by name select distinct s.* from staged_persons s "
+                "insert into person_keys by name select s.* from staged_persons s "
                 "anti join person_keys using (child_id)"
             )
             self._ledger(prepared, seq)

@@ -25,7 +25,7 @@ from pipelines import storing as storing_module
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
-from pipelines.pseudonym import child_id, child_ids, load_key
+from pipelines.pseudonym import ChildIds, child_id, child_ids, load_key
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import FIELDS
 from pipelines.sources import Source, load_source
@@ -874,15 +874,28 @@ def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop
 def test_person_keys_hold_only_children_with_a_loaded_row(
     drop: Drop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)  # P1's rows in two pieces
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)  # P1's rows in several pieces
     drop.declare("bay")
-    rows = ["E1,P1,2010-01-01", "E2,P2,2030-01-01", "E3,P1,2010-01-01", "E4,P3,2010-01-01"]
+    rows = [f"E{n},P1,2010-01-01" for n in range(1, 7)]
+    rows += ["E7,P2,2030-01-01", "E8,P3,2010-01-01"]
     drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2024-05-01 10:00" for r in rows) + "\n")
     drop.run()  # P2's only row is quarantined: born after it was reported
     assert drop.rows("select person_ref, count(*) from person_keys group by 1 order by 1") == [
         ("P1", 1),
         ("P3", 1),
     ]
+
+
+def test_a_file_gives_each_of_its_children_once_whatever_its_pieces() -> None:
+    ids = ChildIds(KEY, "bay", pa.array(["P1", "P2", "P1", None, "P3", "P2"]))
+    first = ids.persons(pd.Index([0, 1, 3]))
+    then = ids.persons(pd.Index([2, 4, 5]))
+    assert first.to_dict("list") == {
+        "child_id": [child_id(KEY, "bay", "P1"), child_id(KEY, "bay", "P2")],
+        "person_ref": ["P1", "P2"],
+    }
+    assert then["person_ref"].tolist() == ["P3"]
+    assert ids.persons(pd.Index([0, 5])).empty
 
 
 def test_a_store_whose_person_keys_had_a_primary_key_keeps_them_unkeyed(tmp_path: Path) -> None:
