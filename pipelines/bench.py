@@ -120,8 +120,8 @@ def child_ingest(raw: str, work_db: str) -> dict:
 
     The part of the full nightly most of its time goes to, measured apart so that a change
     to it can be judged: its main thread's CPU (reading and checking) and the longest file
-    transaction (moving a file's staged rows into place, after its last piece is checked)
-    are reported beside the wall time.
+    transaction (a file's staged findings, quarantine and people moved into place with its
+    ledger row, after its last piece is checked) are reported beside the wall time.
     """
     from pipelines import ingest, settings, sources, storing, validate
     from pipelines.catalog import discover, to_ingest

@@ -223,8 +223,9 @@ def forget_files(
     episode versions already stored under `staged_seq`, the number of their new bytes."""
     if not files:
         return
+    staged = staged_seq is not None
     for table in ("episode_versions", "quarantine", "findings", "ingest_files"):
-        newer = " and ingest_seq <> ?" if table == "episode_versions" and staged_seq else ""
+        newer = " and ingest_seq <> ?" if table == "episode_versions" and staged else ""
         con.execute(
             f"delete from {table} where file in (select unnest(?)){newer}",
             [files, staged_seq] if newer else [files],
