@@ -242,7 +242,8 @@ def read_text_table(path: Path, source: Source) -> pa.Table:
     uses = Counter(o for o in originals.values() if o is not None)
     # Memory: unmapped columns go at once, and each mapped one as soon as it is converted,
     # so a large file is never held twice. Two are converted at a time: Arrow's string
-    # kernels let go of Python's lock but each runs on one core (5.5M rows: 1.3 -> 0.7 s).
+    # kernels let go of Python's lock but each runs on one core (5.5M rows: about 1.3 s
+    # -> 0.75-1.0 s).
     table, row_count = table.select(list(uses)), table.num_rows
     # DfE's validator reads SSDA903 text as it stands (" M" is not "M"); for parity, so do we.
     strip = not source.is_ssda903
