@@ -47,7 +47,7 @@ class Prepared:
     result: FileResult
     text: pa.Table | None = None  # its rows as text, a row's position its row number
     batch: Batch | None = None  # already decided (SSDA903), or after the checks
-    ids: ChildIds | None = None  # its children's ids, made with its first piece
+    ids: ChildIds | None = None  # its children's ids, made before its first run is checked
 
     @property
     def awaits_checks(self) -> bool:

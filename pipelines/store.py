@@ -158,10 +158,7 @@ def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
         "where not exists (from store_identity)"
     )
     _unkey_person_keys(con)
-    # Versions stored for a file whose ledger row never came: its process died mid-file.
-    con.execute(
-        "delete from episode_versions where ingest_seq not in (select ingest_seq from ingest_files)"
-    )
+    remove_unledgered_versions(con)  # a process that died mid-file left them
     (numbered,) = con.execute(
         "select count(*) from duckdb_sequences() where sequence_name = 'ingest_seq_numbers'"
     ).fetchall()[0]
@@ -214,6 +211,14 @@ def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
     forgotten (a sequence, not max + 1)."""
     # fetchall: DuckDB 2 refuses to register a frame while a result is left unfinished.
     return con.execute("select nextval('ingest_seq_numbers')").fetchall()[0][0]
+
+
+def remove_unledgered_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove episode versions that no ledger row names: those of a file abandoned part way,
+    or of one whose process died before its transaction (storing.FileStore)."""
+    con.execute(
+        "delete from episode_versions where ingest_seq not in (select ingest_seq from ingest_files)"
+    )
 
 
 def forget_files(
