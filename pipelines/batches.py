@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from pipelines import settings
 from pipelines.parse import age_in_years, typed_episodes
-from pipelines.pseudonym import ChildIds, child_id, child_ids
+from pipelines.pseudonym import ChildIds, child_ids, keyed_hashes
 from pipelines.record import SSDA903_CODES
 from pipelines.sources import Source
 from pipelines.store import EPISODE_COLUMNS
@@ -145,10 +145,10 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     child = child_ids(key, source.name, good["CHILD"])
     # SSDA903 has no episode reference: a keyed hash of child and start stands in for one,
     # so the raw child reference never reaches the curated tables.
-    refs = [
-        "903-" + child_id(key, source.name, f"{c}|{s}")[:16]
-        for c, s in zip(good["CHILD"], good["MIS_START"], strict=True)
-    ]
+    starts = [f"{c}|{s}" for c, s in zip(good["CHILD"], good["MIS_START"], strict=True)]
+    hashed = keyed_hashes(key, source.name, pa.array(starts, type=pa.string()))
+    refs = pd.Series(pc.utf8_slice_codeunits(hashed, 0, 16), index=good.index, dtype="str")
+    refs = "903-" + refs
     versions = pd.DataFrame(
         {
             "row_number": good.index.astype("int64"),
@@ -163,8 +163,7 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
             "extracted_at": pd.Timestamp(year=year_end, month=3, day=31, hour=23, minute=59),
         }
     )
-    ref_by_row = pd.Series(refs, index=good.index, dtype="str")
-    findings = findings.assign(episode_ref=findings["row_number"].map(ref_by_row))
+    findings = findings.assign(episode_ref=findings["row_number"].map(refs))
     persons = pd.DataFrame({"child_id": child.to_numpy(), "person_ref": good["CHILD"].to_numpy()})
     return _sorted(
         text, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())

@@ -6,6 +6,8 @@ working store run on them.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from datetime import datetime
@@ -25,7 +27,7 @@ from pipelines import storing as storing_module
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
-from pipelines.pseudonym import ChildIds, child_id, child_ids, load_key
+from pipelines.pseudonym import ChildIds, child_id, child_ids, keyed_hashes, load_key
 from pipelines.readers import RejectedFile, read_text
 from pipelines.record import FIELDS
 from pipelines.sources import Source, load_source
@@ -841,6 +843,25 @@ def test_child_id_is_a_keyed_hash_of_source_and_person() -> None:
         child_id(KEY, "bay", "P2"),
         child_id(KEY[::-1], "bay", "P1"),
     }
+
+
+# The ids are hashed by DuckDB (pseudonym.KEYED_HASH_SQL); Python's own HMAC is the oracle.
+HMAC_CASES = {
+    "key_of_one_block": (KEY, "bay", "P1"),
+    "short_key_padded": (b"k3y", "bay", "P1"),
+    "long_key_hashed_first": (KEY * 3, "bay", "P1"),
+    "unicode_reference": (KEY, "bay", "Zoë 7"),
+    "unicode_source": (KEY, "Ynys Môn", "P1"),
+    "empty_reference": (KEY, "bay", ""),
+}
+
+
+@pytest.mark.parametrize("key, source, ref", HMAC_CASES.values(), ids=HMAC_CASES.keys())
+def test_child_id_is_rfc2104_hmac_sha256(key: bytes, source: str, ref: str) -> None:
+    message = f"{source}\x1f{ref}".encode()
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+    assert child_id(key, source, ref) == expected
+    assert keyed_hashes(key, source, pa.array([ref, None])).to_pylist() == [expected, None]
 
 
 def test_child_ids_of_a_column_match_child_id_of_each() -> None:
