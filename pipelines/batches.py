@@ -17,7 +17,7 @@ from pipelines.parse import age_in_years, typed_episodes
 from pipelines.pseudonym import ChildIds, child_ids, keyed_hashes
 from pipelines.record import SSDA903_CODES
 from pipelines.sources import Source
-from pipelines.store import EPISODE_COLUMNS
+from pipelines.store import EPISODE_COLUMNS, row_aligned
 
 
 @dataclass
@@ -59,6 +59,25 @@ def _quarantine(text: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
 def adults(born: pd.Series, at: pd.Series) -> pd.Series:
     """Rows about a person aged 18 or over when reported (unknown age: not an adult)."""
     return (age_in_years(born, at) >= settings.AGE_OF_MAJORITY).fillna(False).astype(bool)
+
+
+def repeated_refs(refs: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """The episode references on more than one row of a file (a blank one is no reference)."""
+    # DuckDB groups 5.5 million references on both cores in 0.7 s; Arrow's value_counts took
+    # 1.4-1.8 s on one.
+    con = row_aligned()
+    try:
+        con.register("refs", pa.table({"ref": refs}))
+        sql = "select ref from refs where ref is not null group by ref having count(*) > 1"
+        return con.sql(sql).to_arrow_table()["ref"].combine_chunks()
+    finally:
+        con.close()
+
+
+def with_repeats(checked: pd.DataFrame, repeated: pa.Array) -> pd.DataFrame:
+    """Checked rows with `episode_ref__repeated`: the reference where its file repeats it."""
+    refs = checked["episode_ref"]
+    return checked.assign(episode_ref__repeated=refs.where(refs.isin(repeated)))
 
 
 def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.DataFrame, int]:

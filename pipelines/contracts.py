@@ -15,7 +15,7 @@ import yaml
 from pipelines.settings import TABLES_DIR
 
 COLUMN_KEYS = {"name", "type", "description", "not_null", "unique", "allowed", "min", "max"}
-EXPECTS = {"not_null", "blank", "allowed", "unique", "unique_together", "a_after_b", "between"}
+EXPECTS = {"not_null", "blank", "allowed", "unique", "a_after_b", "between"}
 
 
 @dataclass(frozen=True)

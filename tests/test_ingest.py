@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,6 +23,7 @@ import xlsxwriter
 from pipelines import ingest as ingest_module
 from pipelines import settings
 from pipelines import storing as storing_module
+from pipelines.batches import repeated_refs
 from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
@@ -955,7 +955,7 @@ def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_file_checked_in_pieces_gives_the_same_result(
     accounted: Drop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large file is checked in pieces split by episode reference (here of 3 rows)."""
+    """A large file is checked in pieces (here of 3 rows)."""
     monkeypatch.setattr(settings, "MAX_QUARANTINE_SHARE", 1.0)
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 3)
     drop = Drop(tmp_path)
@@ -987,33 +987,57 @@ def test_blank_episode_refs_are_checked_when_a_file_is_cut_in_pieces(
     ]
 
 
-def test_a_large_file_read_in_chunks_is_cut_by_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A big file's text comes back from Arrow in chunks; each reference stays in one piece."""
+def test_a_file_is_cut_into_consecutive_pieces_of_its_rows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
-    chunks = pa.chunked_array([["E1", None, "E2"], ["E1", "E3", None]])
+    chunks = pa.chunked_array([["E1", None, "E2"], ["E1", "E3"]])
     prepared = ingest_module.Prepared(raw=None, result=None, text=pa.table({"episode_ref": chunks}))
-    cut = [list(rows) for rows in ingest_module.pieces(prepared)]
-    assert len(cut) == 3 and sorted(sum(cut, [])) == [0, 1, 2, 3, 4, 5]
-    piece_of = {row: n for n, rows in enumerate(cut) for row in rows}
-    assert piece_of[0] == piece_of[3]  # E1
-    assert piece_of[1] == piece_of[5]  # the blank references
+    assert [list(rows) for rows in ingest_module.pieces(prepared)] == [[0], [1, 2], [3, 4]]
+
+
+def test_a_reference_repeated_in_two_pieces_is_caught_in_both(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
+    drop.declare("bay")
+    rows = ["E1,P1", "E2,P2", "E3,P3", "E1,P4", "E5,P5"]
+    drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2010-01-01,2024-05-01 10:00" for r in rows))
+    drop.run()
+    repeat = "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file"
+    assert drop.rows("select row_number, reasons from quarantine order by 1") == [
+        (0, repeat),
+        (3, repeat),
+    ]
+
+
+def test_a_reference_an_adult_shares_is_a_repeat(drop: Drop) -> None:
+    """The adult's row is out of scope, but the file still gives the episode two rows."""
+    drop.declare("bay")
+    rows = ["E1,P1,2010-01-01", "E1,P2,2000-01-01", "E3,P3,2010-01-01"]
+    drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2024-05-01 10:00" for r in rows))
+    result = drop.run()["bay/a.csv"]
+    assert (result.rows_loaded, result.rows_quarantined, result.rows_out_of_scope) == (1, 1, 1)
+    assert drop.rows("select row_number, reasons from quarantine") == [
+        (0, "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file")
+    ]
 
 
 def test_a_large_file_is_cut_in_pieces_of_about_the_size_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Big enough that DuckDB would reorder rows unless told not to (past about 300,000)."""
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 200_000)
-    # Rows n and n + 300,001 share a reference (an odd stride, so no block of rows lines up).
+    # Rows n and n + 300,001 share a reference, so every repeat spans two pieces.
     refs = pa.array([f"E{n % 300_001}" for n in range(600_000)])
     prepared = ingest_module.Prepared(raw=None, result=None, text=pa.table({"episode_ref": refs}))
     cut = ingest_module.pieces(prepared)
-    assert len(cut) == 3 and all(190_000 <= len(rows) <= 210_000 for rows in cut)
-    piece_of = np.full(600_000, -1)
-    for n, rows in enumerate(cut):
-        piece_of[rows.to_numpy()] = n
-    assert (piece_of >= 0).all()
-    assert (piece_of[:299_999] == piece_of[300_001:]).all()
+    assert [(rows.start, rows.stop) for rows in cut] == [
+        (0, 200_000),
+        (200_000, 400_000),
+        (400_000, 600_000),
+    ]
+    repeated = repeated_refs(prepared.text["episode_ref"])
+    assert sorted(repeated.to_pylist()) == sorted(f"E{n}" for n in range(299_999))
 
 
 # --- storing on its own thread -----------------------------------------------------------

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from conftest import police_source
 
+from pipelines.batches import repeated_refs, with_repeats
 from pipelines.contracts import load_contract
 from pipelines.parse import typed_episodes
 from pipelines.record import FIELDS
@@ -26,7 +27,9 @@ GOOD = {
 def failures(*rows: dict) -> list[tuple[int, str, str, str]]:
     text = pd.DataFrame([{f: None for f in FIELDS} | GOOD | row for row in rows], dtype="str")
     text.index.name = "row_number"
-    checked = typed_episodes(text, police_source())
+    checked = with_repeats(
+        typed_episodes(text, police_source()), repeated_refs(text["episode_ref"])
+    )
     checked.insert(0, "file", "force/f.csv")
     found = run_suite(checked, load_contract("incoming_episodes")).failures
     return [
@@ -73,9 +76,15 @@ def test_rule(rule, passing, failing, message):
 def test_one_row_per_episode():
     assert failures({}, {"episode_ref": "E2"}) == []
     message = "episode_ref 'E1' appears on more than one row of this file"
-    assert failures({}, {}) == [
+    assert failures({}, {"episode_ref": "E2"}, {}) == [
         (0, "one_row_per_episode", "error", message),
-        (1, "one_row_per_episode", "error", message),
+        (2, "one_row_per_episode", "error", message),
+    ]
+    # A blank reference is its own rule's failure, not a repeat of other blanks.
+    blank = "episode_ref is blank"
+    assert failures({"episode_ref": None}, {"episode_ref": None}) == [
+        (0, "required", "error", blank),
+        (1, "required", "error", blank),
     ]
 
 
