@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import pyarrow as pa
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -115,6 +116,10 @@ def ingest(
         return ingest_files(con, files, key, run_id, _progress)
     finally:
         con.close()
+        # Arrow's allocator keeps what the ingest freed for its own reuse; the build that
+        # follows allocates through DuckDB, and the nightly's peak is in the build: handing
+        # it back took the process from 750 to 550 MB before the build (measured).
+        pa.default_memory_pool().release_unused()
 
 
 @task(cache_policy=NO_CACHE)
