@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 from collections import Counter
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -63,11 +64,16 @@ def _delimiter(header_line: str) -> str:
     return best
 
 
-def read_csv_text(path: Path) -> pa.Table:
-    """A CSV of any supported encoding and delimiter as an Arrow table of strings.
+def read_csv_text(path: Path, keep: Collection[str] | None = None) -> pa.Table:
+    """A CSV of any supported encoding and delimiter as an Arrow table of strings: only the
+    columns whose lower-cased names are in `keep`, when given.
 
     Arrow reads the file itself (no copy of it in Python) as UTF-8; only a file that is not
-    valid UTF-8 is read again, transcoded from Windows-1252.
+    valid UTF-8 is read again, transcoded from Windows-1252. Columns not kept are parsed
+    past, never made into values, so names and addresses are not even held in memory. The
+    benchmark's 5.5M-row file, 3 of its 20 columns left out, comes out of Arrow as 1.2 GB
+    instead of 1.6 (in 3.5 s instead of 4.1, medians of five, though the whole of reading
+    it showed no difference within this machine's noise).
     """
     with path.open("rb") as handle:
         head = handle.read(1 << 16)
@@ -91,6 +97,7 @@ def read_csv_text(path: Path) -> pa.Table:
                 strings_can_be_null=True,
                 null_values=[""],
                 quoted_strings_can_be_null=True,
+                include_columns=[n for n in names if keep is None or n.lower() in keep],
             ),
         )
 
@@ -220,8 +227,14 @@ def read_text_table(path: Path, source: Source) -> pa.Table:
     290 MB higher (measured).
     """
     fmt = file_format(path, source)
+    # Every standard field is present afterwards; those a source does not send are blank.
+    wanted = (
+        {c: c for c in SSDA903_COLUMNS}
+        if source.is_ssda903
+        else {field: source.columns.get(field, "") for field in FIELDS}
+    )
     if fmt == "csv":
-        table = read_csv_text(path)
+        table = read_csv_text(path, keep={c.lower() for c in wanted.values() if c})
     elif fmt == "parquet":
         table = read_parquet_text(path)
     else:
@@ -229,12 +242,6 @@ def read_text_table(path: Path, source: Source) -> pa.Table:
             read_xlsx_text(path, source).astype(object), preserve_index=False
         )
     by_lower = {str(c).strip().lower(): c for c in table.column_names}
-    # Every standard field is present afterwards; those a source does not send are blank.
-    wanted = (
-        {c: c for c in SSDA903_COLUMNS}
-        if source.is_ssda903
-        else {field: source.columns.get(field, "") for field in FIELDS}
-    )
     absent = [col for col in required_columns(source) if col.lower() not in by_lower]
     if absent:
         raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")

@@ -28,7 +28,7 @@ from pipelines.catalog import discover, to_ingest
 from pipelines.ingest import FileResult, collection_year_end, ingest_files
 from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
 from pipelines.pseudonym import ChildIds, child_id, child_ids, keyed_hashes, load_key
-from pipelines.readers import RejectedFile, read_text
+from pipelines.readers import RejectedFile, read_csv_text, read_text
 from pipelines.record import FIELDS
 from pipelines.sources import Source, load_source
 from pipelines.store import open_work
@@ -184,6 +184,14 @@ def test_read_csv(tmp_path: Path, data: bytes, expected: list[dict]) -> None:
     assert list(frame.columns) == list(FIELDS)  # forename, address: dropped
     assert frame.index.name == "row_number"
     assert records(frame) == expected
+
+
+def test_a_csv_column_not_kept_is_never_made_into_values(tmp_path: Path) -> None:
+    path = tmp_path / "extract.csv"
+    path.write_text("Episode_Ref,address,person_ref\nE1,1 High St,P1\nE2,2 Low Rd,P2\n")
+    table = read_csv_text(path, keep={"episode_ref", "person_ref", "reported_at"})
+    assert table.to_pydict() == {"Episode_Ref": ["E1", "E2"], "person_ref": ["P1", "P2"]}
+    assert read_csv_text(path).column_names == ["Episode_Ref", "address", "person_ref"]
 
 
 # --- XLSX and Parquet --------------------------------------------------------------------
