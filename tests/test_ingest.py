@@ -979,20 +979,31 @@ def test_a_file_checked_in_pieces_gives_the_same_result(
         assert drop.rows(query) == accounted.rows(query), query
 
 
-def test_blank_episode_refs_are_checked_when_a_file_is_cut_in_pieces(
-    drop: Drop, monkeypatch: pytest.MonkeyPatch
+REPEAT_E1 = "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file"
+# A file cut in pieces of 2 rows: (references and people, quarantined row numbers and reasons)
+PIECES_CASES = {
+    # Blank references are blank, not one reference repeated.
+    "blank_references_are_no_repeat": (
+        ["E1,P1", ",P2", "E3,P3", ",P4", "E5,P5"],
+        [(1, "required: episode_ref is blank"), (3, "required: episode_ref is blank")],
+    ),
+    "a_repeat_across_pieces_is_caught_in_both": (
+        ["E1,P1", "E2,P2", "E3,P3", "E1,P4", "E5,P5"],
+        [(0, REPEAT_E1), (3, REPEAT_E1)],
+    ),
+}
+
+
+@pytest.mark.parametrize("rows, quarantined", PIECES_CASES.values(), ids=PIECES_CASES.keys())
+def test_references_are_checked_across_the_pieces_of_a_file(
+    drop: Drop, monkeypatch: pytest.MonkeyPatch, rows: list[str], quarantined: list[tuple]
 ) -> None:
     monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
     drop.declare("bay")
-    rows = ["E1,P1", ",P2", "E3,P3", ",P4", "E5,P5"]
     drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2010-01-01,2024-05-01 10:00" for r in rows))
     result = drop.run()["bay/a.csv"]
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (5, 3, 2)
-    # Blank references are blank, not one reference repeated.
-    assert drop.rows("select row_number, reasons from quarantine order by 1") == [
-        (1, "required: episode_ref is blank"),
-        (3, "required: episode_ref is blank"),
-    ]
+    assert drop.rows("select row_number, reasons from quarantine order by 1") == quarantined
 
 
 def test_a_file_is_cut_into_consecutive_pieces_of_its_rows(
@@ -1004,21 +1015,6 @@ def test_a_file_is_cut_into_consecutive_pieces_of_its_rows(
     assert [list(rows) for rows in ingest_module.pieces(prepared)] == [[0], [1, 2], [3, 4]]
 
 
-def test_a_reference_repeated_in_two_pieces_is_caught_in_both(
-    drop: Drop, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)
-    drop.declare("bay")
-    rows = ["E1,P1", "E2,P2", "E3,P3", "E1,P4", "E5,P5"]
-    drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2010-01-01,2024-05-01 10:00" for r in rows))
-    drop.run()
-    repeat = "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file"
-    assert drop.rows("select row_number, reasons from quarantine order by 1") == [
-        (0, repeat),
-        (3, repeat),
-    ]
-
-
 def test_a_reference_an_adult_shares_is_a_repeat(drop: Drop) -> None:
     """The adult's row is out of scope, but the file still gives the episode two rows."""
     drop.declare("bay")
@@ -1026,9 +1022,7 @@ def test_a_reference_an_adult_shares_is_a_repeat(drop: Drop) -> None:
     drop.write("bay/a.csv", HEADER + "".join(f"\n{r},2024-05-01 10:00" for r in rows))
     result = drop.run()["bay/a.csv"]
     assert (result.rows_loaded, result.rows_quarantined, result.rows_out_of_scope) == (1, 1, 1)
-    assert drop.rows("select row_number, reasons from quarantine") == [
-        (0, "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file")
-    ]
+    assert drop.rows("select row_number, reasons from quarantine") == [(0, REPEAT_E1)]
 
 
 def test_a_large_file_is_cut_in_pieces_of_about_the_size_asked(
