@@ -154,12 +154,14 @@ def child_ingest(raw: str, work_db: str) -> dict:
 
 def child_validate(csv: str) -> dict:
     import pandas as pd
+    import pyarrow as pa
 
     from pipelines import batches, contracts, readers, sources, validate
 
     source = sources.load_sources(SOURCES_DIR)[SOURCE]
     text = readers.read_text(Path(csv), source)
     checked, _ = batches.prepare_police(text, source, f"{SOURCE}/{Path(csv).name}")
+    checked = batches.with_repeats(checked, batches.repeated_refs(pa.array(text["episode_ref"])))
     # The nightly validates a group of files as one frame with a running index: the same here.
     frame = pd.concat([checked], ignore_index=True)
     contract = contracts.load_contract("incoming_episodes")
