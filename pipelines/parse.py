@@ -47,14 +47,8 @@ def parse_datetime_columns(text: pd.DataFrame) -> pd.DataFrame:
     with the same results (checked on 20,000 random date-shaped strings).
     """
     table = pa.table({c: pa.array(text[c], type=pa.string(), from_pandas=True) for c in text})
-    con = row_aligned()
-    try:
-        con.register("text_columns", table)
-        sql = f"select {', '.join(map(_timestamp_sql, text.columns))} from text_columns"
-        parsed = con.sql(sql).to_arrow_table()
-    finally:
-        con.close()
-    return parsed.to_pandas().set_axis(text.index)
+    sql = f"select {', '.join(map(_timestamp_sql, text.columns))} from text_columns"
+    return row_aligned(sql, {"text_columns": table}).to_pandas().set_axis(text.index)
 
 
 def parse_datetimes(text: pd.Series) -> pd.Series:

@@ -73,14 +73,9 @@ def _pads(key: bytes, source: str) -> dict[str, bytes]:
 def keyed_hashes(key: bytes, source: str, values: pa.Array) -> pa.Array:
     """The pseudonymous id of each value in one source (HMAC-SHA256 of source and value,
     its first ID_HEX_CHARS hex characters), in the values' order; a null stays null."""
-    con = row_aligned()
-    try:
-        con.register("hashed_values", pa.table({"value": values.cast(pa.string())}))
-        parameters = _pads(key, source) | {"chars": ID_HEX_CHARS}
-        hashed = con.sql(KEYED_HASH_SQL, params=parameters).to_arrow_table()["id"]
-    finally:
-        con.close()
-    return hashed.combine_chunks()
+    values = pa.table({"value": values.cast(pa.string())})
+    parameters = _pads(key, source) | {"chars": ID_HEX_CHARS}
+    return row_aligned(KEYED_HASH_SQL, {"hashed_values": values}, parameters)["id"].combine_chunks()
 
 
 def child_id(key: bytes, source: str, person_ref: str) -> str:

@@ -140,11 +140,18 @@ def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDB
     return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG | config)
 
 
-def row_aligned() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose answers keep the rows of their input in order."""
+def row_aligned(sql: str, tables: dict[str, pa.Table], params: dict | None = None) -> pa.Table:
+    """An in-memory DuckDB's answer to `sql` over Arrow `tables` (by name), its rows in the
+    order of their input."""
     # Row order is the answer when a result is set back beside its input: the setting that
     # drops it (DUCKDB_CONFIG) reorders results past about 300,000 rows.
-    return duckdb.connect(config=DUCKDB_CONFIG | {"preserve_insertion_order": True})
+    con = duckdb.connect(config=DUCKDB_CONFIG | {"preserve_insertion_order": True})
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        return con.sql(sql, params=params).to_arrow_table()
+    finally:
+        con.close()
 
 
 def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:

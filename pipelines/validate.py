@@ -248,6 +248,20 @@ def _messages(frame: pd.DataFrame, index: list, column: str, template: str) -> l
     return [template.format(field=field, value=v) for v in values]
 
 
+def _columns_present(frame: pd.DataFrame, checks: list[Check], contract: Contract) -> list[str]:
+    """The columns these checks read, every one of which the frame must have."""
+    # GX reports a check on an absent column as failed with no rows named: a frame built
+    # without a column a rule reads must stop the run, not pass for a failing rule.
+    for check in checks:
+        for column in _check_columns([check]):
+            if column not in frame.columns:
+                raise ValueError(
+                    f"{contract.table}: the frame has no column {column}, "
+                    f"which rule {check.rule} reads"
+                )
+    return _check_columns(checks)
+
+
 def run_suite(
     frame: pd.DataFrame, contract: Contract, row_level: bool = True, part: str = "all"
 ) -> SuiteResult:
@@ -259,7 +273,7 @@ def run_suite(
     results = []
     for kind, narrow in _gx_runs(contract, part, row_level):
         checks = _checks_of(contract, part, kind)
-        data = frame[[c for c in _check_columns(checks) if c in frame.columns]] if narrow else frame
+        data = frame[_columns_present(frame, checks, contract)] if narrow else frame
         results += _validated(
             batch_definition, data, build_suite(contract, part, kind), result_format
         )

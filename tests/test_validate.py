@@ -100,3 +100,15 @@ def test_severities_come_from_the_contract():
         "reported_before_return": "warning",
         "last_seen_before_reported": "warning",
     }
+
+
+def test_a_frame_without_a_column_a_rule_reads_stops_the_run():
+    text = pd.DataFrame([{f: None for f in FIELDS} | GOOD], dtype="str")
+    checked = typed_episodes(text, police_source())  # no episode_ref__repeated
+    checked.insert(0, "file", "force/f.csv")
+    with pytest.raises(ValueError) as raised:
+        run_suite(checked, load_contract("incoming_episodes"))
+    assert str(raised.value) == (
+        "incoming_episodes: the frame has no column episode_ref__repeated, "
+        "which rule one_row_per_episode reads"
+    )
