@@ -43,7 +43,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 bench: $(STAMP)
-	$(PY) -m pipelines.bench
+	$(PY) -m benchmarks.bench
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect data/work/* data/curated/*.duckdb reports/briefings/* reports/validation/*

@@ -7,9 +7,8 @@ load: nothing leaves the machine, and Prefect keeps its state inside the project
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-_PROJECT = Path(__file__).resolve().parent.parent
+from pipelines.settings import PROJECT_ROOT
 
 for _name, _value in {
     # No telemetry from any library.
@@ -17,7 +16,7 @@ for _name, _value in {
     "GX_ANALYTICS_ENABLED": "False",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     # Prefect state (its SQLite database, logs) stays with the project, not in ~/.prefect.
-    "PREFECT_HOME": str(_PROJECT / ".prefect"),
+    "PREFECT_HOME": str(PROJECT_ROOT / ".prefect"),
     # With no server running each process starts a temporary one: give it time on 2 cores.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     # Prefect's own terminal UI is noise in a nightly log.

@@ -1,7 +1,9 @@
 """Every setting of the pipeline, in one place, each with the reason it has its value.
 
-Paths default to the project layout relative to the working directory; each can be
-overridden by the command line or by the environment variable named beside it.
+The project folder (`WHEREABOUTS_PROJECT`) holds `schemas/`: source declarations, table
+contracts and the classification table. Data and report paths default to the project layout
+relative to the working directory; each can be overridden by the command line or by the
+environment variable named beside it.
 """
 
 from __future__ import annotations
@@ -10,10 +12,17 @@ import os
 from pathlib import Path
 
 # --- where things live -------------------------------------------------------------------
+# The folder with `schemas/`: WHEREABOUTS_PROJECT, else the checkout this package runs from,
+# else the working directory (an installed wheel carries no schemas of its own).
+_CHECKOUT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(
+    os.environ.get("WHEREABOUTS_PROJECT")
+    or (_CHECKOUT if (_CHECKOUT / "schemas").is_dir() else Path.cwd())
+)
 # Raw drops, one folder per declared source; never modified by the pipeline.
 RAW_DIR = Path(os.environ.get("WHEREABOUTS_RAW", "data/raw"))
 # Source declarations (schemas/sources/<name>.yaml).
-SOURCES_DIR = Path(os.environ.get("WHEREABOUTS_SOURCES", "schemas/sources"))
+SOURCES_DIR = Path(os.environ.get("WHEREABOUTS_SOURCES", PROJECT_ROOT / "schemas" / "sources"))
 # The published database analysts open read-only; replaced whole by each good run.
 CURATED_DB = Path(os.environ.get("WHEREABOUTS_DB", "data/curated/whereabouts.duckdb"))
 # The private working store: ledger, every episode version, quarantined raw rows, the
@@ -24,10 +33,11 @@ BRIEFINGS_DIR = Path(os.environ.get("WHEREABOUTS_BRIEFINGS", "reports/briefings"
 # One offline HTML validation report per run.
 VALIDATION_DIR = Path(os.environ.get("WHEREABOUTS_VALIDATION", "reports/validation"))
 # Table contracts and the classification settings.
-SCHEMAS_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 TABLES_DIR = SCHEMAS_DIR / "tables"
 CLASSIFICATION_FILE = SCHEMAS_DIR / "classification.yml"
-SQL_DIR = Path(__file__).resolve().parent / "sql"
+# The SQL models ship inside the package.
+SQL_DIR = Path(__file__).resolve().parent / "warehouse" / "sql"
 
 # --- pseudonymisation --------------------------------------------------------------------
 # The HMAC key behind child_id. Kept outside the repository; created 0600 on first run.

@@ -12,9 +12,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipelines.build import build
-from pipelines.sources import Source
-from pipelines.store import EPISODE_COLUMNS, insert_frame, open_work
+from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_work
+from pipelines.sources.declarations import Source
+from pipelines.warehouse.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 # Property tests build many tiny databases: in memory-backed storage where there is one.
@@ -45,7 +45,7 @@ def prefect_harness() -> Iterator[None]:
 
 def police_source(name: str = "force", regimes=None) -> Source:
     """A standard-layout police source for hand-made cases."""
-    from pipelines.record import FIELDS
+    from pipelines.sources.record import FIELDS
 
     return Source(
         name=name,

@@ -21,7 +21,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     committed = [ROOT / "docs" / name for name in ("benchmarks.json", "benchmarks.md")]
     before = [p.stat().st_mtime_ns if p.exists() else None for p in committed]
     done = subprocess.run(
-        [sys.executable, "-m", "pipelines.bench", "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.bench", "--quick", "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -17,10 +17,10 @@ from conftest import FAST_DIR, build_curated, episode, la_source, police_source,
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import pipelines.build
-from pipelines.contracts import load_contract
+import pipelines.warehouse.build
+from pipelines.quality.contracts import load_contract
 from pipelines.settings import CLASSIFICATION_FILE, SQL_DIR
-from pipelines.sources import RegimeChange
+from pipelines.sources.declarations import RegimeChange
 
 # Builds in memory-backed storage where there is some: no waiting on disk syncs.
 
@@ -277,7 +277,9 @@ def test_ssda903_away_stays_away(scratch: Path) -> None:
 
 def _patched(monkeypatch: pytest.MonkeyPatch, **changes) -> None:
     modified = TABLE["settings"] | changes
-    monkeypatch.setattr(pipelines.build, "classification_settings", lambda: dict(modified))
+    monkeypatch.setattr(
+        pipelines.warehouse.build, "classification_settings", lambda: dict(modified)
+    )
 
 
 def test_single_absent_grades_setting_changes_the_outcome(

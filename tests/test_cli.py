@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.cli import main
+from pipelines.cli.main import main
 
 COMMANDS = ["demo", "nightly", "briefing", "synth", "serve", "export", "lookup"]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import altered, build_curated, episode, la_source, police_source
 
-from pipelines.build import CURATED
-from pipelines.checks import column_types, curated_suites
-from pipelines.contracts import curated_tables, load_contract
-from pipelines.dictionary import DICTIONARY, render
+from pipelines.quality.contracts import curated_tables, load_contract
+from pipelines.quality.curated import column_types, curated_suites
+from pipelines.warehouse.build import CURATED
+from pipelines.warehouse.dictionary import DICTIONARY, render
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_comments_in_the_database_come_from_the_contracts(curated):
 
 def test_data_dictionary_in_docs_is_generated_from_the_contracts():
     assert DICTIONARY.read_text(encoding="utf-8") == render(), (
-        "docs/data-dictionary.md is stale: run .venv/bin/python -m pipelines.dictionary"
+        "docs/data-dictionary.md is stale: run .venv/bin/python -m pipelines.warehouse.dictionary"
     )
 
 

@@ -1,4 +1,4 @@
-"""Tests for pipelines.dfe_rules: the DfE SSDA903 Missing-table rules.
+"""Tests for pipelines.ingest.dfe_rules: the DfE SSDA903 Missing-table rules.
 
 Each rule has a table of tiny cases asserting the exact set of (rule, row_number) findings, so
 a case fails if a rule fires too often as well as too rarely. The default row is clean for the
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.dfe_rules import (
+from pipelines.ingest.dfe_rules import (
     COLUMNS,
     RULES,
     check_missing_table,

@@ -16,10 +16,16 @@ from conftest import FAST_DIR, altered, episode, police_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipelines import build as building
-from pipelines.build import CURATED, build
-from pipelines.sources import RegimeChange
-from pipelines.store import EPISODE_COLUMNS, forget_files, insert_frame, next_ingest_seq, open_work
+from pipelines.ingest.working_store import (
+    EPISODE_COLUMNS,
+    forget_files,
+    insert_frame,
+    next_ingest_seq,
+    open_work,
+)
+from pipelines.sources.declarations import RegimeChange
+from pipelines.warehouse import build as building
+from pipelines.warehouse.build import CURATED, build
 
 AS_OF = date(2024, 12, 31)
 SOURCES = {"force": police_source()}
@@ -298,7 +304,7 @@ def test_a_build_is_full_when_an_incremental_one_might_differ(
 
 
 def test_a_later_nights_files_build_incrementally_to_the_same_tables(prefect_harness, tmp_path):
-    from pipelines.commands import run_nightly
+    from pipelines.cli.commands import run_nightly
     from pipelines.synth import generate
 
     raw, waiting = tmp_path / "raw", tmp_path / "waiting"

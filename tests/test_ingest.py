@@ -20,18 +20,19 @@ import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
 
-from pipelines import ingest as ingest_module
 from pipelines import settings
-from pipelines import storing as storing_module
-from pipelines.batches import repeated_refs
-from pipelines.catalog import discover, to_ingest
-from pipelines.ingest import FileResult, collection_year_end, ingest_files
-from pipelines.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
-from pipelines.pseudonym import ChildIds, child_id, child_ids, keyed_hashes, load_key
-from pipelines.readers import RejectedFile, read_csv_text, read_text
-from pipelines.record import FIELDS
-from pipelines.sources import Source, load_source
-from pipelines.store import open_work
+from pipelines.ingest import pipeline as ingest_module
+from pipelines.ingest import writer as storing_module
+from pipelines.ingest.batches import repeated_refs
+from pipelines.ingest.ledger import to_ingest
+from pipelines.ingest.parse import code_lookup, parse_codes, parse_datetime_columns, parse_datetimes
+from pipelines.ingest.pipeline import FileResult, collection_year_end, ingest_files
+from pipelines.ingest.pseudonym import ChildIds, child_id, child_ids, keyed_hashes, load_key
+from pipelines.ingest.readers import RejectedFile, read_csv_text, read_text
+from pipelines.ingest.working_store import open_work
+from pipelines.sources.declarations import Source, load_source
+from pipelines.sources.discovery import discover
+from pipelines.sources.record import FIELDS
 
 KEY = b"0123456789abcdef" * 4
 HEADER = "episode_ref,person_ref,date_of_birth,reported_at"

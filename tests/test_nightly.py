@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines.commands import RunFailed, run_nightly
+from pipelines.cli.commands import RunFailed, run_nightly
 from pipelines.synth import generate
 
 UNTIL = "2026-10"
@@ -123,8 +123,8 @@ def _strings_in(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def test_no_person_reference_or_name_reaches_the_curated_database(run):
-    from pipelines.readers import read_text
-    from pipelines.sources import load_sources
+    from pipelines.ingest.readers import read_text
+    from pipelines.sources.declarations import load_sources
 
     sources = load_sources(Path("schemas/sources"))
     private: set[str] = set()

@@ -10,9 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import build as building
-from pipelines.commands import RunFailed, run_nightly
+from pipelines.cli.commands import RunFailed, run_nightly
 from pipelines.synth import generate
+from pipelines.warehouse import build as building
 
 
 def _paths(base: Path) -> dict:
@@ -95,7 +95,7 @@ def test_validation_report_is_offline(published):
 
 
 def test_export_csv_and_parquet(published, tmp_path):
-    from pipelines.cli import main
+    from pipelines.cli.main import main
 
     base, _ = published
     db = str(_paths(base)["db"])
@@ -120,13 +120,13 @@ def test_export_csv_and_parquet(published, tmp_path):
 def test_csv_cells_that_a_spreadsheet_would_run_are_made_safe(cell, safe):
     import pyarrow as pa
 
-    from pipelines.export import spreadsheet_safe
+    from pipelines.warehouse.export import spreadsheet_safe
 
     assert spreadsheet_safe(pa.chunked_array([[cell]])).to_pylist() == [safe]
 
 
 def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
-    from pipelines.cli import main
+    from pipelines.cli.main import main
 
     base, _ = published
     work = _paths(base)["work_db"]
@@ -143,7 +143,7 @@ def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
 
 
 def test_a_second_nightly_while_one_runs_is_refused(published):
-    from pipelines.locking import run_lock
+    from pipelines.orchestration.locking import run_lock
 
     base, _ = published
     with run_lock(_paths(base)["work_db"]), pytest.raises(RunFailed) as refused:

@@ -19,9 +19,9 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from pipelines.commands import previous_month
-from pipelines.prefect_api import LocalServer, local_server
-from pipelines.schedules import deployments
+from pipelines.briefing.months import previous_month
+from pipelines.orchestration.prefect_api import LocalServer, local_server
+from pipelines.orchestration.schedules import deployments
 from pipelines.synth import generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,8 +119,10 @@ def test_deployments_are_built_without_a_server() -> None:
     for name, cron in EXPECTED.items():
         (schedule,) = built[name.split("/")[1]].schedules
         assert (schedule.schedule.cron, schedule.schedule.timezone) == (cron, "Europe/London")
-    assert built["nightly"].entrypoint == "pipelines.flows.nightly"
-    assert built["monthly-briefing"].entrypoint == "pipelines.schedules.monthly_briefing"
+    assert built["nightly"].entrypoint == "pipelines.orchestration.flows.nightly"
+    assert (
+        built["monthly-briefing"].entrypoint == "pipelines.orchestration.schedules.monthly_briefing"
+    )
 
 
 def test_serve_registers_and_runs_both_schedules(

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.record import FIELDS
-from pipelines.sources import DeclarationError, RegimeChange, load_source, load_sources
+from pipelines.sources.declarations import DeclarationError, RegimeChange, load_source, load_sources
+from pipelines.sources.record import FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED_COLUMNS = (

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipelines import synth
-from pipelines import synth_layouts as sl
+from pipelines.synth import generator as synth
+from pipelines.synth import layouts as sl
 
 UNTIL = "2025-06"
 DECLARATIONS = Path(__file__).resolve().parent.parent / "schemas" / "sources"

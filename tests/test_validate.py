@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from conftest import police_source
 
-from pipelines.batches import repeated_refs, with_repeats
-from pipelines.contracts import load_contract
-from pipelines.parse import typed_episodes
-from pipelines.record import FIELDS
-from pipelines.validate import run_suite
+from pipelines.ingest.batches import repeated_refs, with_repeats
+from pipelines.ingest.parse import typed_episodes
+from pipelines.quality.contracts import load_contract
+from pipelines.quality.suites import run_suite
+from pipelines.sources.record import FIELDS
 
 GOOD = {
     "episode_ref": "E1",

@@ -3,6 +3,7 @@
 ``write_briefing`` reads the curated database (read-only), computes the month's figures,
 applies disclosure control and writes ``whereabouts-briefing-YYYY-MM.pdf``. The same data
 gives the same bytes, so a briefing can be checked against a re-run.
+May import only the ground floor: it reads the published database by its table names.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from pipelines.briefing import queries
 from pipelines.briefing.pdf import render
-from pipelines.store import connect
+from pipelines.db import connect
 
 __all__ = ["write_briefing"]
 

@@ -1,0 +1,1 @@
+"""Benchmarks of the pipeline, run by `make bench`; not part of the shipped package."""

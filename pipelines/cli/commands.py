@@ -1,0 +1,151 @@
+"""What each `whereabouts` command does, given its parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.briefing.months import previous_month
+from pipelines.ingest.readers import RejectedFile
+from pipelines.orchestration.locking import AlreadyRunning
+from pipelines.sources.declarations import DeclarationError, load_sources
+
+
+class RunFailed(RuntimeError):
+    """The nightly run did not publish; the message is the one-line reason."""
+
+
+# Failures that end a command with one plain line instead of a traceback.
+KNOWN_FAILURES = (
+    RunFailed,
+    AlreadyRunning,
+    DeclarationError,
+    RejectedFile,
+    FileNotFoundError,
+    PermissionError,
+    ValueError,
+    LookupError,
+    TimeoutError,
+    RuntimeError,
+)
+
+
+def run_nightly(**options) -> object:
+    """Run the nightly flow; a failed run raises RunFailed with its one-line reason."""
+    from pipelines.orchestration.flows import nightly as nightly_flow
+
+    # A bad declaration is the commonest operator error: say so before Prefect starts.
+    load_sources(options.get("sources_dir", settings.SOURCES_DIR))
+    state = nightly_flow(**options, return_state=True)
+    if not state.is_completed():
+        raise RunFailed(state.message or "the nightly run failed")
+    return state.result()
+
+
+def nightly(args: argparse.Namespace) -> int:
+    summary = run_nightly(
+        raw_dir=args.raw,
+        sources_dir=args.sources,
+        db=args.db,
+        work_db=args.work_db,
+        as_of=args.as_of,
+        validation_dir=args.reports,
+        full_rebuild=args.full_rebuild,
+    )
+    print("\n".join(summary.lines()))
+    return 0
+
+
+def briefing(args: argparse.Namespace) -> int:
+    from pipelines.orchestration.flows import briefing as briefing_flow
+
+    if not args.db.exists():
+        raise FileNotFoundError(f"{args.db}: no published database (run 'whereabouts nightly')")
+    path = briefing_flow(month=args.month, db=args.db, out_dir=args.out)
+    print(f"briefing for {args.month}: {path}")
+    return 0
+
+
+def synth(args: argparse.Namespace) -> int:
+    from pipelines.synth import generate
+
+    only = [s.strip() for s in args.only.split(",")] if args.only else None
+    manifest = generate(args.out, seed=args.seed, scale=args.scale, until=args.until, sources=only)
+    for name, source in sorted(manifest["sources"].items()):
+        rows = sum(f["rows"] for f in source["files"].values())
+        print(f"{name}: {len(source['files'])} files, {rows} rows, {source['episodes']} episodes")
+    print(f"manifest: {args.out / 'synth_manifest.json'}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from pipelines.orchestration.flows import briefing as briefing_flow
+
+    raw = settings.RAW_DIR
+    today = date.today()
+    month = previous_month(today)
+    if not any(p.is_dir() for p in raw.glob("*")):
+        from pipelines.synth import generate
+
+        print(f"writing synthetic extracts to {raw} ...")
+        generate(raw, seed=42, scale=1.0, until=month)
+    summary = run_nightly(as_of=today)
+    print("\n".join(summary.lines()))
+    path = briefing_flow(month=month)
+    print(f"  briefing for {month}: {path}")
+    _print_headlines(settings.CURATED_DB)
+    return 0
+
+
+def _print_headlines(db: Path) -> None:
+    from pipelines.db import connect
+
+    con = connect(db, read_only=True)
+    try:
+        rows = con.execute(
+            "select category, count(*) from episodes group by 1 order by 2 desc"
+        ).fetchall()
+        at_risk = con.execute("select count(*) from at_risk_children").fetchone()[0]
+        cohort = con.execute(
+            "select count(*) from repeat_missing where definition = '3_in_90_days'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    print("  episodes by category: " + ", ".join(f"{c} {n}" for c, n in rows))
+    print(f"  children in the 3-in-90-days cohort (ever): {cohort}")
+    print(f"  children on the at-risk list today: {at_risk}")
+
+
+def serve(args: argparse.Namespace) -> int:
+    from pipelines.orchestration.schedules import serve as serve_schedules
+
+    serve_schedules()
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from pipelines.warehouse.export import export_tables
+
+    for path in export_tables(args.db, args.out, args.format):
+        print(path)
+    return 0
+
+
+def lookup(args: argparse.Namespace) -> int:
+    from pipelines.db import connect
+
+    if not args.work_db.exists():
+        raise FileNotFoundError(f"{args.work_db}: no working store")
+    con = connect(args.work_db, read_only=True)
+    try:
+        row = con.execute(
+            "select source, person_ref from person_keys where child_id = ?", [args.child_id]
+        ).fetchone()
+    finally:
+        con.close()
+    if row is None:
+        raise LookupError(f"no child with id {args.child_id}")
+    print(f"source: {row[0]}\nperson_ref: {row[1]}")
+    return 0

@@ -1,0 +1,117 @@
+"""The `whereabouts` arguments: parsing and checking only; the work is in the commands."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+
+from pipelines import settings
+
+
+def _month(text: str) -> str:
+    try:
+        date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a month (use YYYY-MM)") from None
+    return text
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="whereabouts",
+        description="Analytics for children reported missing or absent.",
+    )
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser(
+        "demo",
+        help="synthetic extracts (if data/raw is empty), nightly, then the latest briefing",
+        description="Synthetic extracts (if the raw folder is empty), then nightly, then the "
+        "briefing for the latest complete month; prints where everything is.",
+    )
+
+    nightly = commands.add_parser(
+        "nightly",
+        help="ingest new files, classify, validate, build and publish the curated database",
+        description="Ingest new files, classify, validate, build and publish the curated "
+        "database. Exits non-zero with a one-line reason when nothing was published.",
+    )
+    nightly.add_argument("--raw", type=Path, default=settings.RAW_DIR, help="raw folder")
+    nightly.add_argument(
+        "--sources", type=Path, default=settings.SOURCES_DIR, help="source declarations"
+    )
+    nightly.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
+    nightly.add_argument(
+        "--work-db", type=Path, default=settings.WORK_DB, help="private working store"
+    )
+    nightly.add_argument(
+        "--as-of", type=_date, default=None, help="run date for as-of figures (default today)"
+    )
+    nightly.add_argument(
+        "--reports", type=Path, default=settings.VALIDATION_DIR, help="validation reports folder"
+    )
+    nightly.add_argument(
+        "--full-rebuild",
+        action="store_true",
+        help="rebuild every curated table from all history, even when only new files arrived",
+    )
+
+    brief = commands.add_parser(
+        "briefing",
+        help="the monthly briefing PDF",
+        description="Write the monthly briefing PDF for a month from the published database.",
+    )
+    brief.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    brief.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
+    brief.add_argument("--out", type=Path, default=settings.BRIEFINGS_DIR, help="output folder")
+
+    synth = commands.add_parser(
+        "synth",
+        help="synthetic nightly extracts of several fictional sources",
+        description="Write seeded, deterministic synthetic extracts and a manifest of the "
+        "defects injected.",
+    )
+    synth.add_argument("--out", type=Path, required=True, help="raw folder to write into")
+    synth.add_argument("--seed", type=int, default=42, help="random seed")
+    synth.add_argument("--scale", type=float, default=1.0, help="volume multiplier")
+    synth.add_argument("--until", type=_month, default=None, help="last month (YYYY-MM)")
+    synth.add_argument(
+        "--only", default=None, help="comma-separated source names (default: all five)"
+    )
+
+    commands.add_parser(
+        "serve",
+        help="the nightly and monthly schedules",
+        description="Serve the nightly (02:30) and monthly briefing (06:00 on the 1st) "
+        "schedules, Europe/London, as Prefect deployments.",
+    )
+
+    export = commands.add_parser(
+        "export",
+        help="the curated tables as Parquet or CSV",
+        description="Export every curated table for other tools. CSV cells that begin "
+        "with = + - @ are prefixed with ' so spreadsheets do not run them.",
+    )
+    export.add_argument("--format", choices=("parquet", "csv"), required=True)
+    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
+
+    lookup = commands.add_parser(
+        "lookup",
+        help="the source and person reference behind a pseudonymised child id",
+        description="For those entitled to act: the source and person reference behind a "
+        "child_id, read from the private working store.",
+    )
+    lookup.add_argument("child_id")
+    lookup.add_argument(
+        "--work-db", type=Path, default=settings.WORK_DB, help="private working store"
+    )
+    return top

@@ -1,0 +1,213 @@
+"""The private working store: ledger, every episode version, quarantine, findings, pseudonyms.
+
+Only the nightly job opens it for writing. Analysts never see it: it holds raw values of
+quarantined rows and the person references behind child ids.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipelines.db import connect
+
+SCHEMA = """
+create table if not exists ingest_files (
+    file varchar primary key,      -- <source>/<file name>, relative to the raw folder
+    sha256 varchar not null,
+    source varchar not null,
+    fingerprint varchar,           -- the source declaration it was read with
+    size bigint,
+    mtime double,
+    status varchar not null,       -- loaded / duplicate / rejected / held
+    rows_read bigint not null,
+    rows_loaded bigint not null,
+    rows_quarantined bigint not null,
+    rows_out_of_scope bigint not null,
+    message varchar,
+    ingest_seq bigint not null,    -- arrival order: later files supersede earlier ones
+    run_id varchar,
+    ingested_at timestamp
+);
+create table if not exists episode_versions (
+    source varchar not null,
+    file varchar not null,
+    row_number bigint not null,
+    ingest_seq bigint not null,
+    episode_ref varchar not null,
+    child_id varchar not null,
+    date_of_birth date,
+    reported_at timestamp not null,
+    last_seen_at timestamp,
+    returned_at timestamp,
+    recorded_category varchar,
+    initial_risk_grade varchar,
+    risk_grade varchar,
+    sex varchar,
+    looked_after varchar,
+    missing_from varchar,
+    cse_flag varchar,
+    outcome varchar,
+    rhi_offered_at timestamp,
+    rhi_completed_at timestamp,
+    extracted_at timestamp
+);
+create table if not exists quarantine (
+    source varchar not null,
+    file varchar not null,
+    row_number bigint not null,
+    reasons varchar not null,
+    raw_values varchar              -- the mapped row as read (private; never published)
+);
+create table if not exists findings (
+    rule varchar not null,
+    severity varchar not null,
+    source varchar not null,
+    file varchar,
+    row_number bigint,
+    episode_ref varchar,
+    message varchar not null
+);
+create table if not exists person_keys (
+    child_id varchar not null,     -- one row each, kept so by storing.FileStore (no key index)
+    source varchar not null,
+    person_ref varchar not null
+);
+create table if not exists store_identity (
+    store_id varchar not null,      -- random, made when the store is created
+    created_at timestamp not null
+);
+create table if not exists runs (
+    run_id varchar primary key,
+    started_at timestamp not null,
+    finished_at timestamp,
+    status varchar not null,        -- running / published / failed
+    as_of date,
+    files_new bigint,
+    rows_read bigint,
+    rows_loaded bigint,
+    rows_quarantined bigint,
+    rows_out_of_scope bigint,
+    episodes bigint,
+    children bigint,
+    seconds double,
+    message varchar
+);
+"""
+
+EPISODE_COLUMNS = [
+    "source",
+    "file",
+    "row_number",
+    "ingest_seq",
+    "episode_ref",
+    "child_id",
+    "date_of_birth",
+    "reported_at",
+    "last_seen_at",
+    "returned_at",
+    "recorded_category",
+    "initial_risk_grade",
+    "risk_grade",
+    "sex",
+    "looked_after",
+    "missing_from",
+    "cse_flag",
+    "outcome",
+    "rhi_offered_at",
+    "rhi_completed_at",
+    "extracted_at",
+]
+
+
+def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
+    """The working store, its tables created on first use (plus any `config`)."""
+    con = connect(path, **config)
+    con.execute(SCHEMA)
+    # A published database records which store, and which files of it, it was built from:
+    # a new store, or a number given out twice, must never pass for "nothing changed".
+    con.execute(
+        "insert into store_identity select uuid()::varchar, now()::timestamp "
+        "where not exists (from store_identity)"
+    )
+    _unkey_person_keys(con)
+    remove_unledgered_versions(con)  # a process that died mid-file left them
+    (numbered,) = con.execute(
+        "select count(*) from duckdb_sequences() where sequence_name = 'ingest_seq_numbers'"
+    ).fetchall()[0]
+    if not numbered:
+        (start,) = con.execute(
+            "select coalesce(max(ingest_seq), 0) + 1 from ingest_files"
+        ).fetchall()[0]
+        con.execute(f"create sequence ingest_seq_numbers start with {start}")
+    path.chmod(0o600)
+    return con
+
+
+def _unkey_person_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Rebuild a store's person_keys made with a primary key, which DuckDB cannot drop.
+
+    The key's index held every child ever seen in memory and took 4.8 s to insert 1.9 million
+    children into (docs/scaling.md); an insert that skips children already there does the
+    same job in 1.9 s.
+    """
+    (keyed,) = con.execute(
+        "select count(*) from duckdb_constraints() "
+        "where table_name = 'person_keys' and constraint_type = 'PRIMARY KEY'"
+    ).fetchall()[0]
+    if keyed:
+        con.execute("begin transaction")
+        con.execute("alter table person_keys rename to person_keys_keyed")
+        con.execute(SCHEMA)  # creates person_keys as declared now, the rest exist already
+        con.execute("insert into person_keys by name from person_keys_keyed")
+        con.execute("drop table person_keys_keyed")
+        con.execute("commit")
+
+
+def insert_frame(
+    con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, or_ignore: bool = False
+) -> None:
+    """Append a DataFrame's rows to a table, matching columns by name."""
+    if frame.empty:
+        return
+    # As Arrow, DuckDB reads the rows without holding Python's lock, so storing on its own
+    # thread overlaps the checking of the next rows (pipelines.ingest.writer); as pandas it did not.
+    con.register("incoming_frame", pa.Table.from_pandas(frame, preserve_index=False))
+    columns = ", ".join(frame.columns)
+    verb = "insert or ignore" if or_ignore else "insert"
+    con.execute(f"{verb} into {table} ({columns}) select {columns} from incoming_frame")
+    con.unregister("incoming_frame")
+
+
+def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
+    """The next number in arrival order: never one given out before, even to a file since
+    forgotten (a sequence, not max + 1)."""
+    # fetchall: DuckDB 2 refuses to register a frame while a result is left unfinished.
+    return con.execute("select nextval('ingest_seq_numbers')").fetchall()[0][0]
+
+
+def remove_unledgered_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """Remove episode versions that no ledger row names: those of a file abandoned part way,
+    or of one whose process died before its transaction (storing.FileStore)."""
+    con.execute(
+        "delete from episode_versions where ingest_seq not in (select ingest_seq from ingest_files)"
+    )
+
+
+def forget_files(
+    con: duckdb.DuckDBPyConnection, files: list[str], staged_seq: int | None = None
+) -> None:
+    """Remove everything a set of files contributed, so they can be ingested again; but not
+    episode versions already stored under `staged_seq`, the number of their new bytes."""
+    if not files:
+        return
+    staged = staged_seq is not None
+    for table in ("episode_versions", "quarantine", "findings", "ingest_files"):
+        newer = " and ingest_seq <> ?" if table == "episode_versions" and staged else ""
+        con.execute(
+            f"delete from {table} where file in (select unnest(?)){newer}",
+            [files, staged_seq] if newer else [files],
+        )

@@ -1,0 +1,88 @@
+"""The schedules `whereabouts serve` keeps: the nightly run at 02:30 and the briefing for the
+previous month at 06:00 on the 1st, Europe/London, as Prefect deployments.
+
+Prefect schedules nothing without a server: `serve` uses the one at PREFECT_API_URL, or
+starts a private one on 127.0.0.1 for as long as it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from zoneinfo import ZoneInfo
+
+import prefect
+from prefect import flow
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.schedules import Cron
+from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
+
+from pipelines import settings
+from pipelines.briefing.months import previous_month
+from pipelines.orchestration.flows import briefing, nightly
+from pipelines.orchestration.prefect_api import local_server
+
+# The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.
+TIMEZONE = "Europe/London"
+NIGHTLY_CRON = "30 2 * * *"
+BRIEFING_CRON = "0 6 1 * *"
+
+
+@flow(name="monthly-briefing", log_prints=False)
+def monthly_briefing(
+    db: Path = settings.CURATED_DB,
+    out_dir: Path = settings.BRIEFINGS_DIR,
+    month: str | None = None,
+) -> Path:
+    """The briefing for `month` (YYYY-MM), by default the month before today in London."""
+    month = month or previous_month(datetime.now(ZoneInfo(TIMEZONE)).date())
+    return briefing(month=month, db=db, out_dir=out_dir)
+
+
+def deployments() -> list[RunnerDeployment]:
+    """The two scheduled deployments, built without contacting any server."""
+    # Module entrypoints: the runner imports the installed package, whatever the working folder.
+    return [
+        nightly.to_deployment(
+            name="nightly",
+            schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
+        monthly_briefing.to_deployment(
+            name="monthly-briefing",
+            schedules=[Cron(BRIEFING_CRON, timezone=TIMEZONE)],
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        ),
+    ]
+
+
+def serve() -> None:
+    """Serve the deployments until interrupted (Ctrl-C or SIGTERM)."""
+    if get_current_settings().api.url:
+        prefect.serve(*deployments())
+        return
+    # Until Prefect's runner installs its own handler, SIGTERM must unwind through the
+    # `finally` below, or the private server would outlive us.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with local_server() as server:
+            print(
+                f"Prefect server for the schedules: {server.url} "
+                f"(pid {server.pid}, log {server.log})",
+                flush=True,
+            )
+            os.environ["PREFECT_API_URL"] = server.url  # for the flow runs it starts
+            with temporary_settings(updates={PREFECT_API_URL: server.url}):
+                prefect.serve(*deployments())
+    except KeyboardInterrupt:  # stopped before Prefect's runner took over the signals
+        pass
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")

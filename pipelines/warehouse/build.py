@@ -1,0 +1,342 @@
+"""Build the curated database from the working store with the SQL models, then publish it.
+
+The database is built as a new file beside the published one and renamed over it only
+after the curated suite passes, so analysts connected read-only keep a consistent version
+and a run that fails or is killed at any point leaves the last good database whole.
+
+A night whose files only added to the working store builds incrementally: it copies the
+published file and recomputes the episodes (and repeat rows) of the children with new
+versions, from their whole history, and every other table whole. Anything that could change
+other children's rows (the models, settings or declarations; a replaced file) makes the build
+full. Both paths give the same tables (tests/test_incremental.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import yaml
+
+from pipelines import settings
+from pipelines.db import DUCKDB_CONFIG, connect
+from pipelines.quality.contracts import load_contract
+from pipelines.sources.declarations import Source
+from pipelines.warehouse.models import ancestors, load_models
+
+MODELS = load_models()
+# Views folded into the tables, in build order: five million wide rows are written once.
+STEPS = tuple(name for name, model in MODELS.items() if model.is_view)
+# The curated tables (marts and audit), each after the tables it reads.
+CURATED = tuple(name for name, model in MODELS.items() if not model.is_view)
+
+# Tables whose rows for a child are computed from that child's episodes alone and from no
+# run date: an incremental build recomputes only the changed children's rows of these.
+PER_CHILD = ("episodes", "repeat_missing")
+
+# The children an incremental build re-models; made before the narrowed views, from staging
+# that is never narrowed.
+TOUCHED = "int_children_touched"
+# How the modelling steps are narrowed to the children an incremental build re-models:
+# every version of every episode they ever had, so that their histories stay whole, and of
+# the latest versions only theirs.
+SCOPED_STEPS = {
+    "stg_episode_versions": "(source, episode_ref) in (select (source, episode_ref) "
+    f"from stg_episode_version_keys where child_id in (select child_id from {TOUCHED}))",
+    "int_episodes_deduplicated": f"child_id in (select child_id from {TOUCHED})",
+}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a build runs: `full`, or `incremental` from the published file."""
+
+    mode: str
+    reason: str
+    since_seq: int = 0  # incremental: versions with a later ingest_seq are new
+    last_full_build_on: date | None = None  # incremental: carried over from the published file
+
+
+@dataclass(frozen=True)
+class Built:
+    path: Path
+    mode: str
+    reason: str
+    children_rebuilt: int
+
+    def line(self) -> str:
+        return f"{self.mode} build ({self.reason}; {self.children_rebuilt} children rebuilt)"
+
+
+def classification_settings() -> dict:
+    return yaml.safe_load(settings.CLASSIFICATION_FILE.read_text(encoding="utf-8"))["settings"]
+
+
+def regime_table(sources: dict[str, Source]) -> pd.DataFrame:
+    """Each police source's regime changes: its own declaration, else the national dates."""
+    national = classification_settings()["national_regimes"]
+    rows = []
+    for source in sources.values():
+        if source.is_ssda903:
+            continue
+        if source.regimes is not None:
+            rows += [(source.name, c.starts, c.regime) for c in source.regimes]
+        else:
+            rows += [
+                (source.name, date.fromisoformat(str(n["from"])), n["regime"]) for n in national
+            ]
+    frame = pd.DataFrame(rows, columns=["source", "starts", "regime"])
+    frame["starts"] = pd.to_datetime(frame["starts"])
+    return frame
+
+
+def model_variables(as_of: date) -> dict[str, str]:
+    """The SQL variables the models read, as SQL literals."""
+    grades = classification_settings()["single_absent_grades"]
+    return {
+        "as_of": f"date {_quote(as_of.isoformat())}",
+        "single_absent_grades": "[" + ", ".join(_quote(g) for g in grades) + "]",
+        "repeat_episodes": str(settings.REPEAT_EPISODES),
+        "repeat_window_days": str(settings.REPEAT_WINDOW_DAYS),
+        "rhi_within_hours": str(settings.RHI_WITHIN_HOURS),
+        "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
+    }
+
+
+def declarations_table(sources: dict[str, Source]) -> pd.DataFrame:
+    return pd.DataFrame([(s.name, s.kind) for s in sources.values()], columns=["source", "layout"])
+
+
+def models_fingerprint(sources: dict[str, Source]) -> str:
+    """A digest of everything the tables are computed with apart from the data and the run
+    date: when it changes, rows of children with no new versions may change too."""
+    digest = hashlib.sha256()
+    files = [
+        *(model.path for model in MODELS.values()),
+        *sorted(settings.TABLES_DIR.glob("*.yml")),
+        settings.CLASSIFICATION_FILE,
+    ]
+    for path in files:
+        name = f"{path.parent.name}/{path.name}"  # e.g. marts/episodes.sql, tables/episodes.yml
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    variables = model_variables(date.min) | {"as_of": ""}
+    declared = sorted((s.name, s.kind, s.fingerprint) for s in sources.values())
+    for part in (
+        json.dumps(variables, sort_keys=True),
+        json.dumps(declared),
+        regime_table(sources).to_csv(index=False),
+        duckdb.__version__,
+        settings.STORAGE_COMPATIBILITY_VERSION,
+    ):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def plan_build(
+    published: Path | None, work_db: Path, fingerprint: str, full: bool, today: date
+) -> Plan:
+    """Full or incremental, with the reason an operator reads in the run summary."""
+    if full:
+        return Plan("full", "full rebuild requested")
+    if published is None or not published.exists():
+        return Plan("full", "no published database")
+    con = duckdb.connect(config=DUCKDB_CONFIG)
+    try:
+        con.execute(f"attach {_quote(str(published))} as published (read_only)")
+        con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        tables = con.execute(
+            "select table_name from duckdb_tables() where database_name = 'published'"
+        ).fetchall()
+        if ("build_manifest",) not in tables:
+            return Plan("full", "the published database has no build manifest")
+        (built,) = con.sql("from published.build_manifest").to_arrow_table().to_pylist()
+        if built["models_fingerprint"] != fingerprint:
+            return Plan("full", "models, settings or source declarations changed")
+        store = con.execute("select any_value(store_id) from work.store_identity").fetchall()
+        if built["store_id"] != store[0][0]:
+            return Plan("full", "the published database was built from another working store")
+        age = (today - built["last_full_build_on"]).days
+        if age >= settings.FULL_REBUILD_EVERY_DAYS:
+            return Plan("full", f"the last full build was {age} days ago")
+        seq = built["last_ingest_seq"]
+        versions, files = con.execute(
+            "select (select count(*) from work.episode_versions where ingest_seq <= $seq), "
+            "(select count(*) from work.ingest_files where ingest_seq <= $seq)",
+            {"seq": seq},
+        ).fetchall()[0]
+        if (versions, files) != (built["versions_built"], built["files_built"]):
+            return Plan("full", "files built before were replaced or forgotten")
+        return Plan(
+            "incremental", f"new versions since ingest_seq {seq}", seq, built["last_full_build_on"]
+        )
+    except duckdb.Error as exc:  # an unreadable published file is rebuilt, not trusted
+        return Plan("full", f"the published database could not be read ({type(exc).__name__})")
+    finally:
+        con.close()
+
+
+def model_sql(name: str) -> str:
+    return MODELS[name].sql
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_statements(table: str) -> list[str]:
+    """COMMENT ON statements from a table's contract (the data dictionary, in the database)."""
+    contract = load_contract(table)
+    statements = [
+        f"comment on table {table} is {_quote(contract.grain + '. ' + contract.description)}"
+    ]
+    for column in contract.columns:
+        statements.append(
+            f"comment on column {table}.{column.name} is {_quote(column.description)}"
+        )
+    return statements
+
+
+def build(
+    work_db: Path,
+    target: Path,
+    sources: dict[str, Source],
+    as_of: date,
+    published: Path | None = None,
+    full: bool = False,
+    today: date | None = None,
+) -> Built:
+    """Build every curated table into a new database file at `target`: incrementally from
+    `published` when that is exact, else in full (or when `full` is asked for)."""
+    today = today or date.today()
+    fingerprint = models_fingerprint(sources)
+    plan = plan_build(published, work_db, fingerprint, full, today)
+    discard(target)
+    # Everything DuckDB writes while building (the file, its write-ahead log, spill files)
+    # is private until the finished file is opened to the group.
+    umask = os.umask(0o077)
+    built = False
+    try:
+        if plan.mode == "incremental":
+            shutil.copyfile(published, target)
+        children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
+        built = True
+    finally:
+        os.umask(umask)
+        if not built:  # a half-built file is never left for anyone to open
+            discard(target)
+    target.chmod(0o640)
+    return Built(target, plan.mode, plan.reason, children)
+
+
+def _build_into(
+    target: Path,
+    work_db: Path,
+    sources: dict[str, Source],
+    as_of: date,
+    plan: Plan,
+    fingerprint: str,
+    today: date,
+) -> int:
+    """Run the models into `target` (empty, or the published copy); children rebuilt."""
+    con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
+    try:
+        con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        last_full = plan.last_full_build_on or today
+        variables = model_variables(as_of) | {
+            "build_mode": _quote(plan.mode),
+            "build_reason": _quote(plan.reason),
+            "models_fingerprint": _quote(fingerprint),
+            "children_rebuilt": "null::bigint",
+            "last_full_build_on": f"date {_quote(last_full.isoformat())}",
+        }
+        for name, value in variables.items():
+            con.execute(f"set variable {name} = {value}")
+        con.register("source_declarations", declarations_table(sources))
+        con.register("source_regimes", regime_table(sources))
+        if plan.mode == "incremental":
+            _rebuild_children(con, plan.since_seq)
+        else:
+            _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=False)
+        for table in CURATED:
+            if plan.mode == "full" or table not in PER_CHILD:
+                con.execute(f"drop table if exists main.{table}")
+                _create_table(con, table)
+        (children,) = con.execute("select children_rebuilt from build_manifest").fetchall()[0]
+        con.execute("detach work")
+        con.execute("checkpoint")
+        return children
+    finally:
+        con.close()
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], scoped: bool) -> None:
+    for step in names:
+        # Intermediate steps are views folded into `episodes`, the one wide table every
+        # other curated table reads: five million wide rows are written once, not twice.
+        sql = model_sql(step)
+        if scoped and step in SCOPED_STEPS:
+            sql = f"select * from ({sql}) where {SCOPED_STEPS[step]}"
+        con.execute(f"create or replace temp view {step} as {sql}")
+
+
+def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    con.execute(f"create table main.{table} as {model_sql(table)}")
+    for statement in comment_statements(table):
+        con.execute(statement)
+
+
+def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
+    """Replace the per-child rows of the children with new versions (in the copied file)."""
+    con.execute(f"set variable since_seq = {since_seq}")
+    _create_views(con, tuple(ancestors(TOUCHED, MODELS)), scoped=False)
+    con.execute(f"create temp table {TOUCHED} as {model_sql(TOUCHED)}")
+    (count,) = con.execute(f"select count(*) from {TOUCHED}").fetchall()[0]
+    con.execute(f"set variable children_rebuilt = {count}")
+    _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=True)
+    # Their rows are modelled into a schema of their own first: there `episodes` names the
+    # rebuilt children's episodes, so the per-child models run unchanged on just those.
+    con.execute("create schema rebuilt")
+    con.execute("set search_path = 'rebuilt'")
+    try:
+        for table in PER_CHILD:
+            con.execute(f"create table rebuilt.{table} as {model_sql(table)}")
+    finally:
+        con.execute("reset search_path")
+    for table in PER_CHILD:
+        con.execute(f"delete from main.{table} where child_id in (select child_id from {TOUCHED})")
+        con.execute(f"insert into main.{table} by name from rebuilt.{table}")
+    con.execute("drop schema rebuilt cascade")
+
+
+def discard(target: Path) -> None:
+    """Remove a database file and its write-ahead log."""
+    for path in (target, target.with_name(target.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def building_path(published: Path, run_id: str) -> Path:
+    """Where a run builds its new file: beside the published one, so the rename is atomic."""
+    return published.with_name(f".{published.name}.building-{run_id}")
+
+
+def clear_abandoned(published: Path) -> None:
+    """Remove what runs killed mid-build left (the run lock is held): the file, its
+    write-ahead log, and DuckDB's spill folder (`<file>.tmp`)."""
+    for path in published.parent.glob(f".{published.name}.building-*"):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def publish(built: Path, published: Path) -> None:
+    """Rename the new database over the published one (atomic on one filesystem)."""
+    built.chmod(0o640)
+    os.replace(built, published)

@@ -1,0 +1,101 @@
+-- The children most at risk as of the run date, in the order to act on them.
+-- Priority tiers (docs/warehouse.md): 1 open episode graded high; 2 any other open episode;
+-- 3 CSE-flagged episode in the last 90 days; 4 high-risk episode in the last 90 days;
+-- 5 completed 3 episodes within 90 days in the last 90 days; 6 an absent decision
+-- needing review in the last 90 days. Within a tier: more reasons, then more recent
+-- episodes, then the latest report first.
+with episodes as (
+    select * from episodes
+),
+
+-- Episodes reported by the run date, with what the tiers look at.
+reported as (
+    select
+        *,
+        -- The highest grade known: the initial one where no highest grade is recorded.
+        coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
+        -- Open as of the run date: a return recorded after it had not happened yet.
+        returned_at is null
+        or returned_at >= getvariable('as_of')::timestamp + interval 1 day as open_then
+    from episodes
+    where reported_at < getvariable('as_of')::timestamp + interval 1 day
+),
+
+window_start as (
+    select getvariable('as_of')::timestamp + interval 1 day
+        - to_days(getvariable('at_risk_lookback_days')) as starts
+),
+
+-- Only children with something to act on are summarised: far fewer than all children.
+flagged as (
+    select distinct child_id
+    from reported, window_start
+    where open_then
+        or reported_at >= starts
+        and (cse_flag or graded_high or completes_repeat_window or absent_needs_review)
+),
+
+per_child as (
+    select
+        child_id,
+        bool_or(open_then) as has_open_episode,
+        coalesce(bool_or(open_then and graded_high), false)
+            as has_open_high_risk,
+        coalesce(bool_or(reported_at >= starts and cse_flag), false) as recent_cse,
+        coalesce(bool_or(reported_at >= starts and graded_high), false)
+            as recent_high_risk,
+        coalesce(bool_or(reported_at >= starts and completes_repeat_window), false)
+            as recent_repeat,
+        coalesce(bool_or(reported_at >= starts and absent_needs_review), false)
+            as recent_absent_review,
+        count(*) filter (where reported_at >= starts) as episodes_last_90_days,
+        max(reported_at) as last_reported_at,
+        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id
+    from reported semi join flagged using (child_id), window_start
+    group by child_id
+),
+
+listed as (
+    select
+        *,
+        concat_ws('; ',
+            if(has_open_high_risk, 'open high-risk episode', null),
+            if(has_open_episode and not has_open_high_risk, 'open episode', null),
+            if(recent_cse, 'CSE flag in last 90 days', null),
+            if(recent_high_risk, 'high risk in last 90 days', null),
+            if(recent_repeat, '3 episodes within 90 days', null),
+            if(recent_absent_review, 'absent decision needs review', null)
+        ) as reasons,
+        has_open_episode::int + recent_cse::int + recent_high_risk::int + recent_repeat::int
+        + recent_absent_review::int as reason_count,
+        case
+            when has_open_high_risk then 1
+            when has_open_episode then 2
+            when recent_cse then 3
+            when recent_high_risk then 4
+            when recent_repeat then 5
+            when recent_absent_review then 6
+        end as priority_tier
+    from per_child
+    where has_open_episode or recent_cse or recent_high_risk or recent_repeat
+        or recent_absent_review
+),
+
+final as (
+    select
+        row_number() over (
+            order by priority_tier, reason_count desc, episodes_last_90_days desc,
+                last_reported_at desc, child_id
+        ) as priority,
+        child_id,
+        priority_tier,
+        reasons,
+        episodes_last_90_days,
+        last_reported_at,
+        last_episode_id,
+        has_open_episode,
+        has_open_high_risk
+    from listed
+)
+
+select * from final
