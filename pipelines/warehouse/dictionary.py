@@ -1,17 +1,16 @@
 """The data dictionary (docs/data-dictionary.md), generated from the table contracts.
 
-`python -m pipelines.warehouse.dictionary` rewrites it; a test fails when the committed file differs,
-so the dictionary, the database comments and the suites never drift apart.
+`python -m pipelines.warehouse.dictionary` rewrites it; a test fails when the committed file
+differs, so the dictionary, the database comments and the suites never drift apart.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
+from pipelines import settings
 from pipelines.quality.contracts import load_contract
 from pipelines.warehouse.build import CURATED
 
-DICTIONARY = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
+DICTIONARY = settings.PROJECT_ROOT / "docs" / "data-dictionary.md"
 
 
 def _cell(value: object) -> str:
@@ -23,9 +22,9 @@ def render() -> str:
         "# Data dictionary",
         "",
         "The curated tables in `data/curated/whereabouts.duckdb`. Generated from",
-        "`schemas/tables/*.yml` by `python -m pipelines.warehouse.dictionary`; the same text is in the",
-        "database as `COMMENT ON` (see `duckdb_columns()`), and the same contracts generate the",
-        "Great Expectations suites that gate publishing.",
+        "`schemas/tables/*.yml` by `python -m pipelines.warehouse.dictionary`; the same text is",
+        "in the database as `COMMENT ON` (see `duckdb_columns()`), and the same contracts",
+        "generate the Great Expectations suites that gate publishing.",
         "",
     ]
     for table in CURATED:

@@ -7,6 +7,7 @@ is adding a file.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -63,15 +64,19 @@ def load_models(folder: Path = settings.SQL_DIR) -> dict[str, Model]:
     paths = {p.stem: p for layer in LAYERS for p in sorted((folder / layer).glob("*.sql"))}
     reads = {name: model_reads(path.read_text(encoding="utf-8")) for name, path in paths.items()}
     graph = {name: {r for r in reads[name] if r in paths and r != name} for name in paths}
+    rank = {name: (LAYERS.index(paths[name].parent.name), name) for name in paths}
     sorter = TopologicalSorter(graph)
     sorter.prepare()
+    ready: list[tuple[tuple[int, str], str]] = []
     order: list[str] = []
-    rank = {name: (LAYERS.index(paths[name].parent.name), name) for name in paths}
     while sorter.is_active():
-        # Among models ready at once: lower layers first, then by name, so the order is stable.
-        ready = sorted(sorter.get_ready(), key=rank.__getitem__)
-        order += ready
-        sorter.done(*ready)
+        # One at a time, the lowest layer first, then by name: a stable order that reads
+        # staging, intermediate, marts, audit.
+        for name in sorter.get_ready():
+            heapq.heappush(ready, (rank[name], name))
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        sorter.done(name)
     return {
         name: Model(
             name,
