@@ -56,6 +56,10 @@ AGE_OF_MAJORITY = 18
 MAX_QUARANTINE_SHARE = float(os.environ.get("WHEREABOUTS_MAX_QUARANTINE_SHARE", "0.05"))
 
 # --- analysis ----------------------------------------------------------------------------
+# The three values below are named in published columns and definitions (rhi_offered_within_72h,
+# 3_in_90_days, episodes_last_90_days): the names are the documented interface analysts' queries
+# use, so a different value is a change of that interface, and tests/test_settings.py fails
+# until the names change with it.
 # Statutory guidance: a return home interview is offered within 72 hours of the return.
 RHI_WITHIN_HOURS = 72
 # Police trigger for a multi-agency response: 3 episodes within 90 days.
@@ -63,6 +67,14 @@ REPEAT_EPISODES = 3
 REPEAT_WINDOW_DAYS = 90
 # The children-most-at-risk list looks back this far from the run date.
 AT_RISK_LOOKBACK_DAYS = 90
+
+# --- schedules ---------------------------------------------------------------------------
+# The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.
+SCHEDULE_TIMEZONE = "Europe/London"
+# The nightly run, after forces' extracts land (documented in README and docs/operations.md).
+NIGHTLY_CRON = "30 2 * * *"
+# The briefing for the previous month, before the working day on the 1st.
+BRIEFING_CRON = "0 6 1 * *"
 
 # --- publishing about children -----------------------------------------------------------
 # Official-statistics practice: counts from 1 to this are suppressed (shown as 'c').

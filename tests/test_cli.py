@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli.main import main
+from pipelines.errors import MissingInput, WhereaboutsError
 
 COMMANDS = ["demo", "nightly", "briefing", "synth", "serve", "export", "lookup"]
 
@@ -53,6 +54,23 @@ def test_briefing_without_a_database_says_so(tmp_path, capsys):
         f"whereabouts briefing: {tmp_path / 'none.duckdb'}: no published database "
         "(run 'whereabouts nightly')\n"
     )
+
+
+def test_debug_shows_the_traceback_of_a_known_failure(tmp_path):
+    with pytest.raises(MissingInput, match="no published database"):
+        main(["--debug", "briefing", "--month", "2026-10", "--db", str(tmp_path / "no.duckdb")])
+
+
+def test_a_bug_is_not_dressed_as_a_known_failure(tmp_path, capsys):
+    # Exporting into a path that is a file fails in the file system, not in a rule of ours:
+    # the traceback must reach the user rather than one line that hides where it came from.
+    (tmp_path / "c.duckdb").write_bytes(b"")
+    (tmp_path / "out").write_text("a file, not a folder")
+    with pytest.raises(OSError) as raised:
+        main(["export", "--format", "csv", "--out", str(tmp_path / "out"),
+              "--db", str(tmp_path / "c.duckdb")])  # fmt: skip
+    assert not isinstance(raised.value, WhereaboutsError)
+    assert capsys.readouterr().err == ""
 
 
 def processes_with(home: Path) -> list[int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from pipelines.briefing import queries
 from pipelines.briefing.pdf import render
 from pipelines.db import connect
+from pipelines.errors import MissingInput
 
 __all__ = ["write_briefing"]
 
@@ -22,7 +23,7 @@ def write_briefing(db_path: Path, month: str, out_dir: Path) -> Path:
     queries.parse_month(month)
     db_path = Path(db_path)
     if not db_path.is_file():
-        raise FileNotFoundError(f"no curated database at {db_path}")
+        raise MissingInput(f"no curated database at {db_path}")
     con = connect(db_path, read_only=True)
     try:
         data = {

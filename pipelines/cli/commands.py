@@ -8,28 +8,17 @@ from pathlib import Path
 
 from pipelines import settings
 from pipelines.briefing.months import previous_month
-from pipelines.ingest.readers import RejectedFile
-from pipelines.orchestration.locking import AlreadyRunning
-from pipelines.sources.declarations import DeclarationError, load_sources
+from pipelines.errors import MissingInput, NotFound, WhereaboutsError
+from pipelines.sources.declarations import load_sources
 
 
-class RunFailed(RuntimeError):
+class RunFailed(WhereaboutsError, RuntimeError):
     """The nightly run did not publish; the message is the one-line reason."""
 
 
-# Failures that end a command with one plain line instead of a traceback.
-KNOWN_FAILURES = (
-    RunFailed,
-    AlreadyRunning,
-    DeclarationError,
-    RejectedFile,
-    FileNotFoundError,
-    PermissionError,
-    ValueError,
-    LookupError,
-    TimeoutError,
-    RuntimeError,
-)
+# Failures that end a command with one plain line: the project's own, whose messages say what
+# to do. Anything else is a bug and shows its traceback.
+KNOWN_FAILURES = (WhereaboutsError,)
 
 
 def run_nightly(**options) -> object:
@@ -44,7 +33,7 @@ def run_nightly(**options) -> object:
     return state.result()
 
 
-def nightly(args: argparse.Namespace) -> int:
+def nightly_command(args: argparse.Namespace) -> int:
     summary = run_nightly(
         raw_dir=args.raw,
         sources_dir=args.sources,
@@ -58,17 +47,17 @@ def nightly(args: argparse.Namespace) -> int:
     return 0
 
 
-def briefing(args: argparse.Namespace) -> int:
+def briefing_command(args: argparse.Namespace) -> int:
     from pipelines.orchestration.flows import briefing as briefing_flow
 
     if not args.db.exists():
-        raise FileNotFoundError(f"{args.db}: no published database (run 'whereabouts nightly')")
+        raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
     path = briefing_flow(month=args.month, db=args.db, out_dir=args.out)
     print(f"briefing for {args.month}: {path}")
     return 0
 
 
-def synth(args: argparse.Namespace) -> int:
+def synth_command(args: argparse.Namespace) -> int:
     from pipelines.synth import generate
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
@@ -80,7 +69,7 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(args: argparse.Namespace) -> int:
+def demo_command(args: argparse.Namespace) -> int:
     from pipelines.orchestration.flows import briefing as briefing_flow
 
     raw = settings.RAW_DIR
@@ -118,14 +107,14 @@ def _print_headlines(db: Path) -> None:
     print(f"  children on the at-risk list today: {at_risk}")
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
     from pipelines.orchestration.schedules import serve as serve_schedules
 
     serve_schedules()
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
+def export_command(args: argparse.Namespace) -> int:
     from pipelines.warehouse.export import export_tables
 
     for path in export_tables(args.db, args.out, args.format):
@@ -133,11 +122,11 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def lookup(args: argparse.Namespace) -> int:
+def lookup_command(args: argparse.Namespace) -> int:
     from pipelines.db import connect
 
     if not args.work_db.exists():
-        raise FileNotFoundError(f"{args.work_db}: no working store")
+        raise MissingInput(f"{args.work_db}: no working store")
     con = connect(args.work_db, read_only=True)
     try:
         row = con.execute(
@@ -146,6 +135,6 @@ def lookup(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if row is None:
-        raise LookupError(f"no child with id {args.child_id}")
+        raise NotFound(f"no child with id {args.child_id}")
     print(f"source: {row[0]}\nperson_ref: {row[1]}")
     return 0

@@ -39,7 +39,7 @@ def _answer(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) 
     except Exception as exc:
         from pipelines.cli.commands import KNOWN_FAILURES
 
-        if not isinstance(exc, KNOWN_FAILURES):
+        if args.debug or not isinstance(exc, KNOWN_FAILURES):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"whereabouts {args.command}: {message}", file=sys.stderr)
@@ -57,7 +57,8 @@ def _leave(code: int) -> NoReturn:
 
 
 def _load_flow_modules() -> None:
-    import pipelines.orchestration.flows  # noqa: F401  (Prefect, pandas, DuckDB and the flows themselves)
+    # Prefect, pandas, DuckDB and the flows themselves.
+    import pipelines.orchestration.flows  # noqa: F401
     from pipelines.quality.suites import load_gx
 
     load_gx()
@@ -66,4 +67,5 @@ def _load_flow_modules() -> None:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.cli import commands
 
-    return getattr(commands, args.command)(args)
+    command: Callable[[argparse.Namespace], int] = getattr(commands, f"{args.command}_command")
+    return command(args)

@@ -24,10 +24,21 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date (use YYYY-MM-DD)") from None
 
 
+def clock(cron: str) -> str:
+    """The time of day a cron schedule runs at, as HH:MM."""
+    minute, hour = cron.split()[:2]
+    return f"{int(hour):02d}:{int(minute):02d}"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="whereabouts",
         description="Analytics for children reported missing or absent.",
+    )
+    top.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of any failure, not only of unexpected ones",
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -90,8 +101,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "serve",
         help="the nightly and monthly schedules",
-        description="Serve the nightly (02:30) and monthly briefing (06:00 on the 1st) "
-        "schedules, Europe/London, as Prefect deployments.",
+        description=f"Serve the nightly ({clock(settings.NIGHTLY_CRON)}) and monthly briefing "
+        f"({clock(settings.BRIEFING_CRON)} on the 1st) schedules, {settings.SCHEDULE_TIMEZONE}, "
+        "as Prefect deployments.",
     )
 
     export = commands.add_parser(

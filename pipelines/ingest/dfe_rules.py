@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-COLUMNS: tuple[str, ...] = ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END")
+from pipelines.sources.record import SSDA903_COLUMNS
+
+COLUMNS = SSDA903_COLUMNS
 
 #: DfE rule code -> (severity, short description). Errors stop a row becoming an episode.
 RULES: dict[str, tuple[str, str]] = {

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from pipelines import settings
 from pipelines.db import row_aligned
+from pipelines.errors import ConfigurationError, MissingInput
 
 KEY_BYTES = 32
 # 16 bytes of the digest (32 hex characters): collisions are negligible at national scale.
@@ -36,14 +37,16 @@ def load_key(create: bool = True) -> bytes:
     path = key_path()
     if not path.exists():
         if not create:
-            raise FileNotFoundError(f"{path}: no pseudonymisation key (run 'whereabouts nightly')")
+            raise MissingInput(f"{path}: no pseudonymisation key (run 'whereabouts nightly')")
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(KEY_BYTES))
     text = path.read_text().strip()
     if len(text) < 32:
-        raise ValueError(f"{path}: the key is too short (expected {KEY_BYTES * 2} hex characters)")
+        raise ConfigurationError(
+            f"{path}: the key is too short (expected {KEY_BYTES * 2} hex characters)"
+        )
     return text.encode()
 
 

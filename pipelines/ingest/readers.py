@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines.errors import WhereaboutsError
 from pipelines.sources.declarations import Source
 from pipelines.sources.record import DATE_FIELDS, DATETIME_FIELDS, FIELDS, REQUIRED, SSDA903_COLUMNS
 
@@ -31,7 +32,7 @@ EXCEL_EPOCH = datetime(1899, 12, 30)
 HEADER_SEARCH_ROWS = 30
 
 
-class RejectedFile(ValueError):
+class RejectedFile(WhereaboutsError, ValueError):
     """A file that cannot be read at all; the message is the one-line reason."""
 
 

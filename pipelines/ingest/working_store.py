@@ -13,6 +13,26 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.db import connect
+from pipelines.sources.record import FIELD_TYPES
+
+# An episode version keeps the standard record's fields, except that the person reference is
+# replaced by the keyed child id and the category is what the source recorded (the comparable
+# category is the warehouse's to decide).
+_VERSION_KEYS = {
+    "source": "varchar not null",
+    "file": "varchar not null",
+    "row_number": "bigint not null",
+    "ingest_seq": "bigint not null",
+    "episode_ref": "varchar not null",
+    "child_id": "varchar not null",
+}
+_RENAMED = {"category": "recorded_category"}
+EPISODE_VERSION_TYPES: dict[str, str] = _VERSION_KEYS | {
+    _RENAMED.get(field, field): kind.lower() + (" not null" if field == "reported_at" else "")
+    for field, kind in FIELD_TYPES.items()
+    if field not in ("episode_ref", "person_ref")
+}
+EPISODE_COLUMNS = list(EPISODE_VERSION_TYPES)
 
 SCHEMA = """
 create table if not exists ingest_files (
@@ -32,29 +52,7 @@ create table if not exists ingest_files (
     run_id varchar,
     ingested_at timestamp
 );
-create table if not exists episode_versions (
-    source varchar not null,
-    file varchar not null,
-    row_number bigint not null,
-    ingest_seq bigint not null,
-    episode_ref varchar not null,
-    child_id varchar not null,
-    date_of_birth date,
-    reported_at timestamp not null,
-    last_seen_at timestamp,
-    returned_at timestamp,
-    recorded_category varchar,
-    initial_risk_grade varchar,
-    risk_grade varchar,
-    sex varchar,
-    looked_after varchar,
-    missing_from varchar,
-    cse_flag varchar,
-    outcome varchar,
-    rhi_offered_at timestamp,
-    rhi_completed_at timestamp,
-    extracted_at timestamp
-);
+{episode_versions}
 create table if not exists quarantine (
     source varchar not null,
     file varchar not null,
@@ -96,31 +94,12 @@ create table if not exists runs (
     seconds double,
     message varchar
 );
-"""
-
-EPISODE_COLUMNS = [
-    "source",
-    "file",
-    "row_number",
-    "ingest_seq",
-    "episode_ref",
-    "child_id",
-    "date_of_birth",
-    "reported_at",
-    "last_seen_at",
-    "returned_at",
-    "recorded_category",
-    "initial_risk_grade",
-    "risk_grade",
-    "sex",
-    "looked_after",
-    "missing_from",
-    "cse_flag",
-    "outcome",
-    "rhi_offered_at",
-    "rhi_completed_at",
-    "extracted_at",
-]
+""".replace(
+    "{episode_versions}",
+    "create table if not exists episode_versions (\n"
+    + ",\n".join(f"    {name} {kind}" for name, kind in EPISODE_VERSION_TYPES.items())
+    + "\n);",
+)
 
 
 def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:

@@ -11,12 +11,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
 
 from pipelines import settings
+from pipelines.errors import WhereaboutsError
 from pipelines.ingest.ledger import to_ingest
 from pipelines.ingest.pipeline import FileResult, ingest_files
 from pipelines.ingest.pseudonym import load_key
@@ -185,6 +186,9 @@ def nightly(
             except Exception as exc:  # the run ends failed with one line, never half-published
                 summary.status = "failed"
                 summary.message = summary.message or f"{type(exc).__name__}: {exc}".splitlines()[0]
+                if not isinstance(exc, WhereaboutsError):
+                    # A bug: its traceback goes to stderr and the flow run's log in Prefect.
+                    get_run_logger().error("the nightly run failed unexpectedly", exc_info=exc)
             finally:
                 summary.seconds = time.monotonic() - summary.started
                 finish_run(work_db, summary, final=True)

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pipelines.errors import WhereaboutsError
 
-class AlreadyRunning(RuntimeError):
+
+class AlreadyRunning(WhereaboutsError, RuntimeError):
     """Another nightly run holds the lock."""
 
 

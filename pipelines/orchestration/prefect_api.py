@@ -22,6 +22,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.errors import ServiceUnavailable
+
 # A first start creates and migrates Prefect's SQLite database: slow on 2 cores.
 SERVER_START_SECONDS = 180.0
 # Time the server gets to finish cleanly after SIGTERM before it is killed.
@@ -53,7 +55,7 @@ class LocalServer:
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
+                raise ServiceUnavailable(
                     f"the Prefect server exited with {self.process.returncode}; see {self.log}"
                 )
             try:
@@ -63,7 +65,7 @@ class LocalServer:
             except OSError:  # not listening yet
                 pass
             time.sleep(0.1)
-        raise TimeoutError(
+        raise ServiceUnavailable(
             f"the Prefect server at {self.url} did not answer in time; see {self.log}"
         )
 

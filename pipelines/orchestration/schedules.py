@@ -1,5 +1,5 @@
-"""The schedules `whereabouts serve` keeps: the nightly run at 02:30 and the briefing for the
-previous month at 06:00 on the 1st, Europe/London, as Prefect deployments.
+"""The schedules `whereabouts serve` keeps (settings.NIGHTLY_CRON and BRIEFING_CRON: the nightly
+run, and the briefing for the previous month on the 1st, London time) as Prefect deployments.
 
 Prefect schedules nothing without a server: `serve` uses the one at PREFECT_API_URL, or
 starts a private one on 127.0.0.1 for as long as it runs.
@@ -25,10 +25,9 @@ from pipelines.briefing.months import previous_month
 from pipelines.orchestration.flows import briefing, nightly
 from pipelines.orchestration.prefect_api import local_server
 
-# The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.
-TIMEZONE = "Europe/London"
-NIGHTLY_CRON = "30 2 * * *"
-BRIEFING_CRON = "0 6 1 * *"
+TIMEZONE = settings.SCHEDULE_TIMEZONE
+NIGHTLY_CRON = settings.NIGHTLY_CRON
+BRIEFING_CRON = settings.BRIEFING_CRON
 
 
 @flow(name="monthly-briefing", log_prints=False)

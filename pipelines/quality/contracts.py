@@ -12,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.errors import ConfigurationError
 from pipelines.settings import TABLES_DIR
+from pipelines.sources.record import CODES
 
 COLUMN_KEYS = {"name", "type", "description", "not_null", "unique", "allowed", "min", "max"}
 EXPECTS = {"not_null", "blank", "allowed", "unique", "a_after_b", "between"}
@@ -62,8 +64,14 @@ class Contract:
 def _column(path: Path, raw: dict) -> Column:
     unknown = set(raw) - COLUMN_KEYS
     if unknown:
-        raise ValueError(f"{path}: column {raw.get('name')}: unknown key {sorted(unknown)[0]}")
+        raise ConfigurationError(
+            f"{path}: column {raw.get('name')}: unknown key {sorted(unknown)[0]}"
+        )
     allowed = raw.get("allowed")
+    if allowed == "codes":  # the standard record's code list for this field, stated once
+        if raw["name"] not in CODES:
+            raise ConfigurationError(f"{path}: column {raw['name']}: no standard code list")
+        allowed = CODES[raw["name"]]
     return Column(
         name=raw["name"],
         type=raw["type"],
@@ -78,9 +86,13 @@ def _column(path: Path, raw: dict) -> Column:
 
 def _check(path: Path, raw: dict) -> Check:
     if raw.get("expect") not in EXPECTS:
-        raise ValueError(f"{path}: check {raw.get('rule')}: expect must be one of {EXPECTS}")
+        raise ConfigurationError(
+            f"{path}: check {raw.get('rule')}: expect must be one of {EXPECTS}"
+        )
     if raw.get("severity") not in ("error", "warning"):
-        raise ValueError(f"{path}: check {raw.get('rule')}: severity must be error or warning")
+        raise ConfigurationError(
+            f"{path}: check {raw.get('rule')}: severity must be error or warning"
+        )
     return Check(
         rule=raw["rule"],
         severity=raw["severity"],

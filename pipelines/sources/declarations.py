@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from pipelines.errors import ConfigurationError
 from pipelines.sources.record import CODES, FIELDS, REQUIRED, canonical_code
 
 REGIMES = ("single", "two_tier", "continuum")
@@ -19,7 +20,7 @@ TOP_KEYS = {"name", "description", "layout", "regimes"}
 MAPPING_KEYS = {"format", "sheet", "columns", "codes"}
 
 
-class DeclarationError(ValueError):
+class DeclarationError(ConfigurationError):
     """A source declaration that cannot be used; the message names the file and key."""
 
 

@@ -2,36 +2,32 @@
 
 from __future__ import annotations
 
-# Fields of the standard extract layout (CONTRACT.md), in the order the pipeline keeps them.
-FIELDS: tuple[str, ...] = (
-    "episode_ref",
-    "person_ref",
-    "date_of_birth",
-    "reported_at",
-    "last_seen_at",
-    "returned_at",
-    "category",
-    "initial_risk_grade",
-    "risk_grade",
-    "sex",
-    "looked_after",
-    "missing_from",
-    "cse_flag",
-    "outcome",
-    "rhi_offered_at",
-    "rhi_completed_at",
-    "extracted_at",
-)
+# Fields of the standard extract layout, in the order the pipeline keeps them, with the type
+# each is parsed into. Everything else about the fields (which are dates, the working store's
+# columns) is derived from this one declaration.
+FIELD_TYPES: dict[str, str] = {
+    "episode_ref": "VARCHAR",
+    "person_ref": "VARCHAR",
+    "date_of_birth": "DATE",
+    "reported_at": "TIMESTAMP",
+    "last_seen_at": "TIMESTAMP",
+    "returned_at": "TIMESTAMP",
+    "category": "VARCHAR",
+    "initial_risk_grade": "VARCHAR",
+    "risk_grade": "VARCHAR",
+    "sex": "VARCHAR",
+    "looked_after": "VARCHAR",
+    "missing_from": "VARCHAR",
+    "cse_flag": "VARCHAR",
+    "outcome": "VARCHAR",
+    "rhi_offered_at": "TIMESTAMP",
+    "rhi_completed_at": "TIMESTAMP",
+    "extracted_at": "TIMESTAMP",
+}
+FIELDS: tuple[str, ...] = tuple(FIELD_TYPES)
 REQUIRED: tuple[str, ...] = ("episode_ref", "person_ref", "date_of_birth", "reported_at")
-DATE_FIELDS: tuple[str, ...] = ("date_of_birth",)
-DATETIME_FIELDS: tuple[str, ...] = (
-    "reported_at",
-    "last_seen_at",
-    "returned_at",
-    "rhi_offered_at",
-    "rhi_completed_at",
-    "extracted_at",
-)
+DATE_FIELDS: tuple[str, ...] = tuple(f for f, t in FIELD_TYPES.items() if t == "DATE")
+DATETIME_FIELDS: tuple[str, ...] = tuple(f for f, t in FIELD_TYPES.items() if t == "TIMESTAMP")
 # The standard code lists. Values are matched case-insensitively; risk grades are stored with
 # underscores ("no apparent risk" -> "no_apparent_risk") so they read as identifiers in SQL.
 CODES: dict[str, tuple[str, ...]] = {

@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipelines.errors import UsageError
 from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
 
@@ -212,10 +213,10 @@ def _quantile_draw(rng: np.random.Generator, n: int, table, log: bool = False) -
 
 def _month_bounds(until: str) -> tuple[dt.date, dt.date]:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", until or ""):
-        raise ValueError(f"until must be YYYY-MM, got {until!r}")
+        raise UsageError(f"until must be YYYY-MM, got {until!r}")
     year, month = int(until[:4]), int(until[5:])
     if (year, month) < (2012, 4):
-        raise ValueError("until must be 2012-04 or later (the first SSDA903 year is 2012_13)")
+        raise UsageError("until must be 2012-04 or later (the first SSDA903 year is 2012_13)")
     first = dt.date(year, month, 1)
     return first, dt.date(year, month, calendar.monthrange(year, month)[1])
 
@@ -896,13 +897,13 @@ def generate(
         until = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     _, last_day = _month_bounds(until)
     if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise UsageError(f"scale must be positive, got {scale}")
     if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+        raise UsageError(f"seed must be non-negative, got {seed}")
     chosen = list(SOURCES) if sources is None else list(sources)
     unknown = sorted(set(chosen) - set(SOURCES))
     if unknown:
-        raise ValueError(f"unknown sources: {', '.join(unknown)} (known: {', '.join(SOURCES)})")
+        raise UsageError(f"unknown sources: {', '.join(unknown)} (known: {', '.join(SOURCES)})")
     out_dir = Path(out_dir)
     manifest: dict = {"seed": seed, "scale": scale, "until": until, "sources": {}}
     for source in [s for s in SOURCES if s in chosen]:

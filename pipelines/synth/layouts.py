@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import xlsxwriter
 
+from pipelines.errors import UsageError
 from pipelines.sources.record import CODES, DATETIME_FIELDS
 
 # Times are int64 minutes since 1970-01-01 (UK clock time, no zone), dates int64 days.
@@ -426,7 +427,7 @@ def write_xlsx(
 ) -> None:
     n = len(next(iter(cells.values())))
     if n > XLSX_MAX_ROWS:
-        raise ValueError(f"{path.name}: {n} rows do not fit one Excel sheet; use a smaller scale")
+        raise UsageError(f"{path.name}: {n} rows do not fit one Excel sheet; use a smaller scale")
     workbook = xlsxwriter.Workbook(
         str(path),
         {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False},

@@ -10,6 +10,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines.db import connect
+from pipelines.errors import MissingInput
 from pipelines.warehouse.build import CURATED
 
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -27,7 +28,7 @@ def spreadsheet_safe(column: pa.ChunkedArray) -> pa.ChunkedArray:
 def export_tables(db: Path, out: Path, fmt: str) -> list[Path]:
     """Write every curated table to `out` as <table>.parquet or <table>.csv."""
     if not db.exists():
-        raise FileNotFoundError(f"{db}: no published database (run 'whereabouts nightly')")
+        raise MissingInput(f"{db}: no published database (run 'whereabouts nightly')")
     out.mkdir(parents=True, exist_ok=True)
     con = connect(db, read_only=True)
     written = []

@@ -55,15 +55,23 @@ per_child as (
     group by child_id
 ),
 
+-- The reasons name the settings' values, so they never disagree with what was applied.
+wording as (
+    select
+        'last ' || getvariable('at_risk_lookback_days') || ' days' as lookback,
+        getvariable('repeat_episodes') || ' episodes within '
+        || getvariable('repeat_window_days') || ' days' as repeat_trigger
+),
+
 listed as (
     select
         *,
         concat_ws('; ',
             if(has_open_high_risk, 'open high-risk episode', null),
             if(has_open_episode and not has_open_high_risk, 'open episode', null),
-            if(recent_cse, 'CSE flag in last 90 days', null),
-            if(recent_high_risk, 'high risk in last 90 days', null),
-            if(recent_repeat, '3 episodes within 90 days', null),
+            if(recent_cse, 'CSE flag in ' || lookback, null),
+            if(recent_high_risk, 'high risk in ' || lookback, null),
+            if(recent_repeat, repeat_trigger, null),
             if(recent_absent_review, 'absent decision needs review', null)
         ) as reasons,
         has_open_episode::int + recent_cse::int + recent_high_risk::int + recent_repeat::int
@@ -76,7 +84,7 @@ listed as (
             when recent_repeat then 5
             when recent_absent_review then 6
         end as priority_tier
-    from per_child
+    from per_child, wording
     where has_open_episode or recent_cse or recent_high_risk or recent_repeat
         or recent_absent_review
 ),

@@ -1,0 +1,33 @@
+"""The project's own failures. Each message is the one line a user reads: what is wrong, where,
+and what to do. The command line prints these as that line; any other exception is a bug and
+keeps its traceback.
+
+Each also derives from the built-in exception it refines, so callers that catch, say,
+`FileNotFoundError` keep working.
+"""
+
+from __future__ import annotations
+
+
+class WhereaboutsError(Exception):
+    """A failure the user can act on."""
+
+
+class UsageError(WhereaboutsError, ValueError):
+    """An argument a command was given cannot be used."""
+
+
+class ConfigurationError(WhereaboutsError, ValueError):
+    """A declaration, contract or key file is wrong."""
+
+
+class MissingInput(WhereaboutsError, FileNotFoundError):
+    """A database, store or key that should exist does not."""
+
+
+class NotFound(WhereaboutsError, LookupError):
+    """An id that was looked up is unknown."""
+
+
+class ServiceUnavailable(WhereaboutsError, RuntimeError):
+    """A service the command needs (Prefect's local API) did not start."""

@@ -1,0 +1,47 @@
+"""Settings whose values the published interface names: the names and the values agree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines import settings
+from pipelines.cli.parser import clock, parser
+from pipelines.quality.contracts import load_contract
+
+ROOT = Path(__file__).resolve().parent.parent
+HOURS = settings.RHI_WITHIN_HOURS
+REPEAT = f"{settings.REPEAT_EPISODES}_in_{settings.REPEAT_WINDOW_DAYS}_days"
+
+
+def test_rhi_columns_name_the_rhi_setting() -> None:
+    assert f"rhi_offered_within_{HOURS}h" in load_contract("episodes").column_names
+    assert {f"rhi_offered_within_{HOURS}h", f"percent_within_{HOURS}h"} <= set(
+        load_contract("rhi_compliance").column_names
+    )
+
+
+def test_repeat_definitions_name_the_repeat_settings() -> None:
+    assert load_contract("repeat_missing").column("definition").allowed == (
+        REPEAT,
+        f"missing_{REPEAT}",
+        "more_than_1_in_financial_year",
+    )
+
+
+def test_at_risk_count_names_the_lookback_setting() -> None:
+    column = f"episodes_last_{settings.AT_RISK_LOOKBACK_DAYS}_days"
+    assert column in load_contract("at_risk_children").column_names
+
+
+def test_briefing_states_the_settings_it_applies() -> None:
+    text = (ROOT / "pipelines" / "briefing" / "pdf.py").read_text(encoding="utf-8")
+    assert text.count(f"within {HOURS} hours") == 2
+    assert f"{settings.REPEAT_EPISODES} in {settings.REPEAT_WINDOW_DAYS} days" in text
+
+
+def test_schedule_in_help_and_readme_is_the_setting() -> None:
+    assert (clock(settings.NIGHTLY_CRON), clock(settings.BRIEFING_CRON)) == ("02:30", "06:00")
+    serve = parser()._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    assert "nightly (02:30) and monthly briefing (06:00 on the 1st)" in serve.description
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "the nightly (02:30) and monthly briefing (06:00 on the 1st) schedules" in readme
