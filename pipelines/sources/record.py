@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Fields of the standard extract layout (CONTRACT.md), in the order the pipeline keeps them.
+# Fields of the standard extract layout (README.md, "The standard extract layout"), in order.
 FIELDS: tuple[str, ...] = (
     "episode_ref",
     "person_ref",
