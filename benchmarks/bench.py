@@ -33,8 +33,8 @@ SCALE, QUICK_SCALE = 1700.0, 16.0  # ~5M episodes (pipelines.synth); ~50,000 for
 INCREMENT_ROWS, QUICK_INCREMENT_ROWS = 5_000, 500
 STARTUP_RUNS = 3
 VALIDATION_ROWS, QUICK_VALIDATION_ROWS = 1_000_000, 50_000
-# Targets from the issues. The full nightly is held to a multiple of what DuckDB alone needs
-# to load the same files on the same machine, so the target travels between machines.
+# The targets (docs/benchmarks.md). The full nightly is held to a multiple of what DuckDB needs
+# alone to load the same files on the same machine, so the target travels between machines.
 FULL_FLOOR_FACTOR = 4
 SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validation": 10.0}
 MEMORY_TARGET_KIB = 4 * 1024 * 1024

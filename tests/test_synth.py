@@ -181,7 +181,7 @@ def test_police_files_load_as_the_manifest_says(run, source: str) -> None:
 
 
 def _dfe_findings(df: pd.DataFrame, year: int) -> dict[str, list[int]]:
-    """The DfE Missing-table rules of DOMAIN.md, written independently of the generator."""
+    """The DfE SSDA903 Missing-table validation rules, written independently of the generator."""
     year_start, year_end = pd.Timestamp(year, 4, 1), pd.Timestamp(year + 1, 3, 31)
     start = pd.to_datetime(df["MIS_START"], format="%d/%m/%Y", errors="coerce")
     end = pd.to_datetime(df["MIS_END"], format="%d/%m/%Y", errors="coerce")

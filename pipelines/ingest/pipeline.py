@@ -108,11 +108,11 @@ def piece_count(prepared: Prepared) -> int:
 def pieces(prepared: Prepared) -> list[pd.RangeIndex]:
     """A file's rows in consecutive pieces of about CHECK_GROUP_ROWS.
 
-    Consecutive rows are a slice of the file's text, not a copy. Pieces used to be picked out
-    by a hash of their reference, so that a reference's rows met in one run: copying every
-    column for that was 8 s of the typing thread's samples at 5.5M rows, and the ingest
-    alone took 34-35 s against 31-33 s now, its peak 300 MB higher (measured). The check
-    that a reference is on one row reads the whole file's repeats instead (`repeated`).
+    Consecutive rows are a slice of the file's text, not a copy. Picking pieces by a hash of
+    their reference, so that a reference's rows meet in one run, copies every column: at 5.5M
+    rows that was 8 s of the typing thread's samples, and the ingest alone took 34-35 s
+    against 31-33 s with slices, its peak 300 MB higher (measured). The check that a
+    reference is on one row reads the whole file's repeats instead (`repeated`).
     """
     total, count = prepared.text.num_rows, piece_count(prepared)
     bounds = [total * n // count for n in range(count + 1)]  # exactly `count` pieces

@@ -70,7 +70,7 @@ create table if not exists findings (
     message varchar not null
 );
 create table if not exists person_keys (
-    child_id varchar not null,     -- one row each, kept so by storing.FileStore (no key index)
+    child_id varchar not null,     -- one row each, kept so by writer.FileStore (no key index)
     source varchar not null,
     person_ref varchar not null
 );
@@ -170,7 +170,7 @@ def next_ingest_seq(con: duckdb.DuckDBPyConnection) -> int:
 
 def remove_unledgered_versions(con: duckdb.DuckDBPyConnection) -> None:
     """Remove episode versions that no ledger row names: those of a file abandoned part way,
-    or of one whose process died before its transaction (storing.FileStore)."""
+    or of one whose process died before its transaction (writer.FileStore)."""
     con.execute(
         "delete from episode_versions where ingest_seq not in (select ingest_seq from ingest_files)"
     )

@@ -46,7 +46,7 @@ class FileStore:
     rows are staged in temporary tables of this connection. The file's own transaction then
     gates it, moves the staged rows into place and writes its ledger row, which is what makes
     the versions count: until then they are removed if the file is abandoned, and when the
-    store is next opened if the process died (store.open_work).
+    store is next opened if the process died (working_store.open_work).
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -89,7 +89,7 @@ class FileStore:
             forget_files(self.con, [result.file], staged_seq=seq)
             self.con.execute("insert into findings by name from staged_findings")
             self.con.execute("insert into quarantine by name from staged_quarantine")
-            # person_keys has no key index (store.py): children already known are skipped
+            # person_keys has no key index (working_store.py): children already known are skipped
             # here. A file's staged people are distinct already (pseudonym.ChildIds.persons).
             self.con.execute(
                 "insert into person_keys by name select s.* from staged_persons s "

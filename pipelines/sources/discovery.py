@@ -1,4 +1,4 @@
-"""Which raw files exist, and which of them the working store has not yet ingested."""
+"""Which complete raw files exist for each declared source: names, sizes and times, never rows."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-# Fields of the standard extract layout, in the order the pipeline keeps them, with the type
+# Fields of the standard extract layout (README.md, "The standard extract layout"), in the
+# order the pipeline keeps them, with the type
 # each is parsed into. Everything else about the fields (which are dates, the working store's
 # columns) is derived from this one declaration.
 FIELD_TYPES: dict[str, str] = {

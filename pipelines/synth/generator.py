@@ -1,7 +1,8 @@
 """Seeded, deterministic synthetic nightly extracts of five fictional sources.
 
-`generate()` simulates children and their missing episodes, calibrated to the public figures in
-DOMAIN.md, then writes what each fictional source would send: for a police force one history
+`generate()` simulates children and their missing episodes, calibrated to published national
+figures (the NCA UK Missing Persons Unit's data reports, the DfE's children looked after
+statistics), then writes what each fictional source would send: for a police force one history
 file and seven overlapping nightly files, for Riverton Council one SSDA903 Missing table per
 collection year. Known defects are planted at known rates and recorded in
 `synth_manifest.json`, so ingest tests can check their accounting row for row.
@@ -43,7 +44,7 @@ EPISODES_PER_YEAR = {"northshire": 60, "eastmoor": 52, "westvale": 56, "southbay
 # 5% quarantine gate.
 SSDA903_EPISODES_PER_YEAR = 300
 
-# --- calibration to DOMAIN.md ------------------------------------------------------------
+# --- calibration to published figures ---------------------------------------------------
 # Hours from last seen to found: 79% within 24 h, 90% within 2 days, 1.5% over a week
 # (police figures 2021/22); interpolated log-linearly between these (share, hours) points.
 DURATION_HOURS_QUANTILES = (
@@ -64,7 +65,7 @@ LAST_SEEN_BLANK_SHARE = 0.05
 MIN_REPORT_TO_RETURN_MINUTES = 15
 # A child is seen at home at least this long between two episodes.
 MIN_MINUTES_BETWEEN_EPISODES = 30
-# Hour of day of reports. ASSUMPTION: no national table exists (DOMAIN.md); an evening peak,
+# Hour of day of reports. ASSUMPTION: no national table is published; an evening peak,
 # trough before dawn.
 HOUR_WEIGHTS = (3.0, 2.0, 1.5, 1.0, 0.8, 0.6, 0.6, 0.8, 1.2, 1.8, 2.2, 2.5) + (
     2.8,
@@ -93,7 +94,7 @@ OTHER_EXTRA_MEAN = 1.2  # extra episodes of any other child (geometric)
 # Frequently missing children go again sooner: their gaps are this fraction of the others'.
 HIGH_REPEAT_GAP_FACTOR = 0.5
 # Age (years) at a child's first episode in the data; episodes drift older, 10-17, and peak
-# at 15-17 (DOMAIN.md: most child incidents involve 12-17 year olds).
+# at 15-17 (NCA UK Missing Persons Unit: most child incidents involve 12-17 year olds).
 FIRST_AGE_WEIGHTS = {10: 3, 11: 4, 12: 8, 13: 13, 14: 18, 15: 22, 16: 19, 17: 13}
 # Chains start this long before the data so that 2012 is not a ramp-up year.
 BURN_IN_DAYS = 3 * 365

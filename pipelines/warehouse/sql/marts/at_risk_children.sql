@@ -1,5 +1,5 @@
 -- The children most at risk as of the run date, in the order to act on them.
--- Priority tiers (docs/warehouse.md): 1 open episode graded high; 2 any other open episode;
+-- Priority tiers (README.md): 1 open episode graded high; 2 any other open episode;
 -- 3 CSE-flagged episode in the last 90 days; 4 high-risk episode in the last 90 days;
 -- 5 completed 3 episodes within 90 days in the last 90 days; 6 an absent decision
 -- needing review in the last 90 days. Within a tier: more reasons, then more recent
