@@ -1,6 +1,6 @@
 """The decision table (schemas/classification.yml) against the real SQL build: one case per
-rule, the regime of each source by date, the analysts' settings, and properties over random
-episodes."""
+rule, the regime of each source by date, the analysts' settings and rules, the table stated
+once (YAML, SQL, contract and docs agree), and properties over random episodes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 import yaml
@@ -19,14 +20,17 @@ from hypothesis import strategies as st
 
 import pipelines.warehouse.build
 from pipelines.quality.contracts import load_contract
-from pipelines.settings import CLASSIFICATION_FILE, SQL_DIR
+from pipelines.settings import CLASSIFICATION_FILE
 from pipelines.sources.declarations import RegimeChange
+from pipelines.warehouse import classification
+from pipelines.warehouse.models import load_models
 
 # Builds in memory-backed storage where there is some: no waiting on disk syncs.
 
-CLASSIFIED_SQL = SQL_DIR / "int_episodes_classified.sql"
+CLASSIFIED_SQL = load_models()["int_episodes_classified"].path
 TABLE = yaml.safe_load(CLASSIFICATION_FILE.read_text(encoding="utf-8"))
-RULE_IDS = [r["rule"] for r in TABLE["rules"]]
+RULES = classification.classification_rules()
+RULE_IDS = [r.rule for r in RULES]
 
 SINGLE, TWO_TIER, CONTINUUM = "2012-05-01 20:00", "2015-05-01 20:00", "2020-05-01 20:00"
 
@@ -331,30 +335,139 @@ def test_national_regimes_setting_applies_to_undeclared_sources_only(
     ]
 
 
-# --- the rule ids agree everywhere ---------------------------------------------------------
+# --- the decision table is stated once ----------------------------------------------------
 
 
-def _sql_rule_ids() -> tuple[list[str], set[str]]:
-    """The rule ids the rule case assigns, in order; and every rule id the SQL names."""
-    sql = CLASSIFIED_SQL.read_text(encoding="utf-8")
-    case = re.search(r"case\s+(.*?)\s+end as rule\b", sql, re.S)
+def _case_branches() -> list[tuple[str, str]]:
+    """(rule id, regime it tests) for each branch of the rule CASE, in first-match order."""
+    sql = re.sub(r"--[^\n]*", "", CLASSIFIED_SQL.read_text(encoding="utf-8"))
+    case = re.search(r"\bcase\b(.*?)\bend as rule\b", sql, re.S)
     assert case, "no `case ... end as rule` in int_episodes_classified.sql"
-    assigned = re.findall(r"then '([a-z0-9_]+)'", case.group(1))
-    assigned += re.findall(r"else '([a-z0-9_]+)'", case.group(1))
-    named = set(re.findall(r"rule (?:in \(([^)]*)\)|= '([a-z0-9_]+)')", sql))
-    mentioned = set()
-    for listed, single in named:
-        mentioned |= set(re.findall(r"'([a-z0-9_]+)'", listed)) | ({single} - {""})
-    return assigned, mentioned
+    branches = []
+    for condition, rule in re.findall(r"\bwhen\b(.*?)\bthen\s+'([^']*)'", case.group(1), re.S):
+        regime = re.search(r"\bregime\s*=\s*'([a-z_]+)'", condition)
+        ssda903 = re.search(r"\blayout\s*=\s*'ssda903_missing'", condition)
+        branches.append((rule, "SSDA903" if ssda903 else regime.group(1) if regime else "?"))
+    otherwise = re.search(r"\belse\s+'([^']*)'\s*$", case.group(1))
+    assert otherwise, "the rule CASE needs an `else` rule: every episode gets one"
+    return [*branches, (otherwise.group(1), "any")]
 
 
-def test_rule_ids_agree_between_table_sql_and_contract() -> None:
-    assigned, mentioned = _sql_rule_ids()
-    assert assigned == RULE_IDS, "the SQL's first-match order must be the table's order"
-    assert mentioned <= set(RULE_IDS)
-    assert mentioned | {"single_cse", "single_low_risk", "single_high_risk"} == set(RULE_IDS)
-    allowed = load_contract("episodes").column("rule").allowed
-    assert sorted(allowed) == sorted(RULE_IDS)
+def test_sql_rule_case_follows_the_yaml_in_order() -> None:
+    """The conditions are SQL, the rest YAML: both must name the same rules in the same order,
+    each testing the regime the YAML gives it."""
+    assert [rule for rule, _ in _case_branches()] == RULE_IDS, (
+        "the rule CASE in int_episodes_classified.sql and `rules:` in schemas/classification.yml "
+        "must list the same rule ids in the same (first-match) order"
+    )
+    assert _case_branches() == [(r.rule, r.regime) for r in RULES]
+
+
+def test_sql_names_each_rule_only_in_the_rule_case() -> None:
+    """Outcomes per rule come from the YAML alone, not from a second CASE in the SQL."""
+    sql = re.sub(r"--[^\n]*", "", CLASSIFIED_SQL.read_text(encoding="utf-8"))
+    assert {rule: sql.count(f"'{rule}'") for rule in RULE_IDS} == dict.fromkeys(RULE_IDS, 1)
+
+
+def test_contract_allows_exactly_the_yaml_rule_ids() -> None:
+    assert load_contract("episodes").column("rule").allowed == tuple(RULE_IDS), (
+        "`allowed:` of column rule in schemas/tables/episodes.yml must be the rule ids of "
+        "schemas/classification.yml, in order"
+    )
+
+
+def test_classification_doc_table_is_generated_from_the_yaml() -> None:
+    doc = classification.DOC.read_text(encoding="utf-8")
+    assert doc == classification.render(doc), (
+        "docs/classification.md is stale: "
+        "run .venv/bin/python -m pipelines.warehouse.classification"
+    )
+
+
+def _edited(text: str, rule: str, key: str, old: str, new: str) -> str:
+    """The classification file with one rule's `key` changed, as an analyst would edit it."""
+    lines = text.splitlines(keepends=True)
+    (i,) = [i for i, line in enumerate(lines) if f"{{rule: {rule}," in line]
+    assert lines[i].count(f"{key}: {old}") == 1
+    lines[i] = lines[i].replace(f"{key}: {old}", f"{key}: {new}")
+    return "".join(lines)
+
+
+def test_editing_rules_in_the_yaml_changes_the_build(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [
+        episode(episode_ref="S", child_id="s", reported_at=SINGLE, risk_grade="low"),
+        episode(
+            episode_ref="T", child_id="t", reported_at=TWO_TIER, recorded_category="absent",
+            risk_grade="low",
+        ),
+        episode(episode_ref="C", child_id="c", reported_at=CONTINUUM, risk_grade="low"),
+    ]  # fmt: skip
+    query = "select episode_ref, category, category_basis, rule from episodes order by 1"
+    (scratch / "committed").mkdir()
+    con = build_curated(scratch / "committed", rows)
+    assert rows_of(con, query) == [
+        ("C", "missing", "risk_grade", "continuum_risk_grade"),
+        ("S", "absent", "derived", "single_low_risk"),
+        ("T", "absent", "recorded", "two_tier_recorded"),
+    ]
+    con.close()
+
+    text = CLASSIFICATION_FILE.read_text(encoding="utf-8")
+    text = _edited(text, "single_low_risk", "category", "absent", "missing")
+    text = _edited(text, "two_tier_recorded", "category", "as_recorded", "by_risk_grade")
+    text = _edited(text, "two_tier_recorded", "basis", "recorded", "risk_grade")
+    edited = scratch / "classification.yml"
+    edited.write_text(text, encoding="utf-8")
+    monkeypatch.setattr("pipelines.settings.CLASSIFICATION_FILE", edited)
+    (scratch / "edited").mkdir()
+    con = build_curated(scratch / "edited", rows)
+    assert rows_of(con, query) == [
+        ("C", "missing", "risk_grade", "continuum_risk_grade"),
+        ("S", "missing", "derived", "single_low_risk"),
+        ("T", "missing", "risk_grade", "two_tier_recorded"),
+    ]
+    con.close()
+
+
+BAD_RULES = {
+    "category": (
+        ("single_cse", "category", "missing", "lost"),
+        "rule single_cse: unknown category 'lost'",
+    ),
+    "basis": (("single_cse", "basis", "derived", "guessed"), "rule single_cse: unknown basis"),
+    "regime": (("single_cse", "regime", "single", "twotier"), "rule single_cse: unknown regime"),
+    "duplicate": (
+        ("single_high_risk", "rule", "single_high_risk", "single_cse"),
+        "rule single_cse: duplicate rule id",
+    ),
+    "key": (("single_cse", "basis", "derived", "derived, note: x"), "rule single_cse: needs"),
+}
+
+
+@pytest.mark.parametrize(("edit", "message"), BAD_RULES.values(), ids=BAD_RULES.keys())
+def test_a_bad_rule_is_refused_in_one_line(scratch: Path, edit: tuple, message: str) -> None:
+    path = scratch / "classification.yml"
+    path.write_text(_edited(CLASSIFICATION_FILE.read_text(encoding="utf-8"), *edit))
+    with pytest.raises(ValueError) as raised:
+        classification.classification_rules(path)
+    assert str(raised.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(raised.value)
+
+
+def test_a_rule_missing_from_the_yaml_stops_the_build(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its episodes are not published without a category."""
+    text = CLASSIFICATION_FILE.read_text(encoding="utf-8")
+    (line,) = [line for line in text.splitlines(keepends=True) if "{rule: single_cse," in line]
+    edited = scratch / "classification.yml"
+    edited.write_text(text.replace(line, ""), encoding="utf-8")
+    monkeypatch.setattr("pipelines.settings.CLASSIFICATION_FILE", edited)
+    rows = [episode(reported_at=SINGLE, cse_flag="Y")]
+    with pytest.raises(duckdb.Error, match="rule single_cse is not in schemas/classification"):
+        build_curated(scratch, rows)
 
 
 # --- properties over random episodes -------------------------------------------------------

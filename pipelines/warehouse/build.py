@@ -29,6 +29,7 @@ from pipelines import settings
 from pipelines.db import DUCKDB_CONFIG, connect
 from pipelines.quality.contracts import load_contract
 from pipelines.sources.declarations import Source
+from pipelines.warehouse.classification import rules_table
 from pipelines.warehouse.models import ancestors, load_models
 
 MODELS = load_models()
@@ -260,6 +261,7 @@ def _build_into(
             con.execute(f"set variable {name} = {value}")
         con.register("source_declarations", declarations_table(sources))
         con.register("source_regimes", regime_table(sources))
+        con.register("classification_rules", rules_table())
         if plan.mode == "incremental":
             _rebuild_children(con, plan.since_seq)
         else:

@@ -1,5 +1,7 @@
 -- The comparable category of every episode (schemas/classification.yml, docs/classification.md).
--- First matching rule wins; the rule id says which one decided.
+-- First matching rule wins; the rule id says which one decided. The conditions are the CASE
+-- below, in the order of `rules:` in schemas/classification.yml (a test checks); each rule's
+-- category and basis come from that file, registered by the build as classification_rules.
 with episodes as (
     select * from int_episodes_deduplicated
 ),
@@ -10,6 +12,10 @@ declared_sources as (
 
 regime_changes as (
     select * from source_regimes
+),
+
+decision_table as (
+    select * from classification_rules
 ),
 
 -- Each declared regime as a period [starts, ends); before the first change, 'single'.
@@ -63,27 +69,23 @@ ruled as (
     from with_regime
 ),
 
+-- Categories the table does not fix are worked out per episode (the tokens are explained in
+-- schemas/classification.yml). A rule missing from the table stops the build rather than
+-- leaving its episodes without a category.
 final as (
     select
-        * exclude (highest_grade),
+        r.* exclude (highest_grade),
         case
-            when rule in ('ssda903_recorded', 'two_tier_recorded', 'continuum_recorded')
-                then recorded_category
-            when rule in ('two_tier_risk_grade', 'continuum_risk_grade')
-                then if(highest_grade = 'no_apparent_risk', 'absent', 'missing')
-            when rule = 'single_low_risk' then 'absent'
-            when rule = 'nothing_to_go_on' then 'undetermined'
-            else 'missing'
+            when t.rule is null
+                then error('rule ' || r.rule || ' is not in schemas/classification.yml')
+            when t.category = 'as_recorded' then r.recorded_category
+            when t.category = 'by_risk_grade'
+                then if(r.highest_grade = 'no_apparent_risk', 'absent', 'missing')
+            else t.category
         end as category,
-        case
-            when rule in ('ssda903_recorded', 'two_tier_recorded', 'continuum_recorded')
-                then 'recorded'
-            when rule in ('two_tier_risk_grade', 'continuum_risk_grade') then 'risk_grade'
-            when rule in ('two_tier_escalated', 'continuum_escalated') then 'escalated'
-            when rule like 'single_%' then 'derived'
-            else 'none'
-        end as category_basis
-    from ruled
+        t.basis as category_basis
+    from ruled as r
+    left join decision_table as t on r.rule = t.rule
 )
 
 select * from final
