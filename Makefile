@@ -29,14 +29,17 @@ $(STAMP): uv.lock pyproject.toml | $(UV)
 demo: $(STAMP)
 	$(VENV)/bin/whereabouts demo
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+# CI runs `make test`: every lint check first, so a type or SQL style error fails the build.
+test: lint
 	$(PY) -m pytest -n 2 -q
 
+# Ruff (style, complexity), mypy on the package (settings in pyproject.toml) and sqlfluff on
+# the SQL models (.sqlfluff); .pre-commit-config.yaml runs the same checks at each commit.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/sqlfluff lint pipelines/warehouse/sql
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

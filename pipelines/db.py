@@ -4,6 +4,7 @@ every stage opens databases through."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -12,7 +13,7 @@ from pipelines import settings
 
 # Extensions are never fetched at run time: nothing may leave the machine. Memory is capped
 # (settings.DUCKDB_MEMORY_LIMIT) and the rest spills to disk.
-DUCKDB_CONFIG = {
+DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
     "memory_limit": settings.DUCKDB_MEMORY_LIMIT,
@@ -26,6 +27,14 @@ def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDB
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG | config)
+
+
+def one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate with no GROUP BY)."""
+    row = con.execute(sql).fetchone()
+    if row is None:
+        raise LookupError(f"expected one row, got none: {sql}")
+    return row
 
 
 def row_aligned(sql: str, tables: dict[str, pa.Table], params: dict | None = None) -> pa.Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,10 +21,13 @@ from matplotlib.ticker import MaxNLocator
 
 from pipelines.briefing.suppression import SUPPRESSED, TOTAL, as_numbers
 
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
 Rect = tuple[float, float, float, float]
 
 # Fixed fonts and no random ids: the same data must give the same bytes.
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8,
     "axes.titlesize": 9,
@@ -128,10 +132,14 @@ def table(
 
 
 def line_chart(
-    fig: Figure, rect: Rect, x: Sequence[str], series: Mapping[str, Sequence[float]], **labels: str
+    fig: Figure,
+    rect: Rect,
+    x: Sequence[str],
+    series: Mapping[str, Sequence[float] | pd.Series],
+    **labels: str,
 ) -> None:
     """One line per series over the months ``x``; a NaN (hidden) point leaves a gap."""
-    ax = _axes(fig, rect, **labels)
+    ax = _axes(fig, rect, off=False, **labels)
     at = np.arange(len(x))
     for k, (name, values) in enumerate(series.items()):
         ax.plot(
@@ -161,7 +169,7 @@ def bar_chart(
 
     A NaN cell was hidden: no bar is drawn, and a ``c`` stands in its place.
     """
-    ax = _axes(fig, rect, **labels)
+    ax = _axes(fig, rect, off=False, **labels)
     values = frame.to_numpy(dtype=float)
     n_rows, n_cols = values.shape
     width, at = 0.8 / max(n_cols, 1), np.arange(n_rows)
@@ -202,7 +210,7 @@ def bar_chart(
 def heatmap(fig: Figure, rect: Rect, shown: pd.DataFrame, **labels: str) -> None:
     """A ``suppress_counts`` table with totals as a grid: counts in shades of grey with the
     number in each cell, a hidden cell hatched and marked ``c``, totals unshaded in bold."""
-    ax = _axes(fig, rect, **labels)
+    ax = _axes(fig, rect, off=False, **labels)
     values = as_numbers(shown).to_numpy(dtype=float)
     n_rows, n_cols = values.shape
     image = np.full(values.shape, np.nan)

@@ -7,7 +7,7 @@ episodes it counts. Positions are fractions of the page, fixed so that pages nev
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 import pandas as pd
@@ -78,7 +78,7 @@ def headline_page(fig: Figure, month: str, data: Data) -> None:
     bars = as_numbers(shown.drop(columns=TOTAL)).T.rename(index=SHORT)
     bars.columns = table.columns
     labels = {"title": "Episodes by category", "xlabel": "Category", "ylabel": COUNT}
-    charts.bar_chart(fig, (0.1, 0.37, 0.84, 0.18), bars, **labels)
+    charts.bar_chart(fig, (0.1, 0.37, 0.84, 0.18), bars, horizontal=False, **labels)
     notes = f"""
         How to read this page
         {MARKS}
@@ -141,7 +141,8 @@ def repeat_page(fig: Figure, month: str, data: Data) -> None:
     per_child = suppress_counts(rep["per_child"].to_frame("Children"), True, row_totals=False)
     labels = {"title": "Episodes per child, 12 months", "ylabel": "Children (count)"}
     labels["xlabel"] = "Episodes in the 12 months (count)"
-    charts.bar_chart(fig, (0.1, 0.24, 0.45, 0.22), as_numbers(per_child).drop(TOTAL), **labels)
+    per_child_numbers = as_numbers(per_child).drop(TOTAL)
+    charts.bar_chart(fig, (0.1, 0.24, 0.45, 0.22), per_child_numbers, horizontal=False, **labels)
     charts.table(fig, (0.64, 0.26, 0.3, 0.2), per_child, index_label="Episodes", first=0.5)
     conc = rep["concentration"]
     share = format_percent(conc["top_episodes"], conc["episodes"])
@@ -254,8 +255,10 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     title = "Episodes by source and regime in force"
     charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.2)
     this, shown = data["headline"].loc[month], _categories(data["headline"]).loc[month]
-    undetermined = format_share(shown["undetermined"], this["undetermined"], this["episodes"])
-    derived, run = basis.loc["derived", "Share"], dq["run"]
+    # Suppressed tables hold text: the stubs type a cell as any scalar.
+    shown_undetermined = cast(str, shown["undetermined"])
+    undetermined = format_share(shown_undetermined, this["undetermined"], this["episodes"])
+    derived, run = cast(str, basis.loc["derived", "Share"]), dq["run"]
     facts = f"""The month's data
         Undetermined: {undetermined} of episodes reported in {month_name(month)}; category
         derived by the pipeline (none recorded): {derived}. Latest run:
@@ -279,7 +282,11 @@ PAGES = [
 def render(data: Data, month: str, path: Path) -> None:
     """Write the six pages to ``path``; no date or random id reaches the file."""
     title = f"Missing and absent children: briefing for {month}"
-    metadata = {"Title": title, "Creator": "Whereabouts", "Producer": "Whereabouts"}
+    metadata: dict[str, str | None] = {
+        "Title": title,
+        "Creator": "Whereabouts",
+        "Producer": "Whereabouts",
+    }
     metadata |= {"CreationDate": None, "ModDate": None}
     running = f"Missing and absent children: briefing for {month_name(month)}"
     with matplotlib.rc_context():

@@ -278,7 +278,7 @@ def data_quality(con: Con, month: str) -> dict[str, Any]:
            ) GROUP BY reason""",
     )
     reasons["label"] = [_reason_label(r) for r in reasons["reason"]]
-    reasons = reasons[reasons["reason"] != ""].groupby("label")["n"].sum()
+    reason_counts = reasons[reasons["reason"] != ""].groupby("label")["n"].sum()
     findings = fetch(con, "SELECT severity, count(*) AS n FROM findings GROUP BY severity")
     run = fetch(
         con,
@@ -288,7 +288,7 @@ def data_quality(con: Con, month: str) -> dict[str, Any]:
     basis = ["recorded", "risk_grade", "escalated", "derived", "none"]
     return {
         "files": files.reindex(["loaded", "duplicate", "rejected"]).fillna(0).astype("int64"),
-        "reasons": reasons.sort_values(ascending=False, kind="stable"),
+        "reasons": reason_counts.sort_values(ascending=False, kind="stable"),
         "findings": findings.set_index("severity")["n"].reindex(["error", "warning"]).fillna(0),
         "regimes": _crosstab(con, month, "source", "coalesce(regime, 'none (SSDA903)')", None),
         "basis": _counts(con, month, "coalesce(category_basis, 'none')", basis),

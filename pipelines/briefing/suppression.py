@@ -164,7 +164,7 @@ def as_numbers(shown: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _missing(n: object) -> bool:
+def _missing(n: float | None) -> bool:
     return bool(pd.isna(n))
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from pipelines import settings
 from pipelines.briefing.months import previous_month
 from pipelines.errors import MissingInput, NotFound, WhereaboutsError
 from pipelines.sources.declarations import load_sources
+
+if TYPE_CHECKING:
+    from pipelines.orchestration.flows import RunSummary
 
 
 class RunFailed(WhereaboutsError, RuntimeError):
@@ -21,7 +25,7 @@ class RunFailed(WhereaboutsError, RuntimeError):
 KNOWN_FAILURES = (WhereaboutsError,)
 
 
-def run_nightly(**options) -> object:
+def run_nightly(**options: Any) -> RunSummary:
     """Run the nightly flow; a failed run raises RunFailed with its one-line reason."""
     from pipelines.orchestration.flows import nightly as nightly_flow
 
@@ -30,7 +34,8 @@ def run_nightly(**options) -> object:
     state = nightly_flow(**options, return_state=True)
     if not state.is_completed():
         raise RunFailed(state.message or "the nightly run failed")
-    return state.result()
+    # A completed state's result is what the flow returned: the run's summary.
+    return cast("RunSummary", state.result())
 
 
 def nightly_command(args: argparse.Namespace) -> int:
@@ -89,17 +94,17 @@ def demo_command(args: argparse.Namespace) -> int:
 
 
 def _print_headlines(db: Path) -> None:
-    from pipelines.db import connect
+    from pipelines.db import connect, one_row
 
     con = connect(db, read_only=True)
     try:
         rows = con.execute(
             "select category, count(*) from episodes group by 1 order by 2 desc"
         ).fetchall()
-        at_risk = con.execute("select count(*) from at_risk_children").fetchone()[0]
-        cohort = con.execute(
-            "select count(*) from repeat_missing where definition = '3_in_90_days'"
-        ).fetchone()[0]
+        at_risk = one_row(con, "select count(*) from at_risk_children")[0]
+        cohort = one_row(
+            con, "select count(*) from repeat_missing where definition = '3_in_90_days'"
+        )[0]
     finally:
         con.close()
     print("  episodes by category: " + ", ".join(f"{c} {n}" for c, n in rows))

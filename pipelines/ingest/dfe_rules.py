@@ -85,7 +85,7 @@ def read_missing_csv(path: str | Path) -> pd.DataFrame:
         raise ValueError(
             f"{path}: expected columns {', '.join(COLUMNS)}, got {list(table.columns)}"
         )
-    return table[list(COLUMNS)].mask(table[list(COLUMNS)].eq(""))
+    return table[list(COLUMNS)].mask(table[list(COLUMNS)] == "")
 
 
 def _text(values: pd.Series) -> pd.Series:

@@ -97,11 +97,13 @@ def prepare(
     # Only a file that was read can be the original a later copy is skipped for.
     this_run[sha] = raw.rel
     if raw.source.is_ssda903:
+        assert year_end is not None  # read above for every SSDA903 file
         prepared.batch = ssda903_batch(text_frame(prepared.text), raw.source, key, year_end)
     return prepared
 
 
 def piece_count(prepared: Prepared) -> int:
+    assert prepared.text is not None  # only files that were read are cut into pieces
     return max(1, -(-prepared.text.num_rows // CHECK_GROUP_ROWS))
 
 
@@ -114,6 +116,7 @@ def pieces(prepared: Prepared) -> list[pd.RangeIndex]:
     against 31-33 s with slices, its peak 300 MB higher (measured). The check that a
     reference is on one row reads the whole file's repeats instead (`repeated`).
     """
+    assert prepared.text is not None  # only files that were read are cut into pieces
     total, count = prepared.text.num_rows, piece_count(prepared)
     bounds = [total * n // count for n in range(count + 1)]  # exactly `count` pieces
     return [
@@ -121,9 +124,11 @@ def pieces(prepared: Prepared) -> list[pd.RangeIndex]:
     ]
 
 
-def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.Index]]]:
+def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.RangeIndex]]]:
     """Pieces packed into Great Expectations runs of at most CHECK_GROUP_ROWS rows each."""
-    runs, current, size = [], [], 0
+    runs: list[list[tuple[Prepared, pd.RangeIndex]]] = []
+    current: list[tuple[Prepared, pd.RangeIndex]] = []
+    size = 0
     for prepared in waiting:
         for rows in pieces(prepared):
             if current and size + len(rows) > CHECK_GROUP_ROWS:
@@ -134,10 +139,13 @@ def _runs(waiting: list[Prepared]) -> list[list[tuple[Prepared, pd.Index]]]:
     return runs + [current] if current else runs
 
 
-def typed_run(run: list[tuple[Prepared, pd.Index]]) -> list[tuple[pd.DataFrame, pd.DataFrame, int]]:
+def typed_run(
+    run: list[tuple[Prepared, pd.RangeIndex]],
+) -> list[tuple[pd.DataFrame, pd.DataFrame, int]]:
     """Each piece of a run as text, typed, and its count of adults."""
     typed = []
     for prepared, rows in run:
+        assert prepared.text is not None  # only files that were read are cut into pieces
         text = text_frame(prepared.text.slice(rows.start, len(rows)), rows)
         checked, out_of_scope = prepare_police(text, prepared.raw.source, prepared.raw.rel)
         typed.append((text, checked, out_of_scope))
@@ -145,8 +153,9 @@ def typed_run(run: list[tuple[Prepared, pd.Index]]) -> list[tuple[pd.DataFrame, 
 
 
 def check_run(
-    run: list[tuple[Prepared, pd.Index]], typed: list[tuple[pd.DataFrame, pd.DataFrame, int]]
-) -> tuple[SuiteResult, list]:
+    run: list[tuple[Prepared, pd.RangeIndex]],
+    typed: list[tuple[pd.DataFrame, pd.DataFrame, int]],
+) -> tuple[SuiteResult, list[Batch]]:
     """Check one typed run of pieces; each piece's sorted rows, as a partial batch."""
     from pipelines.quality.suites import run_suite
 
@@ -159,10 +168,13 @@ def check_run(
         ignore_index=True,
     )
     suite = run_suite(combined, load_contract("incoming_episodes"))
-    position = suite.failures["row_number"].to_numpy()
+    failures = suite.failures
+    assert failures is not None  # a row-level suite always lists its failing rows
+    position = failures["row_number"].to_numpy()
     partials, offset = [], 0
     for (prepared, _), (text, checked, out_of_scope) in zip(run, typed, strict=True):
-        mine = suite.failures[(position >= offset) & (position < offset + len(checked))]
+        assert prepared.ids is not None  # made before the run is checked (checked_pieces)
+        mine = failures[(position >= offset) & (position < offset + len(checked))]
         mine = mine.assign(row_number=checked.index[mine["row_number"] - offset].to_numpy())
         offset += len(checked)
         partials.append(police_batch(text, checked, out_of_scope, mine, prepared.ids))
@@ -184,10 +196,12 @@ def checked_pieces(
         upcoming = typing.submit(typed_run, runs[0]) if runs else None
         for n, run in enumerate(runs):
             for prepared, _ in run:  # made while the run is being typed
+                assert prepared.text is not None  # only files that were read are checked
                 if prepared.ids is None:
                     source, refs = prepared.raw.source.name, prepared.text["person_ref"]
                     prepared.ids = ChildIds(key, source, refs)
                     prepared.repeated = repeated_refs(prepared.text["episode_ref"])
+            assert upcoming is not None  # submitted for every run, this one included
             typed = upcoming.result()
             upcoming = typing.submit(typed_run, runs[n + 1]) if n + 1 < len(runs) else None
             suite, batches = check_run(run, typed)
@@ -200,6 +214,7 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
     """An SSDA903 file's DfE rule findings, as the validation report lists them."""
     from pipelines.ingest.dfe_rules import RULES
 
+    assert prepared.batch is not None  # an SSDA903 file's batch is made when it is prepared
     counts = prepared.batch.findings["rule"].value_counts()
     outcomes = tuple(
         ExpectationOutcome(
@@ -214,10 +229,11 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
 
 
 def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:
-    group, rows = [], 0
+    group: list[Prepared] = []
+    rows = 0
     for p in prepared:
         group.append(p)
-        rows += p.text.num_rows if p.awaits_checks else 0
+        rows += p.text.num_rows if p.text is not None and p.awaits_checks else 0
         if rows >= CHECK_GROUP_ROWS:
             yield group
             group, rows = [], 0

@@ -59,7 +59,7 @@ def _header(head: bytes) -> str:
 
 def _delimiter(header_line: str) -> str:
     counts = {d: header_line.count(d) for d in DELIMITERS}
-    best = max(counts, key=counts.get)
+    best = max(counts, key=counts.__getitem__)
     if counts[best] == 0:
         raise RejectedFile("no column delimiter found in the header (use , ; | or tab)")
     return best

@@ -104,7 +104,7 @@ create table if not exists runs (
 
 def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
     """The working store, its tables created on first use (plus any `config`)."""
-    con = connect(path, **config)
+    con = connect(path, read_only=False, **config)
     con.execute(SCHEMA)
     # A published database records which store, and which files of it, it was built from:
     # a new store, or a number given out twice, must never pass for "nothing changed".

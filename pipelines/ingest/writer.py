@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from types import TracebackType
 
 import duckdb
 
@@ -81,6 +82,7 @@ class FileStore:
     def finish(self, prepared: Prepared) -> FileResult:
         """Gate the file and store it with its ledger row in one transaction."""
         result, seq = prepared.result, self.seq
+        assert seq is not None  # given out by open() before the file's pieces were added
         self.con.execute("begin transaction")
         try:
             if result.quarantine_share > settings.MAX_QUARANTINE_SHARE:
@@ -179,7 +181,12 @@ class StoreThread:
         self._thread.start()
         return self
 
-    def __exit__(self, kind, exc, traceback) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         if self._thread.is_alive():
             self._send(self.STOP if kind is None else self.ABANDON)
             self._thread.join()

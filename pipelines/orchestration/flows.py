@@ -11,7 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
-from prefect import flow, get_run_logger, task
+from prefect import State, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Failed
@@ -171,7 +171,7 @@ def nightly(
     as_of: date | None = None,
     validation_dir: Path = settings.VALIDATION_DIR,
     full_rebuild: bool = False,
-) -> RunSummary:
+) -> RunSummary | State:
     """Ingest new files, classify, validate, build and publish the curated database."""
     as_of = as_of or date.today()
     run_id = datetime.now().strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pipelines.db import connect
 from pipelines.ingest.working_store import open_work
@@ -33,7 +34,13 @@ def start_run(work_db: Path, run_id: str, as_of: date) -> None:
         con.close()
 
 
-def finish_run(db: Path, summary, final: bool, published_copy: bool = False) -> None:
+class _Counts(Protocol):
+    """A run's summary as far as the runs table records it: its id and the COUNTS."""
+
+    run_id: str
+
+
+def finish_run(db: Path, summary: _Counts, final: bool, published_copy: bool = False) -> None:
     """Record a run's counts (and, when final, its end) in the working or published store."""
     con = connect(db) if published_copy else open_work(db)
     try:

@@ -12,6 +12,7 @@ import signal
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import prefect
@@ -44,16 +45,24 @@ def monthly_briefing(
 def deployments() -> list[RunnerDeployment]:
     """The two scheduled deployments, built without contacting any server."""
     # Module entrypoints: the runner imports the installed package, whatever the working folder.
+    # to_deployment is sync-compatible: called outside an event loop it returns the deployment,
+    # though its annotation also admits the coroutine it gives inside one.
     return [
-        nightly.to_deployment(
-            name="nightly",
-            schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
-            entrypoint_type=EntrypointType.MODULE_PATH,
+        cast(
+            RunnerDeployment,
+            nightly.to_deployment(
+                name="nightly",
+                schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            ),
         ),
-        monthly_briefing.to_deployment(
-            name="monthly-briefing",
-            schedules=[Cron(BRIEFING_CRON, timezone=TIMEZONE)],
-            entrypoint_type=EntrypointType.MODULE_PATH,
+        cast(
+            RunnerDeployment,
+            monthly_briefing.to_deployment(
+                name="monthly-briefing",
+                schedules=[Cron(BRIEFING_CRON, timezone=TIMEZONE)],
+                entrypoint_type=EntrypointType.MODULE_PATH,
+            ),
         ),
     ]
 

@@ -6,13 +6,15 @@ database in place.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from duckdb import DuckDBPyConnection
 
-from pipelines.db import connect
-from pipelines.quality.contracts import load_contract
+from pipelines.db import connect, one_row
+from pipelines.quality.contracts import Column, Contract, load_contract
 from pipelines.quality.suites import (
     ExpectationOutcome,
     SuiteResult,
@@ -62,7 +64,7 @@ def reconcile(db: Path, work_db: Path) -> SuiteResult:
         con.execute(f"attach '{work_db}' as work (read_only)")
         outcomes = []
         for rule, (meaning, sql) in RECONCILIATIONS.items():
-            bad = int(con.execute(sql).fetchone()[0])
+            bad = int(one_row(con, sql)[0])
             outcomes.append(
                 ExpectationOutcome("reconciliation", rule, "error", "*", meaning, bad == 0, bad, ())
             )
@@ -102,7 +104,7 @@ def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
         con.close()
 
 
-def _has_rules(column) -> bool:
+def _has_rules(column: Column) -> bool:
     return (
         column.not_null
         or column.unique
@@ -112,15 +114,17 @@ def _has_rules(column) -> bool:
     )
 
 
-def _names(columns) -> str:
+def _names(columns: Iterable[str]) -> str:
     return ", ".join(f'"{c}"' for c in sorted(columns))
 
 
-def _frame(con, sql: str) -> pd.DataFrame:
+def _frame(con: DuckDBPyConnection, sql: str) -> pd.DataFrame:
     return con.sql(sql).to_arrow_table().to_pandas()
 
 
-def _key_rows(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
+def _key_rows(
+    con: DuckDBPyConnection, table: str, contract: Contract, keys: set[str]
+) -> pd.DataFrame:
     """The unique columns, on the least rows that give their checks' outcomes and counts.
 
     Where a unique column's only other rule is not-null, only rows whose value is null or
@@ -143,7 +147,9 @@ def _key_rows(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
     )
 
 
-def _distinct_values(con, table: str, contract, keys: set[str]) -> pd.DataFrame:
+def _distinct_values(
+    con: DuckDBPyConnection, table: str, contract: Contract, keys: set[str]
+) -> pd.DataFrame:
     """Each ruled, non-key column's representative values, padded to one length by repeating."""
     columns = {}
     for column in contract.columns:
@@ -189,8 +195,9 @@ def headline_counts(db: Path) -> tuple[int, int]:
     """Episodes and children in a built database."""
     con = connect(db, read_only=True)
     try:
-        return con.execute(
-            "select (select count(*) from episodes), (select count(*) from children)"
-        ).fetchone()
+        episodes, children = one_row(
+            con, "select (select count(*) from episodes), (select count(*) from children)"
+        )
+        return episodes, children
     finally:
         con.close()

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from pipelines.quality.contracts import Check, Contract
+
+if TYPE_CHECKING:
+    # Imported at run time only when a suite runs (the import costs ~5 s).
+    from great_expectations.core.batch_definition import BatchDefinition
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.core.expectation_validation_result import (
+        ExpectationValidationResult,
+    )
 
 # Never shown as examples in the validation report.
 PRIVATE_COLUMNS = ("person_ref", "date_of_birth")
@@ -41,7 +51,7 @@ class SuiteResult:
 
 
 @cache
-def load_gx():
+def load_gx() -> tuple[ModuleType, BatchDefinition]:
     """Great Expectations and an ephemeral context, loaded once (the import costs ~5 s)."""
     import logging
 
@@ -150,8 +160,15 @@ def _is_row_check(check: Check) -> bool:
     return check.expect in ROW_CHECKS
 
 
+def _reads(check: Check) -> tuple[str, ...]:
+    if check.a:
+        assert check.b is not None  # a check comparing two columns names both
+        return (check.a, check.b)
+    return check.columns
+
+
 def _check_columns(checks: list[Check]) -> list[str]:
-    columns = {c for check in checks for c in ((check.a, check.b) if check.a else check.columns)}
+    columns = {c for check in checks for c in _reads(check)}
     return sorted(columns)
 
 
@@ -176,7 +193,7 @@ def _checks_table_columns(contract: Contract, part: str, kind: str) -> bool:
 
 
 @cache
-def build_suite(contract: Contract, part: str, kind: str):
+def build_suite(contract: Contract, part: str, kind: str) -> ExpectationSuite:
     """The Great Expectations suite of a contract: its column rules, checks and exact columns.
 
     A big table is checked in two parts: "keys" (every check on the unique columns, on all
@@ -227,7 +244,12 @@ def _gx_runs(contract: Contract, part: str, row_level: bool) -> list[tuple[str, 
     ]
 
 
-def _validated(batch_definition, frame: pd.DataFrame, suite, result_format: dict):
+def _validated(
+    batch_definition: BatchDefinition,
+    frame: pd.DataFrame,
+    suite: ExpectationSuite,
+    result_format: dict[str, Any],
+) -> list[ExpectationValidationResult]:
     """GX's results of one suite on one frame, with GX's copy of the frame let go."""
     batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
     try:
@@ -279,7 +301,9 @@ def run_suite(
         )
     outcomes, parts = [], []
     for res in results:
-        meta = res.expectation_config.meta
+        config = res.expectation_config
+        assert config is not None  # every result is of an expectation of our own suite
+        meta = config.meta
         detail = res.result or {}
         index = list(detail.get("unexpected_index_list") or [])
         # The report is read by operators, not controllers: no private values as examples.
@@ -294,7 +318,7 @@ def run_suite(
                 rule=meta["rule"],
                 severity=meta["severity"],
                 column=meta["column"],
-                expectation=res.expectation_config.type,
+                expectation=config.type,
                 success=bool(res.success),
                 unexpected_count=int(detail.get("unexpected_count") or (0 if res.success else 1)),
                 examples=tuple(str(e) for e in examples),

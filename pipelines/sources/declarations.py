@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any, TypedDict
 
 import yaml
 
@@ -57,7 +58,7 @@ def _fail(path: Path, key: str, problem: str) -> DeclarationError:
 def _parse_regimes(path: Path, raw: object) -> tuple[RegimeChange, ...]:
     if not isinstance(raw, list) or not raw:
         raise _fail(path, "regimes", "must be a list of {from: YYYY-MM-DD, regime: NAME}")
-    changes = []
+    changes: list[RegimeChange] = []
     for i, item in enumerate(raw):
         key = f"regimes[{i}]"
         if not isinstance(item, dict) or set(item) != {"from", "regime"}:
@@ -79,26 +80,28 @@ def _parse_regimes(path: Path, raw: object) -> tuple[RegimeChange, ...]:
     return tuple(changes)
 
 
-def _parse_mapping(path: Path, raw: dict) -> dict:
-    unknown = set(raw) - MAPPING_KEYS
-    if unknown:
-        raise _fail(
-            path, f"layout.{sorted(unknown)[0]}", f"unknown key (use {sorted(MAPPING_KEYS)})"
-        )
-    fmt = raw.get("format")
-    if fmt is not None and fmt not in FORMATS:
-        raise _fail(path, "layout.format", f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
-    columns = raw.get("columns")
-    if not isinstance(columns, dict):
-        raise _fail(path, "layout.columns", "must map standard fields to this source's columns")
-    for std in columns:
-        if std not in FIELDS:
-            raise _fail(path, f"layout.columns.{std}", "not a field of the standard record")
-    for std in REQUIRED:
-        if not columns.get(std):
-            raise _fail(path, f"layout.columns.{std}", "required field has no mapping")
+class _Mapping(TypedDict):
+    """The Source fields a mapped layout declares."""
+
+    format: str | None
+    sheet: str | None
+    columns: dict[str, str]
+    codes: dict[str, dict[str, str]]
+
+
+class _Common(TypedDict):
+    """The Source fields every layout shares."""
+
+    name: str
+    file: Path
+    fingerprint: str
+    description: str
+    regimes: tuple[RegimeChange, ...] | None
+
+
+def _parse_codes(path: Path, raw: dict[str, Any]) -> dict[str, dict[str, str]]:
     codes: dict[str, dict[str, str]] = {}
-    for std, table in (raw.get("codes") or {}).items():
+    for std, table in raw.items():
         if std not in CODES:
             raise _fail(path, f"layout.codes.{std}", "this field has no code list")
         if not isinstance(table, dict):
@@ -120,6 +123,28 @@ def _parse_mapping(path: Path, raw: dict) -> dict:
                 )
             mapped[str(theirs).strip().upper()] = standard
         codes[std] = mapped
+    return codes
+
+
+def _parse_mapping(path: Path, raw: dict[str, Any]) -> _Mapping:
+    unknown = set(raw) - MAPPING_KEYS
+    if unknown:
+        raise _fail(
+            path, f"layout.{sorted(unknown)[0]}", f"unknown key (use {sorted(MAPPING_KEYS)})"
+        )
+    fmt = raw.get("format")
+    if fmt is not None and fmt not in FORMATS:
+        raise _fail(path, "layout.format", f"unknown format '{fmt}' (use {', '.join(FORMATS)})")
+    columns = raw.get("columns")
+    if not isinstance(columns, dict):
+        raise _fail(path, "layout.columns", "must map standard fields to this source's columns")
+    for std in columns:
+        if std not in FIELDS:
+            raise _fail(path, f"layout.columns.{std}", "not a field of the standard record")
+    for std in REQUIRED:
+        if not columns.get(std):
+            raise _fail(path, f"layout.columns.{std}", "required field has no mapping")
+    codes = _parse_codes(path, raw.get("codes") or {})
     return {
         "format": fmt,
         "sheet": raw.get("sheet"),
@@ -164,13 +189,13 @@ def load_source(path: Path) -> Source:
     fingerprint = hashlib.sha256(
         json.dumps(_text_keys(raw), sort_keys=True, default=str).encode()
     ).hexdigest()
-    common = dict(
-        name=name,
-        file=path,
-        fingerprint=fingerprint[:16],
-        description=str(raw.get("description", "")),
-        regimes=regimes,
-    )
+    common: _Common = {
+        "name": name,
+        "file": path,
+        "fingerprint": fingerprint[:16],
+        "description": str(raw.get("description", "")),
+        "regimes": regimes,
+    }
     if isinstance(layout, dict):
         return Source(kind="mapped", **common, **_parse_mapping(path, layout))
     if layout not in LAYOUTS:

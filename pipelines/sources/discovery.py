@@ -26,7 +26,7 @@ def is_complete(path: Path) -> bool:
 def discover(raw_dir: Path, sources: dict[str, Source]) -> tuple[list[RawFile], list[str]]:
     """Complete files of declared sources in arrival order, and undeclared folders."""
     found: list[RawFile] = []
-    undeclared = []
+    undeclared: list[str] = []
     if not raw_dir.is_dir():
         return found, undeclared
     for folder in sorted(p for p in raw_dir.iterdir() if p.is_dir()):

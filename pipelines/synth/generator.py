@@ -18,6 +18,7 @@ import calendar
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,9 @@ import pyarrow.compute as pc
 from pipelines.errors import UsageError
 from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
+
+# (cumulative share, value) pairs, read by linear interpolation.
+Quantiles = Sequence[tuple[float, float]]
 
 SOURCES = ("northshire", "eastmoor", "westvale", "southbay", "riverton")
 POLICE_SOURCES = SOURCES[:4]
@@ -200,13 +204,15 @@ def _minute(day: str) -> int:
     return int(np.datetime64(day, "m").astype(np.int64))
 
 
-def _pick(rng: np.random.Generator, n: int, shares) -> np.ndarray:
+def _pick(rng: np.random.Generator, n: int, shares: Sequence[float]) -> np.ndarray:
     """Categorical draw: index into `shares` (need not sum to 1), as int8 (cheap to move)."""
     cum = np.cumsum(np.asarray(shares, dtype=float))
     return np.searchsorted(cum, rng.random(n) * cum[-1], side="right").astype(np.int8)
 
 
-def _quantile_draw(rng: np.random.Generator, n: int, table, log: bool = False) -> np.ndarray:
+def _quantile_draw(
+    rng: np.random.Generator, n: int, table: Quantiles, log: bool = False
+) -> np.ndarray:
     p, v = np.asarray(table, dtype=float).T
     u = rng.random(n)
     return np.exp(np.interp(u, p, np.log(v))) if log else np.interp(u, p, v)
@@ -272,7 +278,7 @@ def _chains(
     start_day: np.ndarray,
     delay: np.ndarray,
     post: np.ndarray,
-    gap_table,
+    gap_table: Quantiles,
     gap_scale: np.ndarray,
     next_day: bool,
 ) -> np.ndarray:
@@ -568,7 +574,9 @@ def _plant_police_defects(
     return overrides, chosen["duplicate_ref"], status, counts
 
 
-def _replace(column, idx: np.ndarray, values):
+def _replace(
+    column: np.ndarray | pa.Array, idx: np.ndarray, values: object
+) -> np.ndarray | pa.Array:
     """Set cells of a pyarrow text column or a numpy object column."""
     if len(idx) == 0:
         return column
@@ -732,7 +740,8 @@ def _simulate_la(rng: np.random.Generator, n_target: int, final_day: int) -> dic
     }
 
 
-def _write_ssda903_file(
+# One branch per DfE fault it plants, read against the DfE rule list: split up, the list scatters.
+def _write_ssda903_file(  # noqa: C901
     rng: np.random.Generator,
     la: dict[str, np.ndarray],
     idx: np.ndarray,

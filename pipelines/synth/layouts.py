@@ -341,9 +341,12 @@ def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[st
     """Every column of one file as text, keyed by field."""
 
     def column(field: str) -> pa.Array:
+        # Every police layout declares how its references are written.
         if field == "episode_ref":
+            assert layout.episode_ref is not None
             return layout.episode_ref(rows["episode_no"], rows["report_year"])
         if field == "person_ref":
+            assert layout.person_ref is not None
             return layout.person_ref(rows["person_no"])
         if field in ("forename", "surname"):
             prefix = "Testforename" if field == "forename" else "Testsurname"

@@ -225,6 +225,7 @@ def build(
     built = False
     try:
         if plan.mode == "incremental":
+            assert published is not None  # an incremental plan starts from the published file
             shutil.copyfile(published, target)
         children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
         built = True

@@ -86,13 +86,21 @@ final as (
         e.*,
         h.* exclude (episode_id),
         e.category = 'absent'
-        and (h.child_cse_flagged or coalesce(e.looked_after, false)
-            or h.in_repeat_cohort_at_report) as absent_needs_review,
-        case when e.category = 'absent' then nullif(concat_ws('; ',
-            if(h.child_cse_flagged, 'cse_flag', null),
-            if(coalesce(e.looked_after, false), 'looked_after', null),
-            if(h.in_repeat_cohort_at_report, 'repeat_3_in_90_days', null)
-        ), '') end as review_reasons
+        and (
+            h.child_cse_flagged or coalesce(e.looked_after, false)
+            or h.in_repeat_cohort_at_report
+        ) as absent_needs_review,
+        case
+            when e.category = 'absent' then nullif(
+                concat_ws(
+                    '; ',
+                    if(h.child_cse_flagged, 'cse_flag', null),
+                    if(coalesce(e.looked_after, false), 'looked_after', null),
+                    if(h.in_repeat_cohort_at_report, 'repeat_3_in_90_days', null)
+                ),
+                ''
+            )
+        end as review_reasons
     from episodes as e
     inner join history as h using (episode_id)
 )

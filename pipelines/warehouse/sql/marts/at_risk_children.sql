@@ -22,7 +22,8 @@ reported as (
 ),
 
 window_start as (
-    select getvariable('as_of')::timestamp + interval 1 day
+    select
+        getvariable('as_of')::timestamp + interval 1 day
         - to_days(getvariable('at_risk_lookback_days')) as starts
 ),
 
@@ -66,7 +67,8 @@ wording as (
 listed as (
     select
         *,
-        concat_ws('; ',
+        concat_ws(
+            '; ',
             if(has_open_high_risk, 'open high-risk episode', null),
             if(has_open_episode and not has_open_high_risk, 'open episode', null),
             if(recent_cse, 'CSE flag in ' || lookback, null),
@@ -92,7 +94,8 @@ listed as (
 final as (
     select
         row_number() over (
-            order by priority_tier, reason_count desc, episodes_last_90_days desc,
+            order by
+                priority_tier, reason_count desc, episodes_last_90_days desc,
                 last_reported_at desc, child_id
         ) as priority,
         child_id,
