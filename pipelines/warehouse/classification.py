@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 
 from pipelines import settings
+from pipelines.errors import ConfigurationError
 from pipelines.quality.contracts import load_contract
 
 DOC = settings.PROJECT_ROOT / "docs" / "classification.md"
@@ -47,29 +48,33 @@ def classification_rules(path: Path | None = None) -> list[Rule]:
     path = path or settings.CLASSIFICATION_FILE
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw.get("rules"), list) or not raw["rules"]:
-        raise ValueError(f"{path}: no `rules:` list")
+        raise ConfigurationError(f"{path}: no `rules:` list")
     episodes = load_contract("episodes")
-    categories = (*episodes.column("category").allowed, *CATEGORY_TOKENS)
-    bases = episodes.column("category_basis").allowed
+    categories = (*(episodes.column("category").allowed or ()), *CATEGORY_TOKENS)
+    bases = episodes.column("category_basis").allowed or ()
     rules: list[Rule] = []
     for i, entry in enumerate(raw["rules"], start=1):
         name = entry.get("rule") if isinstance(entry, dict) else None
         where = f"{path}: rule {name or f'#{i}'}"
         if not isinstance(entry, dict) or set(entry) != set(RULE_KEYS):
             keys = sorted(entry) if isinstance(entry, dict) else entry
-            raise ValueError(f"{where}: needs exactly the keys {', '.join(RULE_KEYS)}, has {keys}")
+            raise ConfigurationError(
+                f"{where}: needs exactly the keys {', '.join(RULE_KEYS)}, has {keys}"
+            )
         if not isinstance(name, str) or not RULE_ID.fullmatch(name):
-            raise ValueError(f"{where}: a rule id is lower_snake_case")
+            raise ConfigurationError(f"{where}: a rule id is lower_snake_case")
         if any(r.rule == name for r in rules):
-            raise ValueError(f"{where}: duplicate rule id")
+            raise ConfigurationError(f"{where}: duplicate rule id")
         if entry["regime"] not in REGIMES:
-            raise ValueError(f"{where}: unknown regime {entry['regime']!r} (one of {REGIMES})")
+            raise ConfigurationError(
+                f"{where}: unknown regime {entry['regime']!r} (one of {REGIMES})"
+            )
         if entry["category"] not in categories:
-            raise ValueError(
+            raise ConfigurationError(
                 f"{where}: unknown category {entry['category']!r} (one of {categories})"
             )
         if entry["basis"] not in bases:
-            raise ValueError(f"{where}: unknown basis {entry['basis']!r} (one of {bases})")
+            raise ConfigurationError(f"{where}: unknown basis {entry['basis']!r} (one of {bases})")
         rules.append(Rule(*(str(entry[key]) for key in RULE_KEYS)))
     return rules
 
@@ -107,7 +112,7 @@ def render(doc: str, rules: list[Rule] | None = None) -> str:
     """`doc` (docs/classification.md) with the table between the markers rendered afresh."""
     rules = classification_rules() if rules is None else rules
     if doc.count(START) != 1 or doc.count(END) != 1 or doc.index(START) > doc.index(END):
-        raise ValueError(f"{DOC}: needs one {START} line before one {END} line")
+        raise ConfigurationError(f"{DOC}: needs one {START} line before one {END} line")
     before, rest = doc.split(START)
     _, after = rest.split(END)
     return before + render_table(rules) + after

@@ -29,7 +29,9 @@ _CTES = re.compile(r"\b([a-z_][a-z0-9_]*)\s+as\s+\(", re.I)
 # ...except an import CTE, `name as (select * from table)`, which reads the table even when it
 # takes the table's own name.
 _IMPORTS = re.compile(
-    r"\bas\s+\(\s*select\s+\*\s+from\s+([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)", re.I
+    r"\b([a-z_][a-z0-9_]*)\s+as\s+\(\s*select\s+\*\s+from\s+"
+    r"([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?)\s*\)",
+    re.I,
 )
 
 
@@ -54,7 +56,11 @@ def model_reads(sql: str) -> set[str]:
     models among them)."""
     code = _COMMENT.sub("", sql)
     defined = {name.lower() for name in _CTES.findall(code)}
-    imported = {name.lower() for name in _IMPORTS.findall(code)}
+    imported = {
+        table.lower()
+        for cte, table in _IMPORTS.findall(code)
+        if cte.lower() == table.lower() or table.lower() not in defined
+    }
     return imported | ({name.lower() for name in _READS.findall(code)} - defined)
 
 
