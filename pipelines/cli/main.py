@@ -49,7 +49,8 @@ def _answer(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) 
 def _leave(code: int) -> NoReturn:
     """End a flow command that ran on its own temporary Prefect API, now stopped. The exit
     handlers run (temporary folders are removed, logs flushed); tearing down GX's, pandas' and
-    Prefect's modules one by one is skipped: about 1.4 s of every night on 2 cores."""
+    Prefect's modules one by one is skipped. Measured with `python -m benchmarks.teardown`:
+    the ordinary exit took 1.20 s (median of 5; 1.17-1.37), this one 0.03 s, on 2 cores."""
     atexit._run_exitfuncs()
     sys.stdout.flush()
     sys.stderr.flush()
