@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint format bench clean setup
+.PHONY: demo test test-fast lint format bench clean setup
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -n 2 -q
+
+# Unit and SQL tests only (no Prefect flows, subprocesses or data at scale): under 90 s.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m "unit or sql" tests/unit tests/sql
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ("floor", "startup", "full", "ingest", "increment", "rebuild", "rebuild_full",
            "validation")  # fmt: skip
 

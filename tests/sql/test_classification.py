@@ -24,7 +24,7 @@ from pipelines.sources.declarations import RegimeChange
 
 # Builds in memory-backed storage where there is some: no waiting on disk syncs.
 
-CLASSIFIED_SQL = SQL_DIR / "int_episodes_classified.sql"
+CLASSIFIED_SQL = SQL_DIR / "intermediate" / "int_episodes_classified.sql"
 TABLE = yaml.safe_load(CLASSIFICATION_FILE.read_text(encoding="utf-8"))
 RULE_IDS = [r["rule"] for r in TABLE["rules"]]
 

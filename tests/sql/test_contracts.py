@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pytest
 from conftest import altered, build_curated, episode, la_source, police_source
 
 from pipelines.quality.contracts import curated_tables, load_contract
 from pipelines.quality.curated import column_types, curated_suites
+from pipelines.settings import SQL_DIR
 from pipelines.warehouse.build import CURATED
 from pipelines.warehouse.dictionary import DICTIONARY, render
 
@@ -37,7 +37,7 @@ def curated(tmp_path_factory):
 
 def test_every_curated_table_has_a_contract_and_a_place_in_the_build():
     assert sorted(CURATED) == sorted(curated_tables())
-    sql = {p.stem for p in Path("pipelines/sql").glob("*.sql")}
+    sql = {p.stem for p in SQL_DIR.rglob("*.sql")}
     assert set(CURATED) <= sql
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "pipelines"
+PACKAGE = Path(__file__).resolve().parents[2] / "pipelines"
 # From the ground floor up; a module may import its own package and any package below it.
 STAGES = (
     "ground",  # pipelines.settings, pipelines.db

@@ -24,7 +24,7 @@ from pipelines.ingest.dfe_rules import (
 )
 
 YEAR = 2025
-FIXTURES = Path(__file__).parent / "fixtures" / "ssda903"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ssda903"
 Finding = tuple[str, int]
 
 
