@@ -35,8 +35,9 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 # Unit and SQL tests only (no Prefect flows, subprocesses or data at scale): under 90 s.
+# worksteal: an idle worker takes queued tests from the busy one.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 -q -m "unit or sql" tests/unit tests/sql
+	$(PY) -m pytest -n 2 --dist worksteal -q -m "unit or sql" tests/unit tests/sql
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -32,7 +32,12 @@ FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its folder's kind; a test outside the kind folders is an error."""
+    """Mark each test with its folder's kind; a test outside the kind folders is an error.
+
+    Property tests (Hypothesis) run first: each is one long test, and started last it would
+    leave one xdist worker running it alone while the other sits idle.
+    """
+    items.sort(key=lambda item: not getattr(item.function, "is_hypothesis_test", False))
     for item in items:
         path = Path(item.path).resolve()
         if not path.is_relative_to(TESTS):
