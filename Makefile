@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test lint format bench clean setup
+.PHONY: demo test test-fast lint format bench clean setup
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ demo: $(STAMP)
 # CI runs `make test`: every lint check first, so a type or SQL style error fails the build.
 test: lint
 	$(PY) -m pytest -n 2 -q
+
+# Unit and SQL tests only (no Prefect flows, subprocesses or data at scale): under 90 s.
+# worksteal: an idle worker takes queued tests from the busy one.
+test-fast: $(STAMP)
+	$(PY) -m pytest -n 2 --dist worksteal -q -m "unit or sql" tests/unit tests/sql
 
 # Ruff (style, complexity), mypy on the package (settings in pyproject.toml) and sqlfluff on
 # the SQL models (.sqlfluff); .pre-commit-config.yaml runs the same checks at each commit.

@@ -33,10 +33,13 @@ SCALE, QUICK_SCALE = 1700.0, 16.0  # ~5M episodes (pipelines.synth); ~50,000 for
 INCREMENT_ROWS, QUICK_INCREMENT_ROWS = 5_000, 500
 STARTUP_RUNS = 3
 VALIDATION_ROWS, QUICK_VALIDATION_ROWS = 1_000_000, 50_000
+# A random SSDA903 Missing table checked by the DfE rules (was a timing test: about 0.3 s).
+DFE_ROWS = 100_000
 # The targets (docs/benchmarks.md). The full nightly is held to a multiple of what DuckDB needs
 # alone to load the same files on the same machine, so the target travels between machines.
 FULL_FLOOR_FACTOR = 4
-SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validation": 10.0}
+SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validation": 10.0,
+                  "dfe_rules": 2.0}  # fmt: skip
 MEMORY_TARGET_KIB = 4 * 1024 * 1024
 LABELS = {"floor": "DuckDB floor: load the CSVs into a table",
           "startup_cold": "start-up, first ever (Prefect creates its database)",
@@ -46,7 +49,8 @@ LABELS = {"floor": "DuckDB floor: load the CSVs into a table",
           "increment": "increment nightly",
           "rebuild": "curated rebuild after the increment (incremental, as nightly builds it)",
           "rebuild_full": "curated rebuild in full (after changed models or declarations)",
-          "validation": "incoming-batch validation (run_suite only)"}  # fmt: skip
+          "validation": "incoming-batch validation (run_suite only)",
+          "dfe_rules": "DfE SSDA903 Missing-table rules (check_missing_table only)"}  # fmt: skip
 # Bench-owned folders under --out, cleared at start so a rerun measures from empty.
 OWNED = ("raw", "increment", "floor", "startup", "nightly", "ingest", "rebuild", "validation",
          "logs")  # fmt: skip
@@ -181,6 +185,32 @@ def child_validate(csv: str) -> dict:
     return {"seconds": round(seconds, 2), "rows": len(frame), "failures": len(result.failures)}
 
 
+def child_dfe_rules(rows: int) -> dict:
+    """The DfE rules over a random SSDA903 Missing table of `rows` rows (20,000 children, a
+    year of starts, a tenth still open, some codes wrong or blank), timed alone."""
+    import numpy as np
+    import pandas as pd
+
+    from pipelines.ingest.dfe_rules import check_missing_table
+
+    rng = np.random.default_rng(0)
+    starts = pd.Timestamp("2024-04-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")
+    ends = starts + pd.to_timedelta(rng.integers(0, 5, rows), unit="D")
+    table = pd.DataFrame(
+        {
+            "CHILD": [f"C{i:05d}" for i in rng.integers(0, 20_000, rows)],
+            "DOB": "01/02/2010",
+            "MISSING": rng.choice(["M", "A", "m", ""], rows),
+            "MIS_START": starts.strftime("%d/%m/%Y"),
+            "MIS_END": np.where(rng.random(rows) < 0.1, "", ends.strftime("%d/%m/%Y")),
+        }
+    )
+    start = time.perf_counter()
+    result = check_missing_table(table, 2025)
+    seconds = time.perf_counter() - start
+    return {"seconds": round(seconds, 2), "rows": rows, "findings": len(result)}
+
+
 def _quote(text: str | Path) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
@@ -303,12 +333,14 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     figures["rebuild"] = measure_child("rebuild", rebuild | {"published": str(before)}, out, env)
     figures["rebuild_full"] = measure_child("rebuild_full", rebuild, out, env, task="rebuild")
     figures["validation"] = measure_child("validation", {"csv": str(slice_csv)}, out, env)
+    figures["dfe_rules"] = measure_child("dfe_rules", {"rows": DFE_ROWS}, out, env)
 
     judge(figures)
     made = manifest["sources"][SOURCE]
     return {"machine": machine(), "quick": quick, "source": SOURCE, "scale": scale,
             "episodes": made["episodes"], "rows": sum(f["rows"] for f in made["files"].values()),
             "increment_rows": inc_rows, "validation_rows": figures["validation"]["rows"],
+            "dfe_rules_rows": figures["dfe_rules"]["rows"],
             "generate": generated,
             "memory_target_mib": MEMORY_TARGET_KIB // 1024, "figures": figures,
             "all_pass": all(f["pass"] for f in figures.values())}  # fmt: skip
@@ -337,7 +369,8 @@ def markdown(report: dict) -> str:
         "",
         f"`python -m benchmarks.bench`: {SOURCE} at scale {report['scale']:g}, "
         f"{report['episodes']:,} episodes ({report['rows']:,} rows), increment of "
-        f"{report['increment_rows']:,} rows, validation of {report['validation_rows']:,} rows.",
+        f"{report['increment_rows']:,} rows, validation of {report['validation_rows']:,} rows, "
+        f"DfE rules over {report['dfe_rules_rows']:,} SSDA903 Missing rows.",
         f"Taken {m['date']} on {m['platform']}, {m['cpu']}, {m['cores']} cores, "
         f"{m['memory_gib']} GiB; Python {m['python']}, DuckDB {m['duckdb']}. Generating the "
         f"data took {report['generate']['seconds']:g} s (not a target).",
@@ -392,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         task, options = args.child[0], json.loads(args.child[1])
         tasks = {"generate": child_generate, "rebuild": child_rebuild, "ingest": child_ingest,
-                 "validation": child_validate}  # fmt: skip
+                 "validation": child_validate, "dfe_rules": child_dfe_rules}  # fmt: skip
         print(json.dumps(tasks[task](**options)))
         return 0
     (out := args.out.resolve()).mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,13 @@
 """Shared fixtures: one Prefect test harness per session, a private key per test run, and a
-way to build the curated database from hand-made episode versions."""
+way to build the curated database from hand-made episode versions.
+
+Tests live in one folder per kind, and each is marked by its folder (`-m unit`, `-m sql`,
+`-m e2e`): unit tests call plain functions (tiny DuckDB files at most); sql tests build the
+curated database with the real SQL models from hand-made rows; e2e tests run Prefect flows,
+the command line as a process, the generator at scale, the briefing PDF, notebooks, the
+benchmark or the built wheel. This is the only conftest.py: the test modules import its
+helpers as `conftest`, which a second conftest.py in a sub-folder would shadow.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +24,28 @@ from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_w
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.build import build
 
-ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+KINDS = ("unit", "sql", "e2e")
 # Property tests build many tiny databases: in memory-backed storage where there is one.
 FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its folder's kind; a test outside the kind folders is an error.
+
+    Property tests (Hypothesis) run first: each is one long test, and started last it would
+    leave one xdist worker running it alone while the other sits idle.
+    """
+    items.sort(key=lambda item: not getattr(item.function, "is_hypothesis_test", False))
+    for item in items:
+        path = Path(item.path).resolve()
+        if not path.is_relative_to(TESTS):
+            continue
+        kind = path.relative_to(TESTS).parts[0]
+        if kind not in KINDS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in tests/{{{','.join(KINDS)}}}/")
+        item.add_marker(getattr(pytest.mark, kind))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -846,7 +847,7 @@ def test_ingest_never_modifies_raw_files(drop: Drop) -> None:
 def test_child_id_is_a_keyed_hash_of_source_and_person() -> None:
     same = child_id(KEY, "bay", "P1")
     assert same == child_id(KEY, "bay", "P1")
-    assert len(same) == 32 and int(same, 16) >= 0
+    assert same == hmac.new(KEY, b"bay\x1fP1", hashlib.sha256).hexdigest()[:32]
     assert same not in {
         child_id(KEY, "cove", "P1"),
         child_id(KEY, "bay", "P2"),
@@ -957,7 +958,8 @@ def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.Mo
         load_key(create=False)
     key = load_key()
     assert path.stat().st_mode & 0o777 == 0o600
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert re.fullmatch(rb"[0-9a-f]{64}", key)
+    assert path.read_bytes() == key
     assert load_key() == key == load_key(create=False)
 
 

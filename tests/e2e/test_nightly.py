@@ -56,15 +56,17 @@ def test_every_file_accounted_for_as_the_manifest_says(run):
             "from ingest_files"
         ).fetchall()
     }
-    for source, declared in run["manifest"]["sources"].items():
-        for name, expected in declared["files"].items():
-            assert ledger[f"{source}/{name}"] == (
-                "loaded",
-                expected["rows"],
-                expected["loaded"],
-                expected["quarantined"],
-                expected["out_of_scope"],
-            ), name
+    assert ledger == {
+        f"{source}/{name}": (
+            "loaded",
+            expected["rows"],
+            expected["loaded"],
+            expected["quarantined"],
+            expected["out_of_scope"],
+        )
+        for source, declared in run["manifest"]["sources"].items()
+        for name, expected in declared["files"].items()
+    }
 
 
 def test_episodes_and_children_per_source_match_the_manifest(run):
@@ -74,8 +76,10 @@ def test_episodes_and_children_per_source_match_the_manifest(run):
         .execute("select source, count(*), count(distinct child_id) from episodes group by 1")
         .fetchall()
     }
-    for source, declared in run["manifest"]["sources"].items():
-        assert got[source] == (declared["episodes"], declared["children"]), source
+    assert got == {
+        source: (declared["episodes"], declared["children"])
+        for source, declared in run["manifest"]["sources"].items()
+    }
 
 
 def test_quarantine_lists_each_quarantined_row_once(run):

@@ -10,7 +10,7 @@ import pytest
 from pipelines.sources.declarations import DeclarationError, RegimeChange, load_source, load_sources
 from pipelines.sources.record import FIELDS
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_COLUMNS = (
     "  columns: {episode_ref: Ref, person_ref: Subject, date_of_birth: DOB, reported_at: Reported}"
     "\n"

@@ -18,7 +18,7 @@ from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
 UNTIL = "2025-06"
-DECLARATIONS = Path(__file__).resolve().parent.parent / "schemas" / "sources"
+DECLARATIONS = Path(__file__).resolve().parents[2] / "schemas" / "sources"
 STANDARD_CODES = {
     "category": sl.CATEGORY,
     "initial_risk_grade": sl.GRADE,
@@ -115,26 +115,12 @@ def _police_files(out: Path, source: str) -> list[Path]:
     return [f for f in files if "history" in f.name] + [f for f in files if "history" not in f.name]
 
 
-def test_same_seed_same_bytes(tmp_path: Path) -> None:
-    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
-    synth.generate(a, seed=7, scale=0.3, until="2024-02")
-    synth.generate(b, seed=7, scale=0.3, until="2024-02")
-    synth.generate(c, seed=8, scale=0.3, until="2024-02", sources=["westvale"])
-    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
-    assert any(f.suffix == ".xlsx" for f in files)
-    for name in files:
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
-    assert (a / "westvale").exists() and not (c / "eastmoor").exists()
-    history = "westvale/westvale_history_2024-02-22.csv"
-    assert (a / history).read_bytes() != (c / history).read_bytes()
-
-
 def test_manifest_accounting(run) -> None:
     out, manifest = run
     assert json.loads((out / "synth_manifest.json").read_text()) == manifest
     assert re.fullmatch(r"\d{4}-\d\d", manifest["until"])
     assert set(manifest["sources"]) == set(synth.SOURCES)
+    budgeted = 0  # files big enough for one defect of every kind: the check below must run
     for source, info in manifest["sources"].items():
         assert sorted(info["files"]) == sorted(p.name for p in (out / source).iterdir())
         for name, f in info["files"].items():
@@ -150,6 +136,8 @@ def test_manifest_accounting(run) -> None:
                 assert planted == 0
             elif f["rows"] * synth.DEFECT_ROW_SHARE >= 10:  # budget for one of every kind
                 assert all(f["defects"].values()) and all(f["warnings"].values())
+                budgeted += 1
+    assert budgeted > 0
 
 
 @pytest.mark.parametrize("source", synth.POLICE_SOURCES)
@@ -239,8 +227,7 @@ def test_ssda903_findings_are_exactly_the_planted_ones(run) -> None:
             and int(quarantined.sum()) == entry["quarantined"]
         )
         assert entry["rows"] == len(df)
-        for row in entry["lowercase_code_rows"]:
-            assert df["MISSING"][row] == "m"
+        assert np.flatnonzero(df["MISSING"].eq("m")).tolist() == entry["lowercase_code_rows"]
         assert set(df["MISSING"].dropna()) <= {"M", "A", "m", "X"}
         loads = df[~quarantined & ~adult.to_numpy()]
         episodes |= set(zip(loads["CHILD"], loads["MIS_START"], strict=True))
@@ -254,7 +241,7 @@ def test_ssda903_findings_are_exactly_the_planted_ones(run) -> None:
 
 
 def test_formats_are_as_declared(run) -> None:
-    out, _ = run
+    out, manifest = run
     north = next((out / "northshire").glob("*history*")).read_bytes()
     with pytest.raises(UnicodeDecodeError):
         north.decode("utf-8")
@@ -271,7 +258,8 @@ def test_formats_are_as_declared(run) -> None:
     assert lines[0].split("|") == [name for _, name in sl.WESTVALE.columns]
     assert re.search(r"\|20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d\|", lines[1])
 
-    south = pd.read_csv(next((out / "southbay").glob("*history*")), dtype=str)
+    south_file = next((out / "southbay").glob("*history*"))
+    south = pd.read_csv(south_file, dtype=str)
     standard = [f for f, _ in sl.SOUTHBAY.columns if f not in ("forename", "surname", "address")]
     assert set(standard) == {
         *STANDARD_CODES,
@@ -280,8 +268,11 @@ def test_formats_are_as_declared(run) -> None:
         "person_ref",
         "date_of_birth",
     }
-    assert south["reported_at"].str.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d|.*").all()
-    assert south["reported_at"].str.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d").mean() > 0.98
+    in_style = south["reported_at"].str.fullmatch(r"20\d\d-\d\d-\d\d \d\d:\d\d")
+    assert in_style.mean() > 0.98
+    # Every other planted bad date is "unknown"; the rest are impossible dates in the style.
+    bad_dates = manifest["sources"]["southbay"]["files"][south_file.name]["defects"]["bad_date"]
+    assert south.loc[~in_style, "reported_at"].tolist() == ["unknown"] * (bad_dates // 2)
 
     path = next((out / "eastmoor").glob("*history*"))
     sheet = pd.read_excel(path, sheet_name="Missing Episodes", header=2, engine="calamine")
@@ -294,27 +285,6 @@ def test_formats_are_as_declared(run) -> None:
     as_text = cells.map(lambda v: isinstance(v, str))
     assert 0.02 < as_text.mean() < 0.09
     assert cells[~as_text].map(lambda v: isinstance(v, dt.datetime)).all()
-
-
-def test_layouts_agree_with_declarations() -> None:
-    for source, layout in sl.POLICE_LAYOUTS.items():
-        declared = _declaration(source)
-        fields = {f: name for f, name in layout.columns if f in STANDARD_CODES or f in DATETIMES}
-        fields |= {f: n for f, n in layout.columns if f in ("episode_ref", "person_ref")}
-        fields |= {f: n for f, n in layout.columns if f == "date_of_birth"}
-        if declared["layout"] == "standard":
-            assert all(field == name for field, name in fields.items())
-            continue
-        assert declared["layout"]["format"] == layout.fmt
-        assert fields == declared["layout"]["columns"]
-        for field, labels in layout.labels.items():
-            mapping = declared["layout"]["codes"][field]
-            assert [mapping[str(label)] for label in labels] == list(STANDARD_CODES[field])
-        assert synth.CATEGORY_STYLE[source] is None or "category" in layout.labels
-        two_tier = declared.get("regimes", [{"from": dt.date(2013, 4, 1)}])[0]["from"]
-        assert synth.TWO_TIER_FROM.get(source, synth.NATIONAL_TWO_TIER) == str(two_tier)
-    assert _declaration("eastmoor")["layout"]["sheet"] == sl.EASTMOOR.sheet
-    assert _declaration("riverton")["layout"] == "ssda903_missing"
 
 
 def test_calibration(run) -> None:
@@ -401,14 +371,3 @@ def test_nightlies_overlap_and_evolve(run) -> None:
         if source == "southbay" and versions["reported_at"].max() >= pd.Timestamp("2013-04-01"):
             to_missing = first["category"].eq("absent") & last["category"].eq("missing")
             assert to_missing.any()
-
-
-def test_bad_arguments(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="YYYY-MM"):
-        synth.generate(tmp_path, until="2024-13")
-    with pytest.raises(ValueError, match="2012-04"):
-        synth.generate(tmp_path, until="2012-03")
-    with pytest.raises(ValueError, match="unknown sources"):
-        synth.generate(tmp_path, until=UNTIL, sources=["atlantis"])
-    small = synth.generate(tmp_path / "s", scale=0.5, until=UNTIL, sources=["westvale"])
-    assert 300 < small["sources"]["westvale"]["episodes"] < 450

@@ -12,9 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ("floor", "startup", "full", "ingest", "increment", "rebuild", "rebuild_full",
-           "validation")  # fmt: skip
+           "validation", "dfe_rules")  # fmt: skip
 
 
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:

@@ -113,18 +113,6 @@ def test_export_csv_and_parquet(published, tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    ("cell", "safe"),
-    [("=SUM(A1)", "'=SUM(A1)"), ("+44", "'+44"), ("-1", "'-1"), ("@x", "'@x"), ("ok", "ok")],
-)
-def test_csv_cells_that_a_spreadsheet_would_run_are_made_safe(cell, safe):
-    import pyarrow as pa
-
-    from pipelines.warehouse.export import spreadsheet_safe
-
-    assert spreadsheet_safe(pa.chunked_array([[cell]])).to_pylist() == [safe]
-
-
 def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
     from pipelines.cli.main import main
 
@@ -150,15 +138,3 @@ def test_a_second_nightly_while_one_runs_is_refused(published):
         nightly(base, base / "raw")
     assert str(refused.value).startswith("another nightly run is in progress (pid ")
     assert str(refused.value).endswith("); not starting a second one")
-
-
-def test_what_killed_builds_left_is_cleared_spill_folders_included(tmp_path):
-    published = tmp_path / "whereabouts.duckdb"
-    published.write_bytes(b"the last good database")
-    left = tmp_path / ".whereabouts.duckdb.building-r1"
-    left.write_bytes(b"half a database")
-    left.with_name(left.name + ".wal").write_bytes(b"log")
-    (spill := left.with_name(left.name + ".tmp")).mkdir()
-    (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
-    building.clear_abandoned(published)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["whereabouts.duckdb"]

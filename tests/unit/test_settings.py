@@ -8,7 +8,7 @@ from pipelines import settings
 from pipelines.cli.parser import clock, parser
 from pipelines.quality.contracts import load_contract
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HOURS = settings.RHI_WITHIN_HOURS
 REPEAT = f"{settings.REPEAT_EPISODES}_in_{settings.REPEAT_WINDOW_DAYS}_days"
 

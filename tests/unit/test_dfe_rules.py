@@ -8,7 +8,6 @@ with findings recorded from the real validator (tests/fixtures/ssda903/make_refe
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from pipelines.ingest.dfe_rules import (
 )
 
 YEAR = 2025
-FIXTURES = Path(__file__).parent / "fixtures" / "ssda903"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ssda903"
 Finding = tuple[str, int]
 
 
@@ -306,7 +305,9 @@ def test_read_missing_csv_keeps_text_like_the_validator(tmp_path: Path) -> None:
     assert table.loc[1].isna().all() and pd.isna(table.loc[0, "MIS_END"])
 
 
-def test_100k_rows_is_fast() -> None:
+def test_100k_rows_are_checked() -> None:
+    """A large random table is checked whole. (How fast is the benchmark's `dfe_rules` figure,
+    measured on the same table: a test machine's speed says nothing about the code.)"""
     rng = np.random.default_rng(0)
     n = 100_000
     starts = pd.Timestamp("2024-04-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
@@ -320,12 +321,9 @@ def test_100k_rows_is_fast() -> None:
             "MIS_END": np.where(rng.random(n) < 0.1, "", ends.strftime("%d/%m/%Y")),
         }
     )
-    began = time.perf_counter()
     result = check_missing_table(table, YEAR)
-    elapsed = time.perf_counter() - began
     assert len(result) > 0
-    # About 0.3 s on the 2-core machine; the bound leaves room for a busy CI run.
-    assert elapsed < 2.0, elapsed
+    assert result["row_number"].between(0, n - 1).all()
 
 
 FIXTURE_STEMS = sorted(

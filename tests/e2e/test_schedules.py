@@ -21,10 +21,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from pipelines.briefing.months import previous_month
 from pipelines.orchestration.prefect_api import LocalServer, local_server
-from pipelines.orchestration.schedules import deployments
 from pipelines.synth import generate
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NIGHTLY = "nightly/nightly"
 BRIEFING = "monthly-briefing/monthly-briefing"
 EXPECTED = {NIGHTLY: "30 2 * * *", BRIEFING: "0 6 1 * *"}
@@ -111,18 +110,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServ
     with local_server(environment(base)) as running:
         yield running, base
     assert gone(running.pid)
-
-
-def test_deployments_are_built_without_a_server() -> None:
-    built = {d.name: d for d in deployments()}
-    assert set(built) == {"nightly", "monthly-briefing"}
-    for name, cron in EXPECTED.items():
-        (schedule,) = built[name.split("/")[1]].schedules
-        assert (schedule.schedule.cron, schedule.schedule.timezone) == (cron, "Europe/London")
-    assert built["nightly"].entrypoint == "pipelines.orchestration.flows.nightly"
-    assert (
-        built["monthly-briefing"].entrypoint == "pipelines.orchestration.schedules.monthly_briefing"
-    )
 
 
 def test_serve_registers_and_runs_both_schedules(
