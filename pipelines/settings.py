@@ -58,7 +58,7 @@ MAX_QUARANTINE_SHARE = float(os.environ.get("WHEREABOUTS_MAX_QUARANTINE_SHARE", 
 # --- analysis ----------------------------------------------------------------------------
 # The three values below are named in published columns and definitions (rhi_offered_within_72h,
 # 3_in_90_days, episodes_last_90_days): the names are the documented interface analysts' queries
-# use, so a different value is a change of that interface, and tests/test_settings.py fails
+# use, so a different value is a change of that interface, and tests/unit/test_settings.py fails
 # until the names change with it.
 # Statutory guidance: a return home interview is offered within 72 hours of the return.
 RHI_WITHIN_HOURS = 72

@@ -1,7 +1,8 @@
 """How each fictional source writes its extracts, for pipelines.synth.
 
-Column names and code labels must agree with schemas/sources/<name>.yaml; tests/test_synth.py
-checks that, so a declaration and the generator cannot drift apart silently. Everything here
+Column names and code labels must agree with schemas/sources/<name>.yaml;
+tests/unit/test_synth_small.py checks that, so a declaration and the generator cannot drift
+apart silently. Everything here
 is vectorised (pyarrow compute for CSV text); only xlsxwriter touches cells one by one.
 """
 

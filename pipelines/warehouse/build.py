@@ -8,7 +8,7 @@ A night whose files only added to the working store builds incrementally: it cop
 published file and recomputes the episodes (and repeat rows) of the children with new
 versions, from their whole history, and every other table whole. Anything that could change
 other children's rows (the models, settings or declarations; a replaced file) makes the build
-full. Both paths give the same tables (tests/test_incremental.py).
+full. Both paths give the same tables (tests/sql/test_incremental.py).
 """
 
 from __future__ import annotations
