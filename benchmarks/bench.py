@@ -188,23 +188,10 @@ def child_validate(csv: str) -> dict:
 def child_dfe_rules(rows: int) -> dict:
     """The DfE rules over a random SSDA903 Missing table of `rows` rows (20,000 children, a
     year of starts, a tenth still open, some codes wrong or blank), timed alone."""
-    import numpy as np
-    import pandas as pd
-
     from pipelines.ingest.dfe_rules import check_missing_table
+    from pipelines.synth.missing_table import random_missing_table
 
-    rng = np.random.default_rng(0)
-    starts = pd.Timestamp("2024-04-01") + pd.to_timedelta(rng.integers(0, 365, rows), unit="D")
-    ends = starts + pd.to_timedelta(rng.integers(0, 5, rows), unit="D")
-    table = pd.DataFrame(
-        {
-            "CHILD": [f"C{i:05d}" for i in rng.integers(0, 20_000, rows)],
-            "DOB": "01/02/2010",
-            "MISSING": rng.choice(["M", "A", "m", ""], rows),
-            "MIS_START": starts.strftime("%d/%m/%Y"),
-            "MIS_END": np.where(rng.random(rows) < 0.1, "", ends.strftime("%d/%m/%Y")),
-        }
-    )
+    table = random_missing_table(rows)
     start = time.perf_counter()
     result = check_missing_table(table, 2025)
     seconds = time.perf_counter() - start

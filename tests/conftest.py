@@ -151,3 +151,34 @@ def altered(database: Path, folder: Path, statement: str) -> Path:
     con.execute(statement)
     con.close()
     return copy
+
+
+def curated_rows(path: Path) -> dict[str, list[tuple]]:
+    """Every curated table's rows but the manifest (which says how it was built)."""
+    from pipelines.warehouse.build import CURATED
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            t: con.execute(f"select * from {t} order by all").fetchall()
+            for t in CURATED
+            if t != "build_manifest"
+        }
+    finally:
+        con.close()
+
+
+def synth_standard_codes() -> dict[str, tuple[str, ...]]:
+    """The generator's code labels for each coded field of the standard record."""
+    from pipelines.synth import layouts as sl
+
+    return {
+        "category": sl.CATEGORY,
+        "initial_risk_grade": sl.GRADE,
+        "risk_grade": sl.GRADE,
+        "sex": sl.SEX,
+        "looked_after": sl.YES_NO,
+        "missing_from": sl.MISSING_FROM,
+        "cse_flag": sl.YES_NO,
+        "outcome": sl.OUTCOME,
+    }

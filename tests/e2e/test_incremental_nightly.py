@@ -6,27 +6,13 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from pathlib import Path
 
-import duckdb
-
-from pipelines.warehouse.build import CURATED
+from conftest import curated_rows
 
 
-def tables(path: Path) -> dict[str, list[tuple]]:
-    """Every curated table's rows but the manifest (which says how it was built)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return {
-            t: con.execute(f"select * from {t} order by all").fetchall()
-            for t in CURATED
-            if t != "build_manifest"
-        }
-    finally:
-        con.close()
-
-
-def test_a_later_nights_files_build_incrementally_to_the_same_tables(prefect_harness, tmp_path):
+def test_a_later_nights_files_build_incrementally_to_the_same_curated_rows(
+    prefect_harness, tmp_path
+):
     from pipelines.cli.commands import run_nightly
     from pipelines.synth import generate
 
@@ -47,7 +33,7 @@ def test_a_later_nights_files_build_incrementally_to_the_same_tables(prefect_har
     for path in late:
         (waiting / path.parent.name / path.name).rename(path)
     second = run_nightly(**paths)
-    incremental = tables(paths["db"])
+    incremental = curated_rows(paths["db"])
     third = run_nightly(**paths, full_rebuild=True)
     assert first.build.startswith("full build (no published database; ")
     assert second.files_new == len(late) == 9
@@ -56,7 +42,7 @@ def test_a_later_nights_files_build_incrementally_to_the_same_tables(prefect_har
         second.build,
     )
     assert third.build.startswith("full build (full rebuild requested; ")
-    full = tables(paths["db"])
+    full = curated_rows(paths["db"])
     # The runs table differs (each run adds its row); everything else must be identical.
     assert {t: rows for t, rows in incremental.items() if t != "runs"} == {
         t: rows for t, rows in full.items() if t != "runs"

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import FAST_DIR, altered, episode, police_source
+from conftest import FAST_DIR, altered, curated_rows, episode, police_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,19 +57,6 @@ def store_file(work: Path, file: str, rows: list[dict]) -> None:
     con.close()
 
 
-def tables(path: Path) -> dict[str, list[tuple]]:
-    """Every curated table's rows but the manifest (which says how it was built)."""
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return {
-            t: con.execute(f"select * from {t} order by all").fetchall()
-            for t in CURATED
-            if t != "build_manifest"
-        }
-    finally:
-        con.close()
-
-
 @pytest.fixture
 def first_night(tmp_path: Path) -> tuple[Path, Path]:
     """A working store after the first night and the database that night published."""
@@ -113,11 +100,11 @@ INCREMENTAL_CASES = {
 @pytest.mark.parametrize(
     ("rows", "rebuilt"), INCREMENTAL_CASES.values(), ids=INCREMENTAL_CASES.keys()
 )
-def test_incremental_build_gives_the_full_builds_tables(first_night, tmp_path, rows, rebuilt):
+def test_incremental_build_gives_the_full_builds_curated_rows(first_night, tmp_path, rows, rebuilt):
     work, published = first_night
     if rows:
         store_file(work, "force/night2.csv", rows)
-    before = tables(published)
+    before = curated_rows(published)
     incremental = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=published)
     full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
     assert (incremental.mode, incremental.reason, incremental.children_rebuilt) == (
@@ -125,9 +112,9 @@ def test_incremental_build_gives_the_full_builds_tables(first_night, tmp_path, r
         "new versions since ingest_seq 1",
         rebuilt,
     )
-    assert tables(incremental.path) == tables(full.path)
+    assert curated_rows(incremental.path) == curated_rows(full.path)
     # The cases must change the published tables, or equality would prove nothing.
-    assert (tables(incremental.path)["episodes"] != before["episodes"]) == bool(rows)
+    assert (curated_rows(incremental.path)["episodes"] != before["episodes"]) == bool(rows)
     assert stat.S_IMODE(incremental.path.stat().st_mode) == 0o640
     con = duckdb.connect(str(incremental.path), read_only=True)
     kept = con.execute("select table_schema, table_name from information_schema.tables").fetchall()
@@ -163,7 +150,7 @@ def test_an_episode_moved_on_an_earlier_night_stays_with_its_new_child(first_nig
     built = build(work, tmp_path / "night3.duckdb", SOURCES, AS_OF, published=published)
     assert (built.mode, built.children_rebuilt) == ("incremental", 1)
     full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
-    assert tables(built.path) == tables(full.path)
+    assert curated_rows(built.path) == curated_rows(full.path)
     con = duckdb.connect(str(built.path), read_only=True)
     assert con.execute(
         "select episode_ref, child_id from episodes order by episode_ref"
@@ -299,7 +286,7 @@ def test_a_build_is_full_when_an_incremental_one_might_differ(
     built = build(work, tmp_path / "next.duckdb", SOURCES, AS_OF, published=previous, full=full)
     assert (built.mode, built.reason) == ("full", reason)
     fresh = build(work, tmp_path / "fresh.duckdb", SOURCES, AS_OF)
-    assert tables(built.path) == tables(fresh.path)
+    assert curated_rows(built.path) == curated_rows(fresh.path)
 
 
 # Random nights: each file restates some of a few episodes, with any child, time, grade,
@@ -323,7 +310,7 @@ nights = st.lists(st.dictionaries(st.sampled_from(["E1", "E2", "E3", "E4", "E5",
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights)
-def test_any_sequence_of_nights_builds_incrementally_to_the_full_tables(drawn) -> None:
+def test_any_sequence_of_nights_builds_incrementally_to_the_full_curated_rows(drawn) -> None:
     start = datetime(2024, 3, 1, 20)
     sources = {"force": police_source(regimes=(RegimeChange(date(2024, 6, 1), "two_tier"),))}
     with tempfile.TemporaryDirectory(dir=FAST_DIR) as folder:
@@ -353,5 +340,5 @@ def test_any_sequence_of_nights_builds_incrementally_to_the_full_tables(drawn) -
             built = build(work, base / f"night{n}.duckdb", sources, AS_OF, published=published)
             full = build(work, base / "full.duckdb", sources, AS_OF, full=True)
             assert built.mode == ("full" if published is None else "incremental")
-            assert tables(built.path) == tables(full.path), f"night {n}"
+            assert curated_rows(built.path) == curated_rows(full.path), f"night {n}"
             published = built.path

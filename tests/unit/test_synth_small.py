@@ -9,22 +9,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import synth_standard_codes
 
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
 UNTIL = "2025-06"
 DECLARATIONS = Path(__file__).resolve().parents[2] / "schemas" / "sources"
-STANDARD_CODES = {
-    "category": sl.CATEGORY,
-    "initial_risk_grade": sl.GRADE,
-    "risk_grade": sl.GRADE,
-    "sex": sl.SEX,
-    "looked_after": sl.YES_NO,
-    "missing_from": sl.MISSING_FROM,
-    "cse_flag": sl.YES_NO,
-    "outcome": sl.OUTCOME,
-}
+STANDARD_CODES = synth_standard_codes()
 DATETIMES = sl.DATETIME_FIELDS
 
 
