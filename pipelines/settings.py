@@ -26,8 +26,27 @@ SOURCES_DIR = Path(os.environ.get("WHEREABOUTS_SOURCES", PROJECT_ROOT / "schemas
 # The published database analysts open read-only; replaced whole by each good run.
 CURATED_DB = Path(os.environ.get("WHEREABOUTS_DB", "data/curated/whereabouts.duckdb"))
 # The private working store: ledger, every episode version, quarantined raw rows, the
-# pseudonym lookup. Only the nightly job writes it; it never leaves the machine.
-WORK_DB = Path(os.environ.get("WHEREABOUTS_WORK_DB", "data/work/whereabouts-work.duckdb"))
+# pseudonym lookup. Only the nightly job writes it; it never leaves the machine. Each
+# published database has its own, derived from its path (work_db_for), so a run with another
+# --db never mixes its data with the default one's; WHEREABOUTS_WORK_DB (or --work-db) names
+# one explicitly and then wins.
+WORK_DB_ENV = "WHEREABOUTS_WORK_DB"
+
+
+def work_db_for(db: Path) -> Path:
+    """The working store of a published database, unless WHEREABOUTS_WORK_DB names one:
+    `<db's folder>/../work/<db stem>-work.duckdb` when the database sits in a folder named
+    `curated` (the project layout: data/curated/whereabouts.duckdb has
+    data/work/whereabouts-work.duckdb), else `<db stem>-work.duckdb` beside the database."""
+    configured = os.environ.get(WORK_DB_ENV)
+    if configured:
+        return Path(configured)
+    if db.parent.name == "curated":
+        return db.parent.parent / "work" / f"{db.stem}-work.duckdb"
+    return db.with_name(f"{db.stem}-work.duckdb")
+
+
+WORK_DB = work_db_for(CURATED_DB)
 # Monthly briefing PDFs.
 BRIEFINGS_DIR = Path(os.environ.get("WHEREABOUTS_BRIEFINGS", "reports/briefings"))
 # One offline HTML validation report per run.

@@ -20,6 +20,12 @@ class RunFailed(WhereaboutsError, RuntimeError):
     """The nightly run did not publish; the message is the one-line reason."""
 
 
+# Exit status of a nightly that published but left something to look at: files rejected or
+# held, or a source that delivered on an earlier run and sent nothing new (RunSummary.attention).
+# Known failures exit 1; argparse's usage errors exit 2.
+EXIT_ATTENTION = 3
+
+
 # Failures that end a command with one plain line: the project's own, whose messages say what
 # to do. Anything else is a bug and shows its traceback.
 KNOWN_FAILURES = (WhereaboutsError,)
@@ -47,9 +53,10 @@ def nightly_command(args: argparse.Namespace) -> int:
         as_of=args.as_of,
         validation_dir=args.reports,
         full_rebuild=args.full_rebuild,
+        force=args.force,
     )
     print("\n".join(summary.lines()))
-    return 0
+    return EXIT_ATTENTION if summary.attention else 0
 
 
 def briefing_command(args: argparse.Namespace) -> int:
@@ -90,7 +97,7 @@ def demo_command(args: argparse.Namespace) -> int:
     path = briefing_flow(month=month)
     print(f"  briefing for {month}: {path}")
     _print_headlines(settings.CURATED_DB)
-    return 0
+    return EXIT_ATTENTION if summary.attention else 0
 
 
 def _print_headlines(db: Path) -> None:

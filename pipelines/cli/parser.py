@@ -53,7 +53,9 @@ def parser() -> argparse.ArgumentParser:
         "nightly",
         help="ingest new files, classify, validate, build and publish the curated database",
         description="Ingest new files, classify, validate, build and publish the curated "
-        "database. Exits non-zero with a one-line reason when nothing was published.",
+        "database. Exits 1 with a one-line reason when nothing was published, and 3 when it "
+        "published but a file was rejected or held, or a source that delivered before sent "
+        "nothing new (the summary lists them).",
     )
     nightly.add_argument("--raw", type=Path, default=settings.RAW_DIR, help="raw folder")
     nightly.add_argument(
@@ -61,7 +63,11 @@ def parser() -> argparse.ArgumentParser:
     )
     nightly.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
     nightly.add_argument(
-        "--work-db", type=Path, default=settings.WORK_DB, help="private working store"
+        "--work-db",
+        type=Path,
+        default=None,
+        help="private working store (default: the --db's own, data/work/whereabouts-work.duckdb "
+        "for the default --db; WHEREABOUTS_WORK_DB)",
     )
     nightly.add_argument(
         "--as-of", type=_date, default=None, help="run date for as-of figures (default today)"
@@ -73,6 +79,11 @@ def parser() -> argparse.ArgumentParser:
         "--full-rebuild",
         action="store_true",
         help="rebuild every curated table from all history, even when only new files arrived",
+    )
+    nightly.add_argument(
+        "--force",
+        action="store_true",
+        help="let the working store ingest a raw folder other than the one it was made from",
     )
 
     brief = commands.add_parser(

@@ -8,8 +8,11 @@ it, `whereabouts lookup` can, from the private working store.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import secrets
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +35,42 @@ def key_path() -> Path:
     return Path(configured) if configured else settings.DEFAULT_KEY_FILE
 
 
+@dataclass(frozen=True)
+class KeyFile:
+    """The pseudonymisation key, where it is, and whether this process has just made it."""
+
+    path: Path
+    key: bytes = field(repr=False)
+    created: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return key_fingerprint(self.key)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """What a store keeps to recognise its key: an HMAC of a fixed label, never the key."""
+    return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
+
+
+# The label whose HMAC identifies a key (key_fingerprint).
+FINGERPRINT_LABEL = b"whereabouts pseudonymisation key fingerprint v1"
+
+
 def load_key(create: bool = True) -> bytes:
     """The pseudonymisation key, created (mode 0600) on first use when allowed."""
+    return key_file(create).key
+
+
+def key_file(create: bool = True) -> KeyFile:
+    """The pseudonymisation key file, created (mode 0600) on first use when allowed.
+
+    Refused when it sits inside the project folder (it would be copied, backed up and
+    shared with the code) or when its group or others may read or write it.
+    """
     path = key_path()
+    _refuse_inside_project(path)
+    created = False
     if not path.exists():
         if not create:
             raise MissingInput(f"{path}: no pseudonymisation key (run 'whereabouts nightly')")
@@ -42,12 +78,30 @@ def load_key(create: bool = True) -> bytes:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_hex(KEY_BYTES))
+        created = True
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"{path}: the pseudonymisation key is open to group or others (mode {mode:04o}); "
+            f"run 'chmod 600 {path}'"
+        )
     text = path.read_text().strip()
     if len(text) < 32:
         raise ConfigurationError(
             f"{path}: the key is too short (expected {KEY_BYTES * 2} hex characters)"
         )
-    return text.encode()
+    return KeyFile(path, text.encode(), created)
+
+
+def _refuse_inside_project(path: Path) -> None:
+    root = settings.PROJECT_ROOT
+    if not (root / "schemas").is_dir():  # not a project folder (e.g. the working directory)
+        return
+    if path.resolve().is_relative_to(root.resolve()):
+        raise ConfigurationError(
+            f"{path}: the pseudonymisation key is inside the project folder {root}; move it "
+            f"outside the project and set {settings.KEY_FILE_ENV} to its new place"
+        )
 
 
 # HMAC's block size for SHA-256, in bytes (RFC 2104: a longer key is hashed first).

@@ -13,6 +13,9 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines.db import connect
+from pipelines.errors import ConfigurationError, UsageError
+from pipelines.ingest.pseudonym import KeyFile, child_id
+from pipelines.settings import KEY_FILE_ENV
 from pipelines.sources.record import FIELD_TYPES
 
 # An episode version keeps the standard record's fields, except that the person reference is
@@ -78,11 +81,14 @@ create table if not exists store_identity (
     store_id varchar not null,      -- random, made when the store is created
     created_at timestamp not null
 );
+-- Added later: a store made before them gains them on its next open.
+alter table store_identity add column if not exists key_fingerprint varchar; -- key_fingerprint()
+alter table store_identity add column if not exists raw_dir varchar;  -- resolved raw folder
 create table if not exists runs (
     run_id varchar primary key,
     started_at timestamp not null,
     finished_at timestamp,
-    status varchar not null,        -- running / published / failed
+    status varchar not null,        -- running / published / failed / killed
     as_of date,
     files_new bigint,
     rows_read bigint,
@@ -102,15 +108,25 @@ create table if not exists runs (
 )
 
 
-def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
-    """The working store, its tables created on first use (plus any `config`)."""
+def open_work(path: Path, key: KeyFile | None = None, **config: str) -> duckdb.DuckDBPyConnection:
+    """The working store, its tables created on first use (plus any `config`). With `key`,
+    the store is first checked to be one that key made (check_key)."""
     con = connect(path, read_only=False, **config)
+    try:
+        _prepare(con, path, key)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, path: Path, key: KeyFile | None) -> None:
     con.execute(SCHEMA)
     # A published database records which store, and which files of it, it was built from:
     # a new store, or a number given out twice, must never pass for "nothing changed".
     con.execute(
-        "insert into store_identity select uuid()::varchar, now()::timestamp "
-        "where not exists (from store_identity)"
+        "insert into store_identity (store_id, created_at) "
+        "select uuid()::varchar, now()::timestamp where not exists (from store_identity)"
     )
     _unkey_person_keys(con)
     remove_unledgered_versions(con)  # a process that died mid-file left them
@@ -123,7 +139,52 @@ def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
         ).fetchall()[0]
         con.execute(f"create sequence ingest_seq_numbers start with {start}")
     path.chmod(0o600)
-    return con
+    if key is not None:
+        check_key(con, path, key)
+
+
+def check_key(con: duckdb.DuckDBPyConnection, path: Path, key: KeyFile) -> None:
+    """Refuse a key other than the one the store was built with; the first key a store meets
+    is recorded as its own (by fingerprint: an HMAC of a fixed label, never the key).
+
+    Another key gives every child another child_id: the store's people would split in two.
+    """
+    rows = con.execute("select any_value(key_fingerprint) from store_identity").fetchall()
+    recorded = rows[0][0]
+    if recorded is None:
+        # A store made before fingerprints were kept: one of its people tells its key.
+        person = con.execute("select child_id, source, person_ref from person_keys limit 1")
+        known = person.fetchall()
+        if known and child_id(key.key, known[0][1], known[0][2]) != known[0][0]:
+            recorded = "a different key"
+        else:
+            con.execute("update store_identity set key_fingerprint = ?", [key.fingerprint])
+            return
+    if recorded != key.fingerprint:
+        raise ConfigurationError(
+            f"{key.path}: not the pseudonymisation key the working store {path} was built with "
+            f"(fingerprint {key.fingerprint[:12]}, the store's {recorded[:12]}); restore that "
+            f"key file, or point {KEY_FILE_ENV} at it"
+        )
+
+
+def claim_raw_dir(
+    con: duckdb.DuckDBPyConnection, path: Path, raw_dir: Path, force: bool = False
+) -> None:
+    """Record the raw folder a store ingests (resolved); refuse another unless `force`.
+
+    The ledger is keyed by <source>/<file name>: files of another folder under the same
+    names would pass for ones already read, and its other files would join this history.
+    """
+    folder = str(raw_dir.resolve())
+    (recorded,) = con.execute("select any_value(raw_dir) from store_identity").fetchall()[0]
+    if recorded is not None and recorded != folder and not force:
+        raise UsageError(
+            f"the working store {path} ingests the raw folder {recorded}, not {folder}; "
+            "pass --force to make it ingest this one from now on"
+        )
+    if recorded != folder:
+        con.execute("update store_identity set raw_dir = ?", [folder])
 
 
 def _unkey_person_keys(con: duckdb.DuckDBPyConnection) -> None:

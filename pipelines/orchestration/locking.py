@@ -1,12 +1,14 @@
-"""One nightly run at a time, with a lock the operating system drops if the run crashes."""
+"""One nightly run at a time per working store and per published database, with locks the
+operating system drops if the run crashes."""
 
 from __future__ import annotations
 
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 from pipelines.errors import WhereaboutsError
 
@@ -15,13 +17,29 @@ class AlreadyRunning(WhereaboutsError, RuntimeError):
     """Another nightly run holds the lock."""
 
 
-@contextmanager
-def run_lock(work_db: Path) -> Iterator[None]:
-    """Hold an exclusive lock beside the working store for the whole run.
+def lock_path(store: Path) -> Path:
+    """The lock file beside a database: `<file>.lock`."""
+    return store.with_name(store.name + ".lock")
 
-    flock locks die with their process, so a crashed run never leaves a stale lock.
+
+@contextmanager
+def run_lock(work_db: Path, db: Path | None = None) -> Iterator[None]:
+    """Hold exclusive locks beside the working store and beside the published database
+    (`db`) for the whole run.
+
+    The second lock keeps a run with another working store from clearing this run's build
+    file or renaming its own over the database this run is publishing. flock locks die with
+    their process, so a crashed run never leaves a stale lock.
     """
-    path = work_db.with_name(work_db.name + ".lock")
+    with ExitStack() as held:
+        held.enter_context(_flock(lock_path(work_db), ""))
+        if db is not None:
+            held.enter_context(_flock(lock_path(db), f" on {db}"))
+        yield
+
+
+@contextmanager
+def _flock(path: Path, where: str) -> Iterator[IO[str]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")  # noqa: SIM115 - held for the whole run
     try:
@@ -31,12 +49,12 @@ def run_lock(work_db: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             raise AlreadyRunning(
-                f"another nightly run is in progress ({holder}); not starting a second one"
+                f"another nightly run is in progress ({holder}){where}; not starting a second one"
             ) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()}")
         handle.flush()
-        yield
+        yield handle
     finally:
         handle.close()

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
+import duckdb
+
 from pipelines.db import connect
 from pipelines.ingest.working_store import open_work
 
@@ -21,6 +23,64 @@ COUNTS = (
     "seconds",
     "message",
 )
+
+
+# What a run that never finished says in `runs` (status `killed`) once the next run finds it.
+KILLED = "the process ended before the run finished"
+
+
+def close_unfinished(work_db: Path, db: Path) -> list[str]:
+    """Record the end of runs whose process ended before they did (killed, out of memory,
+    the machine went down): run under the run lock, so none of them is still going.
+
+    A run the published database records as published got that far (it was killed after the
+    rename) and stays published; any other is marked `killed`. Returns the killed runs' ids.
+    """
+    con = open_work(work_db)
+    try:
+        unfinished = [
+            row[0]
+            for row in con.execute(
+                "select run_id from runs where finished_at is null and status <> 'killed'"
+            ).fetchall()
+        ]
+        if not unfinished:
+            return []
+        for run_id, finished_at, seconds in _published_in(db, unfinished):
+            con.execute(
+                "update runs set status = 'published', finished_at = ?, seconds = ? "
+                "where run_id = ?",
+                [finished_at, seconds, run_id],
+            )
+            unfinished.remove(run_id)
+        con.execute(
+            "update runs set status = 'killed', message = ? where run_id in (select unnest(?))",
+            [KILLED, unfinished],
+        )
+        return unfinished
+    finally:
+        con.close()
+
+
+def _published_in(db: Path, run_ids: list[str]) -> list[tuple[str, datetime, float]]:
+    """Of these runs, those the published database records as published."""
+    if not db.exists():
+        return []
+    try:
+        con = connect(db, read_only=True)
+    except duckdb.Error:  # unreadable: the next build replaces it; nothing to learn here
+        return []
+    try:
+        return con.execute(
+            "select run_id, finished_at, seconds from runs "
+            "where status = 'published' and finished_at is not null "
+            "and run_id in (select unnest(?))",
+            [run_ids],
+        ).fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
 
 
 def start_run(work_db: Path, run_id: str, as_of: date) -> None:

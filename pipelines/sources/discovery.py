@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.errors import MissingInput
 from pipelines.settings import IN_PROGRESS_SUFFIXES
 from pipelines.sources.declarations import Source
 
@@ -24,18 +25,33 @@ def is_complete(path: Path) -> bool:
 
 
 def discover(raw_dir: Path, sources: dict[str, Source]) -> tuple[list[RawFile], list[str]]:
-    """Complete files of declared sources in arrival order, and undeclared folders."""
+    """Complete files of declared sources in arrival order, and undeclared folders.
+
+    A raw folder that is missing or cannot be read is an error, never an empty night: an
+    unmounted share or a wrong --raw would otherwise pass for "nothing arrived".
+    """
     found: list[RawFile] = []
     undeclared: list[str] = []
-    if not raw_dir.is_dir():
-        return found, undeclared
-    for folder in sorted(p for p in raw_dir.iterdir() if p.is_dir()):
+    for folder in sorted(p for p in _listing(raw_dir, "raw folder") if p.is_dir()):
         source = sources.get(folder.name)
         if source is None:
             undeclared.append(folder.name)
             continue
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and is_complete(p)):
+        listed = _listing(folder, f"raw folder of source {folder.name}")
+        for path in sorted(p for p in listed if p.is_file() and is_complete(p)):
             stat = path.stat()
             rel = f"{folder.name}/{path.name}"
             found.append(RawFile(source, path, rel, stat.st_size, stat.st_mtime))
     return found, undeclared
+
+
+def _listing(folder: Path, what: str) -> list[Path]:
+    """A folder's entries; a missing or unreadable folder raises MissingInput naming it."""
+    if not folder.is_dir():
+        raise MissingInput(f"{folder}: the {what} does not exist or is not a folder")
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise MissingInput(
+            f"{folder}: the {what} cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None

@@ -330,8 +330,9 @@ def building_path(published: Path, run_id: str) -> Path:
 
 
 def clear_abandoned(published: Path) -> None:
-    """Remove what runs killed mid-build left (the run lock is held): the file, its
-    write-ahead log, and DuckDB's spill folder (`<file>.tmp`)."""
+    """Remove what runs killed mid-build left: the file, its write-ahead log, and DuckDB's
+    spill folder (`<file>.tmp`). Call only with the published database's lock held
+    (orchestration.locking.run_lock), which every run building beside it takes."""
     for path in published.parent.glob(f".{published.name}.building-*"):
         if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
