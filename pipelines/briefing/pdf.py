@@ -259,7 +259,10 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     # Suppressed tables hold text: the stubs type a cell as any scalar.
     shown_undetermined = cast(str, shown["undetermined"])
     undetermined = format_share(
-        shown_undetermined, this["undetermined"], this["episodes"], shown_den=cast(str, shown[TOTAL])
+        shown_undetermined,
+        this["undetermined"],
+        this["episodes"],
+        shown_den=cast(str, shown[TOTAL]),
     )
     derived, run = cast(str, basis.loc["derived", "Share"]), dq["run"]
     facts = f"""The month's data
@@ -282,8 +285,9 @@ PAGES = [
 ]
 
 
-def render(data: Data, month: str, path: Path) -> None:
-    """Write the six pages to ``path``; no date or random id reaches the file."""
+def render(data: Data, month: str, path: Path, banner: str = "") -> None:
+    """Write the six pages to ``path``; no date or random id reaches the file. ``banner``
+    (say, that the figures are provisional) heads every page."""
     title = f"Missing and absent children: briefing for {month}"
     metadata: dict[str, str | None] = {
         "Title": title,
@@ -297,6 +301,6 @@ def render(data: Data, month: str, path: Path) -> None:
         matplotlib.rcParams.update(charts.STYLE)
         with PdfPages(path, metadata=metadata) as pdf:
             for number, (heading, draw) in enumerate(PAGES, start=1):
-                fig = charts.page(running, month, number, len(PAGES), heading)
+                fig = charts.page(running, month, number, len(PAGES), heading, banner)
                 draw(fig, month, data)
                 pdf.savefig(fig)

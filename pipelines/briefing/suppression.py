@@ -116,18 +116,30 @@ def secondary_suppress(values: np.ndarray, mask: np.ndarray, lines: Sequence[Lin
         }
         if not candidates:
             # Nothing visible beside it: hide the smallest visible cell anywhere.
-            candidates = {c: (True, values[c]) for c in zip(*np.nonzero(~mask & (values != 0)))}
+            visible = np.argwhere(~mask & (values != 0))
+            candidates = {(int(i), int(j)): (True, values[i, j]) for i, j in visible}
         if not candidates:
             return mask  # everything non-zero is hidden
 
-        def frees(other: tuple[int, int]) -> bool:
-            trial = mask.copy()
-            trial[other] = True
-            return cell not in _determined(values, trial, lines)
-
         # One that sets the cell free if there is one; an interior cell, the smallest.
-        best = min(candidates, key=lambda c: (not frees(c), *candidates[c], c))
+        best = min(
+            candidates,
+            key=lambda c: (not _frees(values, mask, lines, cell, c), *candidates[c], c),
+        )
         mask[best] = True
+
+
+def _frees(
+    values: np.ndarray,
+    mask: np.ndarray,
+    lines: Sequence[Line],
+    cell: tuple[int, int],
+    other: tuple[int, int],
+) -> bool:
+    """Whether hiding ``other`` too leaves ``cell`` no longer determined."""
+    trial = mask.copy()
+    trial[other] = True
+    return cell not in _determined(values, trial, lines)
 
 
 def _hide_lone_cells(values: np.ndarray, mask: np.ndarray, lines: Sequence[Line]) -> None:
@@ -164,40 +176,14 @@ def _determined(
     exactly when the edge lies on a cycle of edges each with room to move one unit that way
     within its bounds (the matrix is a network matrix, so integer solutions suffice).
     """
-    side: dict[int, int] = {}  # 0: row-like line, 1: column-like line
     member: dict[tuple[int, int], list[tuple[int, bool]]] = {}
     for number, line in enumerate(lines):
-        for position, cell in enumerate(line):
-            member.setdefault(tuple(cell), []).append((number, position == len(line) - 1))
-    for number in range(len(lines)):
-        if number in side:
-            continue
-        side[number], stack = 0, [number]
-        while stack:
-            at = stack.pop()
-            for cell in lines[at]:
-                for other, _ in member[tuple(cell)]:
-                    if other not in side:
-                        side[other] = 1 - side[at]
-                        stack.append(other)
-    free = -1  # the node of cells in one line only
-    edges: list[tuple[tuple[int, int], int, int, bool, bool]] = []
-    for cell, within in member.items():
-        if not mask[cell]:
-            continue
-        value = values[cell]
-        small = 1 <= value <= SUPPRESS_AT_MOST
-        up = not small or value < SUPPRESS_AT_MOST  # room to rise by one
-        down = value > (1 if small else SUPPRESS_AT_MOST + 1)  # room to fall by one
-        # A total counts against its line: it moves the other way from the line's cells.
-        if sum(is_total for _, is_total in within) == 1:
-            up, down = down, up
-        nodes = sorted(within, key=lambda w: side[w[0]])
-        if len(nodes) == 1:
-            tail, head = (nodes[0][0], free) if side[nodes[0][0]] == 0 else (free, nodes[0][0])
-        else:
-            tail, head = nodes[0][0], nodes[1][0]
-        edges.append((cell, tail, head, up, down))
+        for position, (i, j) in enumerate(line):
+            member.setdefault((i, j), []).append((number, position == len(line) - 1))
+    side = _sides(lines, member)
+    edges = [
+        _edge(values[cell], cell, within, side) for cell, within in member.items() if mask[cell]
+    ]
     # Where a unit of change can go next from each node: along an edge where it can rise,
     # against one where it can fall.
     arcs: dict[int, list[tuple[int, int]]] = {}
@@ -212,6 +198,50 @@ def _determined(
         if not rises and not (down and _reaches(arcs, tail, head, without=index)):
             fixed.append(cell)
     return fixed
+
+
+Edge = tuple[tuple[int, int], int, int, bool, bool]  # cell, tail, head, can rise, can fall
+FREE = -1  # the node of cells in one line only
+
+
+def _sides(
+    lines: Sequence[Line], member: dict[tuple[int, int], list[tuple[int, bool]]]
+) -> dict[int, int]:
+    """Each line's side: 0 row-like, 1 column-like (lines sharing a cell are on opposite
+    sides)."""
+    side: dict[int, int] = {}
+    for number in range(len(lines)):
+        if number in side:
+            continue
+        side[number], stack = 0, [number]
+        while stack:
+            at = stack.pop()
+            for i, j in lines[at]:
+                for other, _ in member[(i, j)]:
+                    if other not in side:
+                        side[other] = 1 - side[at]
+                        stack.append(other)
+    return side
+
+
+def _edge(
+    value: float, cell: tuple[int, int], within: list[tuple[int, bool]], side: dict[int, int]
+) -> Edge:
+    """A hidden cell as an edge from its row-like line to its column-like one, with whether
+    its change (taken against a line's total) can rise or fall by one within its bounds."""
+    small = 1 <= value <= SUPPRESS_AT_MOST
+    up = not small or value < SUPPRESS_AT_MOST
+    down = value > (1 if small else SUPPRESS_AT_MOST + 1)
+    # A total counts against its line: it moves the other way from the line's cells.
+    if sum(is_total for _, is_total in within) == 1:
+        up, down = down, up
+    nodes = sorted(number for number, _ in within)
+    nodes.sort(key=lambda n: side[n])
+    if len(nodes) == 1:
+        tail, head = (nodes[0], FREE) if side[nodes[0]] == 0 else (FREE, nodes[0])
+    else:
+        tail, head = nodes[0], nodes[1]
+    return cell, tail, head, up, down
 
 
 def _reaches(arcs: dict[int, list[tuple[int, int]]], start: int, goal: int, without: int) -> bool:

@@ -253,7 +253,8 @@ def test_at_risk_ties_within_a_tier(scratch: Path) -> None:
 def test_at_risk_lists_only_children_by_their_age_on_the_run_date(scratch: Path) -> None:
     # as_of 2024-12-31. Both were 17 when reported; the full date of birth decides.
     rows = [
-        ep("S1", "seventeen", "2024-12-20 10:00", risk_grade="high", date_of_birth=date(2007, 1, 1)),
+        ep("S1", "seventeen", "2024-12-20 10:00", risk_grade="high",
+           date_of_birth=date(2007, 1, 1)),
         ep("E1", "eighteen", "2024-12-20 10:00", risk_grade="high",
            date_of_birth=date(2006, 12, 31)),
         ep("U1", "unknown", "2024-12-20 10:00", risk_grade="high", date_of_birth=None),
@@ -264,9 +265,12 @@ def test_at_risk_lists_only_children_by_their_age_on_the_run_date(scratch: Path)
            date_of_birth=date(2005, 5, 5), extracted_at="2024-12-22 01:00", ingest_seq=2),
     ]  # fmt: skip
     con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
-    assert rows_of(
-        con, "select child_id, age_at_start from episodes order by child_id"
-    ) == [("corrected", 19), ("eighteen", 17), ("seventeen", 17), ("unknown", None)]
+    assert rows_of(con, "select child_id, age_at_start from episodes order by child_id") == [
+        ("corrected", 19),
+        ("eighteen", 17),
+        ("seventeen", 17),
+        ("unknown", None),
+    ]
     assert rows_of(con, "select child_id, priority_tier from at_risk_children order by 1") == [
         ("seventeen", 4),
         ("unknown", 4),

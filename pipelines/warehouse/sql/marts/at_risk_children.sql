@@ -79,9 +79,9 @@ born as (
     from birth_dates
     where episode_id in (select last_episode_id from per_child)
     qualify row_number() over (
-        partition by episode_id
-        order by extracted_at desc nulls last, ingest_seq desc, row_number desc
-    ) = 1
+            partition by episode_id
+            order by extracted_at desc nulls last, ingest_seq desc, row_number desc
+        ) = 1
 ),
 
 -- Whole years on the run date, the birthday counted on the day.
