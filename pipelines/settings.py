@@ -86,6 +86,12 @@ REPEAT_EPISODES = 3
 REPEAT_WINDOW_DAYS = 90
 # The children-most-at-risk list looks back this far from the run date.
 AT_RISK_LOOKBACK_DAYS = 90
+# An episode still open this many days after it was reported is taken to be one the source
+# never closed, not a child still missing: it is a data-quality finding (open_too_long) for
+# the source to close, and no longer puts the child at the top of the at-risk list.
+OPEN_EPISODE_LIMIT_DAYS = 90
+# No one this old or older on the run date is a child: the at-risk list leaves them out.
+ADULT_AGE_YEARS = 18
 
 # --- schedules ---------------------------------------------------------------------------
 # The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.

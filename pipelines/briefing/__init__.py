@@ -2,30 +2,58 @@
 
 ``write_briefing`` reads the curated database (read-only), computes the month's figures,
 applies disclosure control and writes ``whereabouts-briefing-YYYY-MM.pdf``. The same data
-gives the same bytes, so a briefing can be checked against a re-run.
+gives the same bytes, so a briefing can be checked against a re-run. It refuses a month with
+no episodes, and a month not yet over (by today or by the data's as-of date) unless asked
+for a provisional briefing, which says so on every page.
 May import only the ground floor: it reads the published database by its table names.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 from pipelines.briefing import queries
 from pipelines.briefing.pdf import render
 from pipelines.db import connect
-from pipelines.errors import MissingInput
+from pipelines.errors import MissingInput, UsageError
 
-__all__ = ["write_briefing"]
+__all__ = ["PROVISIONAL", "write_briefing"]
+
+PROVISIONAL = "PROVISIONAL: the month is not over"
 
 
-def write_briefing(db_path: Path, month: str, out_dir: Path) -> Path:
-    """Write the briefing for ``month`` (``YYYY-MM``) into ``out_dir``; return its path."""
-    queries.parse_month(month)
+def write_briefing(
+    db_path: Path,
+    month: str,
+    out_dir: Path,
+    *,
+    allow_partial: bool = False,
+    today: date | None = None,
+) -> Path:
+    """Write the briefing for ``month`` (``YYYY-MM``) into ``out_dir``; return its path.
+
+    A month with no episodes is refused (UsageError), and so is one not over by ``today``
+    (default: the date now) or by the database's as-of date, unless ``allow_partial``: then
+    every page is headed ``PROVISIONAL``.
+    """
+    today = today or date.today()
+    last_day = queries.parse_month(queries.shift_month(month, 1)).date() - timedelta(days=1)
     db_path = Path(db_path)
     if not db_path.is_file():
         raise MissingInput(f"no curated database at {db_path}")
     con = connect(db_path, read_only=True)
     try:
+        as_of = queries.data_as_of(con)
+        not_over = today <= last_day or as_of is None or as_of < last_day
+        if not_over and not allow_partial:
+            data_date = as_of.isoformat() if as_of else "unrecorded"
+            raise UsageError(
+                f"{month} is not over (today {today.isoformat()}, data as of {data_date}): "
+                "a briefing now would be partial; use --allow-partial for a provisional one"
+            )
+        if not queries.episodes_in(con, month):
+            raise UsageError(f"no episodes reported in {month}: there is nothing to brief on")
         data = {
             "headline": queries.headline(con, month),
             "trends": queries.trends(con, month),
@@ -41,6 +69,6 @@ def write_briefing(db_path: Path, month: str, out_dir: Path) -> Path:
     path = out_dir / f"whereabouts-briefing-{month}.pdf"
     # Written aside and renamed, so a reader never opens half a briefing.
     partial = path.with_name(path.name + ".partial")
-    render(data, month, partial)
+    render(data, month, partial, banner=PROVISIONAL if not_over else "")
     partial.replace(path)
     return path

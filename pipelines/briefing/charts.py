@@ -58,9 +58,12 @@ def month_name(month: str, short: bool = False) -> str:
     return f"{name[:3]} {year % 100:02d}" if short else f"{name} {year}"
 
 
-def page(title: str, month: str, number: int, of: int, heading: str) -> Figure:
-    """An A4 portrait page with the running header, the page heading and the footer."""
+def page(title: str, month: str, number: int, of: int, heading: str, banner: str = "") -> Figure:
+    """An A4 portrait page with the running header, the page heading and the footer; a
+    ``banner`` (provisional figures) in bold at the very top."""
     fig = Figure(figsize=(8.27, 11.69))
+    if banner:
+        fig.text(0.5, 0.992, banner, fontsize=9, weight="bold", ha="center", va="top")
     fig.text(0.06, 0.975, title, fontsize=8, color="0.3", va="top")
     fig.text(0.94, 0.975, month, fontsize=8, color="0.3", ha="right", va="top")
     fig.text(0.06, 0.955, f"{number}. {heading}", fontsize=14, weight="bold", va="top")

@@ -243,7 +243,8 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     basis = suppress_counts(dq["basis"], True, row_totals=False)
     counts = [*dq["basis"]["Episodes"], dq["basis"]["Episodes"].sum()]
     shares = zip(basis["Episodes"], counts, strict=True)
-    basis["Share"] = [format_share(s, n, counts[-1]) for s, n in shares]
+    total = cast(str, basis.loc[TOTAL, "Episodes"])
+    basis["Share"] = [format_share(s, n, counts[-1], shown_den=total) for s, n in shares]
     title = "How the month's categories were decided"
     charts.table(fig, (0.06, 0.55, 0.38, 0.16), basis, title, index_label="Decided by")
     regimes = dq["regimes"]
@@ -257,7 +258,12 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     this, shown = data["headline"].loc[month], _categories(data["headline"]).loc[month]
     # Suppressed tables hold text: the stubs type a cell as any scalar.
     shown_undetermined = cast(str, shown["undetermined"])
-    undetermined = format_share(shown_undetermined, this["undetermined"], this["episodes"])
+    undetermined = format_share(
+        shown_undetermined,
+        this["undetermined"],
+        this["episodes"],
+        shown_den=cast(str, shown[TOTAL]),
+    )
     derived, run = cast(str, basis.loc["derived", "Share"]), dq["run"]
     facts = f"""The month's data
         Undetermined: {undetermined} of episodes reported in {month_name(month)}; category
@@ -279,8 +285,9 @@ PAGES = [
 ]
 
 
-def render(data: Data, month: str, path: Path) -> None:
-    """Write the six pages to ``path``; no date or random id reaches the file."""
+def render(data: Data, month: str, path: Path, banner: str = "") -> None:
+    """Write the six pages to ``path``; no date or random id reaches the file. ``banner``
+    (say, that the figures are provisional) heads every page."""
     title = f"Missing and absent children: briefing for {month}"
     metadata: dict[str, str | None] = {
         "Title": title,
@@ -294,6 +301,6 @@ def render(data: Data, month: str, path: Path) -> None:
         matplotlib.rcParams.update(charts.STYLE)
         with PdfPages(path, metadata=metadata) as pdf:
             for number, (heading, draw) in enumerate(PAGES, start=1):
-                fig = charts.page(running, month, number, len(PAGES), heading)
+                fig = charts.page(running, month, number, len(PAGES), heading, banner)
                 draw(fig, month, data)
                 pdf.savefig(fig)

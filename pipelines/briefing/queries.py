@@ -8,7 +8,7 @@ suppression happens when the page is laid out, so that totals are computed from 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -46,6 +46,28 @@ def fetch(con: Con, sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     # Arrow is the fast path out of DuckDB (.df() converts row by row, and a DB-API cursor's
     # Arrow output copies the rows once more).
     return con.sql(sql, params=params or None).to_arrow_table().to_pandas()
+
+
+def data_as_of(con: Con) -> date | None:
+    """The date the data runs to: the build manifest's as-of, else the latest published
+    run's; None when neither says."""
+    tables = {t for (t,) in con.sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    sql = "SELECT max(as_of)::DATE FROM build_manifest"
+    if "build_manifest" not in tables:
+        if "runs" not in tables:
+            return None
+        sql = "SELECT max(as_of)::DATE FROM runs WHERE status = 'published'"
+    ((found,),) = con.sql(sql).fetchall()
+    return found
+
+
+def episodes_in(con: Con, month: str) -> int:
+    """Episodes reported in ``month``."""
+    ((n,),) = con.sql(
+        "SELECT count(*) FROM episodes WHERE reported_at >= ? AND reported_at < ?",
+        params=list(month_span(month)),
+    ).fetchall()
+    return int(n)
 
 
 def _by_month(con: Con, month: str, months: int, select: str) -> pd.DataFrame:

@@ -88,14 +88,63 @@ def primary_mask(values: np.ndarray) -> np.ndarray:
 
 
 def secondary_suppress(values: np.ndarray, mask: np.ndarray, lines: Sequence[Line]) -> np.ndarray:
-    """Grow ``mask`` until no line (cells that add up to a total) holds exactly one hidden cell.
+    """Grow ``mask`` until no hidden cell can be worked out from the printed figures.
 
-    Each line lists its cells with the total last. A line with one hidden cell gives it away
-    (total minus the rest), so the smallest visible non-zero cell in that line is hidden too,
-    an interior cell before the total since hiding the total loses more. Hiding a cell can
-    expose another line, hence the loop; it ends because every pass hides one more cell.
+    Each line lists its cells with the total last (a cell sits in at most two lines: its row
+    and its column). A reader knows every printed figure, that hidden counts are not zero and
+    whether each is small (1 to SUPPRESS_AT_MOST) or not: more than the marks say, so that
+    protection against this reader holds against any. A hidden cell is worked out when the
+    printed totals and those bounds leave it one value: alone in a line, two small cells
+    whose remainder is 2 (both 1), or a combination across rows and columns. While one is,
+    the smallest visible non-zero cell of one of its lines is hidden too, an interior cell
+    before a total since hiding a total loses more, and one that sets the cell free before
+    one that does not. It ends because every pass hides one more cell.
     """
     mask = mask.copy()
+    while True:
+        _hide_lone_cells(values, mask, lines)
+        determined = _determined(values, mask, lines)
+        if not determined:
+            return mask
+        cell = determined[0]
+        through = [line for line in lines if cell in line]
+        candidates = {
+            other: (position == len(line) - 1, values[other])
+            for line in through
+            for position, other in enumerate(line)
+            if not mask[other] and values[other] != 0
+        }
+        if not candidates:
+            # Nothing visible beside it: hide the smallest visible cell anywhere.
+            visible = np.argwhere(~mask & (values != 0))
+            candidates = {(int(i), int(j)): (True, values[i, j]) for i, j in visible}
+        if not candidates:
+            return mask  # everything non-zero is hidden
+
+        # One that sets the cell free if there is one; an interior cell, the smallest.
+        best = min(
+            candidates,
+            key=lambda c: (not _frees(values, mask, lines, cell, c), *candidates[c], c),
+        )
+        mask[best] = True
+
+
+def _frees(
+    values: np.ndarray,
+    mask: np.ndarray,
+    lines: Sequence[Line],
+    cell: tuple[int, int],
+    other: tuple[int, int],
+) -> bool:
+    """Whether hiding ``other`` too leaves ``cell`` no longer determined."""
+    trial = mask.copy()
+    trial[other] = True
+    return cell not in _determined(values, trial, lines)
+
+
+def _hide_lone_cells(values: np.ndarray, mask: np.ndarray, lines: Sequence[Line]) -> None:
+    """While a line holds exactly one hidden cell (total minus the rest gives it away), hide
+    the smallest visible non-zero cell in it too, an interior cell before the total."""
     changed = True
     while changed:
         changed = False
@@ -112,7 +161,102 @@ def secondary_suppress(values: np.ndarray, mask: np.ndarray, lines: Sequence[Lin
                 continue
             mask[min(candidates)[3]] = True
             changed = True
-    return mask
+
+
+def _determined(
+    values: np.ndarray, mask: np.ndarray, lines: Sequence[Line]
+) -> list[tuple[int, int]]:
+    """The hidden cells (in line order) whose values the printed figures fix.
+
+    The figures a reader could substitute for the true ones differ from them by an integer
+    change on the hidden cells that keeps every line's sum equal to its total. Taking a
+    line's total with the opposite sign, the changes sum to zero along every line: a flow
+    in which each line is a node (rows on one side, columns on the other; a cell in one
+    line only joins it to a free node) and each hidden cell an edge. A cell can move by one
+    exactly when the edge lies on a cycle of edges each with room to move one unit that way
+    within its bounds (the matrix is a network matrix, so integer solutions suffice).
+    """
+    member: dict[tuple[int, int], list[tuple[int, bool]]] = {}
+    for number, line in enumerate(lines):
+        for position, (i, j) in enumerate(line):
+            member.setdefault((i, j), []).append((number, position == len(line) - 1))
+    side = _sides(lines, member)
+    edges = [
+        _edge(values[cell], cell, within, side) for cell, within in member.items() if mask[cell]
+    ]
+    # Where a unit of change can go next from each node: along an edge where it can rise,
+    # against one where it can fall.
+    arcs: dict[int, list[tuple[int, int]]] = {}
+    for index, (_, tail, head, up, down) in enumerate(edges):
+        if up:
+            arcs.setdefault(tail, []).append((index, head))
+        if down:
+            arcs.setdefault(head, []).append((index, tail))
+    fixed = []
+    for index, (cell, tail, head, up, down) in enumerate(edges):
+        rises = up and _reaches(arcs, head, tail, without=index)
+        if not rises and not (down and _reaches(arcs, tail, head, without=index)):
+            fixed.append(cell)
+    return fixed
+
+
+Edge = tuple[tuple[int, int], int, int, bool, bool]  # cell, tail, head, can rise, can fall
+FREE = -1  # the node of cells in one line only
+
+
+def _sides(
+    lines: Sequence[Line], member: dict[tuple[int, int], list[tuple[int, bool]]]
+) -> dict[int, int]:
+    """Each line's side: 0 row-like, 1 column-like (lines sharing a cell are on opposite
+    sides)."""
+    side: dict[int, int] = {}
+    for number in range(len(lines)):
+        if number in side:
+            continue
+        side[number], stack = 0, [number]
+        while stack:
+            at = stack.pop()
+            for i, j in lines[at]:
+                for other, _ in member[(i, j)]:
+                    if other not in side:
+                        side[other] = 1 - side[at]
+                        stack.append(other)
+    return side
+
+
+def _edge(
+    value: float, cell: tuple[int, int], within: list[tuple[int, bool]], side: dict[int, int]
+) -> Edge:
+    """A hidden cell as an edge from its row-like line to its column-like one, with whether
+    its change (taken against a line's total) can rise or fall by one within its bounds."""
+    small = 1 <= value <= SUPPRESS_AT_MOST
+    up = not small or value < SUPPRESS_AT_MOST
+    down = value > (1 if small else SUPPRESS_AT_MOST + 1)
+    # A total counts against its line: it moves the other way from the line's cells.
+    if sum(is_total for _, is_total in within) == 1:
+        up, down = down, up
+    nodes = sorted(number for number, _ in within)
+    nodes.sort(key=lambda n: side[n])
+    if len(nodes) == 1:
+        tail, head = (nodes[0], FREE) if side[nodes[0]] == 0 else (FREE, nodes[0])
+    else:
+        tail, head = nodes[0], nodes[1]
+    return cell, tail, head, up, down
+
+
+def _reaches(arcs: dict[int, list[tuple[int, int]]], start: int, goal: int, without: int) -> bool:
+    """Whether a unit of change can travel from ``start`` to ``goal`` by ``arcs`` other than
+    those of edge ``without``."""
+    seen, stack = {start}, [start]
+    while stack:
+        at = stack.pop()
+        if at == goal:
+            return True
+        for index, nxt in arcs.get(at, ()):
+            if index != without and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return False
 
 
 def suppress_counts(
@@ -168,9 +312,18 @@ def _missing(n: float | None) -> bool:
     return bool(pd.isna(n))
 
 
-def format_share(shown_num: str, num: float | None, den: float | None, decimals: int = 0) -> str:
-    """A percentage whose numerator is printed elsewhere as ``shown_num``: hidden with it."""
-    if shown_num == SUPPRESSED and den:
+def format_share(
+    shown_num: str,
+    num: float | None,
+    den: float | None,
+    decimals: int = 0,
+    *,
+    shown_den: str = "",
+) -> str:
+    """A percentage whose numerator is printed elsewhere as ``shown_num`` (and its base, if
+    printed, as ``shown_den``): hidden with either, since a share and one of them give the
+    other away."""
+    if SUPPRESSED in (shown_num, shown_den) and den:
         return SUPPRESSED
     return format_percent(num, den, decimals)
 

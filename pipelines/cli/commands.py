@@ -64,7 +64,9 @@ def briefing_command(args: argparse.Namespace) -> int:
 
     if not args.db.exists():
         raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
-    path = briefing_flow(month=args.month, db=args.db, out_dir=args.out)
+    path = briefing_flow(
+        month=args.month, db=args.db, out_dir=args.out, allow_partial=args.allow_partial
+    )
     print(f"briefing for {args.month}: {path}")
     return 0
 

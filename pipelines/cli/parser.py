@@ -94,6 +94,12 @@ def parser() -> argparse.ArgumentParser:
     brief.add_argument("--month", type=_month, required=True, help="YYYY-MM")
     brief.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
     brief.add_argument("--out", type=Path, default=settings.BRIEFINGS_DIR, help="output folder")
+    brief.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="brief on a month not yet over (by today or the data's as-of date), every page "
+        "marked PROVISIONAL",
+    )
 
     synth = commands.add_parser(
         "synth",

@@ -402,9 +402,13 @@ def _left_aside(paths: Paths) -> tuple[list[str], list[str]]:
 
 @flow(name="briefing", log_prints=False)
 def briefing(
-    month: str, db: Path = settings.CURATED_DB, out_dir: Path = settings.BRIEFINGS_DIR
+    month: str,
+    db: Path = settings.CURATED_DB,
+    out_dir: Path = settings.BRIEFINGS_DIR,
+    allow_partial: bool = False,
 ) -> Path:
-    """Write the monthly briefing PDF from the published database."""
+    """Write the monthly briefing PDF from the published database; a month not yet over
+    only with ``allow_partial`` (marked provisional on every page)."""
     from pipelines.briefing import write_briefing
 
-    return write_briefing(db, month, out_dir)
+    return write_briefing(db, month, out_dir, allow_partial=allow_partial)

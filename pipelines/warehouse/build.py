@@ -108,6 +108,8 @@ def model_variables(as_of: date) -> dict[str, str]:
         "repeat_window_days": str(settings.REPEAT_WINDOW_DAYS),
         "rhi_within_hours": str(settings.RHI_WITHIN_HOURS),
         "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
+        "open_episode_limit_days": str(settings.OPEN_EPISODE_LIMIT_DAYS),
+        "adult_age_years": str(settings.ADULT_AGE_YEARS),
     }
 
 

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
 from pypdf import PdfReader
 
-from pipelines.briefing import write_briefing
+from pipelines.briefing import PROVISIONAL, write_briefing
+from pipelines.errors import UsageError
 
 MONTH = "2026-10"
+TODAY = date(2026, 11, 3)  # the briefing's "today": MONTH is over; the data runs to 2 Nov
 FIRST_MONTH = datetime(2025, 9, 1)  # 14 months up to and including MONTH
 RAW_VALUE = "RAW-VALUE-NEVER-PUBLISHED"
 
@@ -40,6 +42,7 @@ CREATE TABLE findings (
 CREATE TABLE runs (
     run_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, status VARCHAR, as_of DATE
 );
+CREATE TABLE build_manifest (build_mode VARCHAR, as_of DATE);
 """
 
 # The derived tables, built from episodes the way the contract defines them.
@@ -151,6 +154,7 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
         INSERT INTO runs VALUES
           ('r1', '2026-11-01 02:00', '2026-11-01 02:05', 'published', '2026-11-01'),
           ('r2', '2026-11-02 02:00', '2026-11-02 02:04', 'published', '2026-11-02');
+        INSERT INTO build_manifest VALUES ('full', '2026-11-02');
     """)
     con.close()
     return path
@@ -178,7 +182,7 @@ def _percent(num: int, den: int) -> str:
 def briefing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("briefing")
     db = build_fixture(root / "curated.duckdb")
-    return db, write_briefing(db, MONTH, root / "out")
+    return db, write_briefing(db, MONTH, root / "out", today=TODAY)
 
 
 def _text(pdf: Path) -> list[str]:
@@ -244,8 +248,9 @@ def test_headline_numbers_match_the_database(briefing: tuple[Path, Path]) -> Non
 
 def test_the_same_data_gives_the_same_bytes(briefing: tuple[Path, Path], tmp_path: Path) -> None:
     db, pdf = briefing
-    again = write_briefing(db, MONTH, tmp_path)
+    again = write_briefing(db, MONTH, tmp_path, today=TODAY)
     assert again.read_bytes() == pdf.read_bytes()
+    assert not [page for page in _text(pdf) if "PROVISIONAL" in page.upper()]
 
 
 def test_nothing_about_a_child_is_printed(briefing: tuple[Path, Path]) -> None:
@@ -263,18 +268,53 @@ def test_nothing_about_a_child_is_printed(briefing: tuple[Path, Path]) -> None:
     assert "required: person_ref" in text
 
 
-def test_an_empty_month_still_gives_six_pages(briefing: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_month_with_no_episodes_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:
     db, _ = briefing
-    pages = _text(write_briefing(db, "2030-01", tmp_path))
+    with pytest.raises(UsageError) as refused:
+        write_briefing(db, "2025-08", tmp_path, today=TODAY)
+    assert str(refused.value) == "no episodes reported in 2025-08: there is nothing to brief on"
+    assert not list(tmp_path.glob("*.pdf*"))
+
+
+def test_a_month_not_over_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:
+    db, _ = briefing
+    partial = "a briefing now would be partial; use --allow-partial for a provisional one"
+    # Not over by today's date.
+    with pytest.raises(UsageError) as refused:
+        write_briefing(db, MONTH, tmp_path, today=date(2026, 10, 31))
+    assert str(refused.value) == (
+        f"2026-10 is not over (today 2026-10-31, data as of 2026-11-02): {partial}"
+    )
+    # Over by today's date, but the data runs only to 2 November.
+    with pytest.raises(UsageError) as refused:
+        write_briefing(db, "2026-11", tmp_path, today=date(2026, 12, 6))
+    assert str(refused.value) == (
+        f"2026-11 is not over (today 2026-12-06, data as of 2026-11-02): {partial}"
+    )
+    assert not list(tmp_path.glob("*.pdf*"))
+
+
+def test_a_partial_month_is_provisional_on_every_page(
+    briefing: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, _ = briefing
+    pdf = write_briefing(db, MONTH, tmp_path, today=date(2026, 10, 20), allow_partial=True)
+    pages = _text(pdf)
     assert len(pages) == 6
-    assert "January 2030" in pages[0] and "2030-01" in pages[0]
-    assert _row(pages[0], "Episodes reported") == ["0", "0", "0"]
-    assert _row(pages[0], "% found within 24 hours") == ["z", "z", "z"]
+    assert PROVISIONAL == "PROVISIONAL: the month is not over"
+    assert all(PROVISIONAL in page for page in pages)
+    again = write_briefing(
+        db, MONTH, tmp_path / "again", today=date(2026, 10, 20), allow_partial=True
+    )
+    assert again.read_bytes() == pdf.read_bytes()
+    # A month with no episodes stays refused, partial or not.
+    with pytest.raises(UsageError, match="no episodes reported in 2026-11"):
+        write_briefing(db, "2026-11", tmp_path, today=date(2026, 12, 6), allow_partial=True)
 
 
 def test_a_bad_month_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:
     db, _ = briefing
     with pytest.raises(ValueError, match="YYYY-MM"):
-        write_briefing(db, "2026-13", tmp_path)
+        write_briefing(db, "2026-13", tmp_path, today=TODAY)
     with pytest.raises(FileNotFoundError):
-        write_briefing(tmp_path / "nowhere.duckdb", MONTH, tmp_path)
+        write_briefing(tmp_path / "nowhere.duckdb", MONTH, tmp_path, today=TODAY)

@@ -42,6 +42,14 @@ def la(ref: str, child: str, at: str, code: str, **more) -> dict:
     return episode(**(values | more))
 
 
+def too_long(episode_id: str) -> str:
+    """The open_too_long finding's message (OPEN_EPISODE_LIMIT_DAYS = 90)."""
+    return (
+        f"episode {episode_id} has been open more than 90 days with no return recorded: "
+        "the source should close it or record the return"
+    )
+
+
 def ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
@@ -177,7 +185,7 @@ def test_at_risk_children_order_and_reasons(scratch: Path) -> None:
     # as_of 2024-12-31: the window is [2024-10-03 00:00, 2025-01-01 00:00).
     rows = [
         ep("H1", "h", "2024-12-20 10:00", risk_grade="high", returned_at=None),
-        ep("O1", "o", "2024-06-01 10:00", returned_at=None),
+        ep("O1", "o", "2024-06-01 10:00", returned_at=None),  # open 213 days: a finding
         ep("O2", "o2", "2024-11-01 10:00", cse_flag="Y", returned_at=None),
         ep("C1", "c", "2024-10-03 00:00", cse_flag="Y"),
         ep("C2", "c2", "2024-11-05 10:00", cse_flag="Y", risk_grade="high"),
@@ -206,18 +214,21 @@ def test_at_risk_children_order_and_reasons(scratch: Path) -> None:
          ts("2024-12-20 10:00"), "force:H1", True, True),
         (3, "o2", 2, "open episode; CSE flag in last 90 days", 1,
          ts("2024-11-01 10:00"), "force:O2", True, False),
-        (4, "o", 2, "open episode", 0, ts("2024-06-01 10:00"), "force:O1", True, False),
-        (5, "c2", 3, "CSE flag in last 90 days; high risk in last 90 days", 1,
+        (4, "c2", 3, "CSE flag in last 90 days; high risk in last 90 days", 1,
          ts("2024-11-05 10:00"), "force:C2", False, False),
-        (6, "c", 3, "CSE flag in last 90 days", 1, ts("2024-10-03 00:00"), "force:C1",
+        (5, "c", 3, "CSE flag in last 90 days", 1, ts("2024-10-03 00:00"), "force:C1",
          False, False),
-        (7, "hr", 4, "high risk in last 90 days", 1, ts("2024-12-01 10:00"), "force:HR1",
+        (6, "hr", 4, "high risk in last 90 days", 1, ts("2024-12-01 10:00"), "force:HR1",
          False, False),
-        (8, "r", 5, "3 episodes within 90 days", 3, ts("2024-11-20 10:00"), "force:R3",
+        (7, "r", 5, "3 episodes within 90 days", 3, ts("2024-11-20 10:00"), "force:R3",
          False, False),
-        (9, "a", 6, "absent decision needs review", 1, ts("2024-12-05 10:00"), "force:A1",
+        (8, "a", 6, "absent decision needs review", 1, ts("2024-12-05 10:00"), "force:A1",
          False, False),
     ]  # fmt: skip
+    # "o" has only an episode open since June, past the 90-day limit: a finding, not a reason.
+    assert rows_of(con, "select episode_ref from findings where rule = 'open_too_long'") == [
+        ("O1",)
+    ]
 
 
 def test_at_risk_ties_within_a_tier(scratch: Path) -> None:
@@ -237,6 +248,58 @@ def test_at_risk_ties_within_a_tier(scratch: Path) -> None:
         (3, "v_same"),
         (4, "w_old"),
     ]
+
+
+def test_at_risk_lists_only_children_by_their_age_on_the_run_date(scratch: Path) -> None:
+    # as_of 2024-12-31. Both were 17 when reported; the full date of birth decides.
+    rows = [
+        ep("S1", "seventeen", "2024-12-20 10:00", risk_grade="high",
+           date_of_birth=date(2007, 1, 1)),
+        ep("E1", "eighteen", "2024-12-20 10:00", risk_grade="high",
+           date_of_birth=date(2006, 12, 31)),
+        ep("U1", "unknown", "2024-12-20 10:00", risk_grade="high", date_of_birth=None),
+        # The latest version's date of birth counts, as in the published episode.
+        ep("V1", "corrected", "2024-12-20 10:00", risk_grade="high",
+           date_of_birth=date(2008, 5, 5), extracted_at="2024-12-21 01:00"),
+        ep("V1", "corrected", "2024-12-20 10:00", risk_grade="high",
+           date_of_birth=date(2005, 5, 5), extracted_at="2024-12-22 01:00", ingest_seq=2),
+    ]  # fmt: skip
+    con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
+    assert rows_of(con, "select child_id, age_at_start from episodes order by child_id") == [
+        ("corrected", 19),
+        ("eighteen", 17),
+        ("seventeen", 17),
+        ("unknown", None),
+    ]
+    assert rows_of(con, "select child_id, priority_tier from at_risk_children order by 1") == [
+        ("seventeen", 4),
+        ("unknown", 4),
+    ]
+
+
+def test_an_episode_open_past_the_limit_is_a_finding_not_a_reason(scratch: Path) -> None:
+    # as_of 2024-12-31; OPEN_EPISODE_LIMIT_DAYS = 90.
+    rows = [
+        ep("N90", "ninety", "2024-10-02 10:00", returned_at=None),  # open 90 days: open
+        ep("N91", "ninety_one", "2024-10-01 10:00", returned_at=None),  # 91 days: a finding
+        ep("M91", "both", "2024-10-01 10:00", returned_at=None, risk_grade="high"),
+        ep("M2", "both", "2024-12-01 10:00", cse_flag="Y"),
+        ep("R1", "returned", "2024-06-01 10:00", returned_at="2024-06-02 10:00"),
+    ]
+    con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
+    assert rows_of(con, AT_RISK) == [
+        (1, "ninety", 2, "open episode", 0, ts("2024-10-02 10:00"), "force:N90", True, False),
+        (2, "both", 3, "CSE flag in last 90 days", 1, ts("2024-12-01 10:00"), "force:M2",
+         False, False),
+    ]  # fmt: skip
+    assert rows_of(
+        con,
+        "select rule, severity, source, file, row_number, episode_ref, message from findings "
+        "where rule = 'open_too_long' order by episode_ref",
+    ) == [
+        ("open_too_long", "warning", "force", None, None, "M91", too_long("force:M91")),
+        ("open_too_long", "warning", "force", None, None, "N91", too_long("force:N91")),
+    ]  # fmt: skip
 
 
 def test_at_risk_empty_when_nothing_in_the_window(scratch: Path) -> None:
@@ -481,10 +544,13 @@ def test_findings_across_episodes(scratch: Path) -> None:
         "select rule, severity, source, file, row_number, episode_ref, message from findings "
         "order by episode_ref",
     ) == [
+        ("open_too_long", "warning", "force", None, None, "F1", too_long("force:F1")),
         ("reported_while_open", "warning", "force", None, None, "F2",
          "reported while the child's earlier episode force:F1 was still open"),
         ("episodes_overlap", "warning", "force", None, None, "G2",
          "starts before the child's earlier episode force:G1 ended"),
+        # Still open at the run date (2024-12-31), eight months on: the source should close it.
+        ("open_too_long", "warning", "council", None, None, "Z1", too_long("council:Z1")),
     ]  # fmt: skip
     # The same, on the episode rows analysts read; away episodes are never compared.
     assert rows_of(
@@ -518,6 +584,7 @@ def test_a_new_episode_while_any_earlier_one_is_open_is_found(scratch: Path) -> 
     con = build_curated(scratch, rows)
     message = "reported while the child's earlier episode force:E1 was still open"
     assert rows_of(con, "select rule, episode_ref, message from findings order by all") == [
+        ("open_too_long", "E1", too_long("force:E1")),
         ("reported_while_open", "E2", message),
         ("reported_while_open", "E3", message),
     ]

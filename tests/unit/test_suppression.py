@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from pipelines.briefing.suppression import (
     TOTAL,
@@ -17,6 +18,7 @@ from pipelines.briefing.suppression import (
     hide_small,
     suppress_counts,
 )
+from pipelines.settings import SUPPRESS_AT_MOST
 
 
 def frame(rows: list[list[int]]) -> pd.DataFrame:
@@ -74,6 +76,9 @@ def test_percentages_mark_k_z_and_small_parts() -> None:
     assert format_percent(10, 10) == "100%"
     assert format_share("c", 40, 100) == "c"
     assert format_share("40", 40, 100) == "40%"
+    # A share of a hidden total gives the total away (40 is 40% of 100): hidden too.
+    assert format_share("40", 40, 100, shown_den="c") == "c"
+    assert format_share("40", 40, 100, shown_den="100") == "40%"
 
 
 def test_one_small_cell_in_a_row_hides_a_rectangle() -> None:
@@ -182,3 +187,138 @@ def test_any_table_is_protected(rows: list[list[int]]) -> None:
 @pytest.mark.parametrize("rows", [[[0, 0], [0, 0]], [[5, 6], [7, 8]]])
 def test_nothing_to_hide(rows: list[list[int]]) -> None:
     assert "c" not in suppress_counts(frame(rows), True).to_numpy()
+
+
+# --- solving the published table ------------------------------------------------------------
+
+
+def feasible_ranges(
+    values: np.ndarray, hidden: np.ndarray, lines: list[list[tuple[int, int]]]
+) -> dict[tuple[int, int], tuple[float, float]]:
+    """Each hidden cell's least and greatest value over every integer table that agrees with
+    what is printed: every visible cell, and each line's cells adding up to its total.
+
+    The reader is given more than the marks say: that a hidden count is not zero (zeros are
+    shown) and whether it is small (1 to SUPPRESS_AT_MOST) or not (then more than that).
+    Tighter bounds only narrow the ranges, so a table safe here is safe from a reader who
+    knows less (say, only that small cells are 1 to 4 and the others at least 0).
+    """
+    cells = [tuple(c) for c in np.argwhere(hidden)]
+    index = {c: k for k, c in enumerate(cells)}
+    rows, rhs = [], []
+    for line in lines:
+        *inner, total = line
+        coefficients = np.zeros(len(cells))
+        constant = 0.0
+        for cell, sign in [*((c, 1.0) for c in inner), (total, -1.0)]:
+            if hidden[cell]:
+                coefficients[index[cell]] += sign
+            else:
+                constant += sign * values[cell]
+        if coefficients.any():
+            rows.append(coefficients)
+            rhs.append(-constant)
+    small = [1 <= values[c] <= SUPPRESS_AT_MOST for c in cells]
+    low = [1 if s else SUPPRESS_AT_MOST + 1 for s in small]
+    # No cap on a count that is not small; a finite one keeps the solver's answers plain.
+    high = [SUPPRESS_AT_MOST if s else 10**6 for s in small]
+    constraints = [LinearConstraint(np.array(rows), rhs, rhs)] if rows else []
+    ranges = {}
+    for k, cell in enumerate(cells):
+        ends = []
+        for direction in (1.0, -1.0):
+            objective = np.zeros(len(cells))
+            objective[k] = direction
+            result = milp(
+                objective,
+                constraints=constraints,
+                integrality=np.ones(len(cells)),
+                bounds=Bounds(low, high),
+            )
+            assert result.status == 0, result.message  # the true table is always feasible
+            ends.append(direction * result.fun)
+        ranges[cell] = (ends[0], ends[1])
+    return ranges
+
+
+def assert_unrecoverable(true: pd.DataFrame, shown: pd.DataFrame, rows: bool, cols: bool) -> None:
+    values = add_totals(true.astype("float64"), row_totals=rows, column_totals=cols).to_numpy()
+    hidden = shown.to_numpy() == "c"
+    n_rows, n_cols = values.shape
+    lines = [[(i, j) for j in range(n_cols)] for i in range(n_rows)] if rows else []
+    lines += [[(i, j) for i in range(n_rows)] for j in range(n_cols)] if cols else []
+    for cell, (low, high) in feasible_ranges(values, hidden, lines).items():
+        assert low <= values[cell] <= high
+        assert low < high, f"{cell} = {values[cell]:g} is the only value the totals allow"
+    for (i, j), text in np.ndenumerate(shown.to_numpy()):
+        assert text == "c" or int(text.replace(",", "")) == values[i, j]
+        assert text != "c" or values[i, j] != 0, "zeros are never hidden"
+
+
+def test_two_small_cells_whose_remainder_is_two_are_not_left_alone() -> None:
+    # Hidden 1 and 1 under a total that leaves 2 for them: both must be 1.
+    true = pd.DataFrame({"n": [1, 1, 30, 12]}, index=list("abcd"))
+    shown = suppress_counts(true, True, row_totals=False)
+    assert list(shown["n"]) == ["c", "c", "30", "c", "44"]
+    assert_unrecoverable(true, shown, rows=False, cols=True)
+
+
+def test_two_small_cells_at_the_maximum_are_not_left_alone() -> None:
+    # Hidden 4 and 4 with 8 left for them: both must be 4.
+    true = pd.DataFrame([[4, 4, 30, 12]], columns=list("abcd"))
+    shown = suppress_counts(true, True, column_totals=False)
+    assert shown.values.tolist() == [["c", "c", "30", "c", "50"]]
+    assert_unrecoverable(true, shown, rows=True, cols=False)
+
+
+def test_a_rectangle_fixed_by_its_small_corners_grows() -> None:
+    # 1 and 4 on a diagonal of hidden cells: adding to one corner takes it past 4 or below 1,
+    # so every line holds two hidden cells and yet all four are determined.
+    true = frame([[1, 9, 20], [8, 4, 20], [20, 20, 20]])
+    shown = suppress_counts(true, True)
+    assert (shown == "c").to_numpy().sum() > 4
+    assert_unrecoverable(true, shown, rows=True, cols=True)
+
+
+def test_the_demo_table_shapes_are_solved_safe() -> None:
+    # Day by time of day (7 x 6) with many small cells, as a quiet month gives.
+    rng = np.random.default_rng(7)
+    true = pd.DataFrame(rng.choice([0, 1, 1, 2, 3, 5, 8], size=(7, 6)))
+    shown = suppress_counts(true, True)
+    assert_unrecoverable(true, shown, rows=True, cols=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from([(True, True), (True, False), (False, True)]),
+    st.integers(1, 5).flatmap(
+        lambda rows: st.integers(1, 5).flatmap(
+            lambda cols: st.lists(
+                st.lists(
+                    st.one_of(st.integers(0, 5), st.integers(0, 30)), min_size=cols, max_size=cols
+                ),
+                min_size=rows,
+                max_size=rows,
+            )
+        )
+    ),
+)
+def test_no_hidden_cell_can_be_solved_for(totals: tuple[bool, bool], rows: list[list[int]]) -> None:
+    row_totals, column_totals = totals
+    true = pd.DataFrame(rows)
+    shown = suppress_counts(true, True, row_totals=row_totals, column_totals=column_totals)
+    values = add_totals(true, row_totals=row_totals, column_totals=column_totals).to_numpy()
+    # Known limit: when every non-zero figure is hidden there is nothing left to hide, and a
+    # table such as [[1, 1, 1, 1]] (four non-zero cells under a total of at most 4) still
+    # says each is 1. Such a table should not be printed at all; the briefing's are larger.
+    if ((shown.to_numpy() == "c") == (values != 0)).all():
+        return
+    assert_unrecoverable(true, shown, rows=row_totals, cols=column_totals)
+    # A share printed beside a one-way table's counts is of a printed count and a printed
+    # total, or hidden: it adds nothing a reader could solve with.
+    if not row_totals:
+        for column in true.columns:
+            counts = [*true[column], true[column].sum()]
+            for text, n in zip(shown[column], counts, strict=True):
+                share = format_share(text, n, counts[-1], shown_den=shown.loc[TOTAL, column])
+                assert share in ("c", "z") or (text != "c" and shown.loc[TOTAL, column] != "c")

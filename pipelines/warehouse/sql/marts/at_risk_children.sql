@@ -1,4 +1,11 @@
 -- The children most at risk as of the run date, in the order to act on them.
+-- Only children: anyone 18 or over on the run date (by the full date of birth on their latest
+-- episode, read inside the build and never published) is left out; a child whose date of
+-- birth is not recorded stays.
+-- An episode counts as open while no return is recorded by the end of the run date and it was
+-- reported at most open_episode_limit_days (90) days before the run date. One open longer is
+-- taken to be left open by the source: it is a finding (open_too_long, in findings) for the
+-- source to close, and no reason to list the child.
 -- Priority tiers (README.md): 1 open episode graded high; 2 any other open episode;
 -- 3 CSE-flagged episode in the last 90 days; 4 high-risk episode in the last 90 days;
 -- 5 completed 3 episodes within 90 days in the last 90 days; 6 an absent decision
@@ -8,15 +15,24 @@ with episodes as (
     select * from episodes
 ),
 
+birth_dates as (
+    select * from stg_version_birth_dates
+),
+
 -- Episodes reported by the run date, with what the tiers look at.
 reported as (
     select
         *,
         -- The highest grade known: the initial one where no highest grade is recorded.
         coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
-        -- Open as of the run date: a return recorded after it had not happened yet.
-        returned_at is null
-        or returned_at >= getvariable('as_of')::timestamp + interval 1 day as open_then
+        -- Open as of the run date: a return recorded after it had not happened yet; and
+        -- reported within the limit (findings.sql reports longer ones as open_too_long).
+        (
+            returned_at is null
+            or returned_at >= getvariable('as_of')::timestamp + interval 1 day
+        )
+        and date_diff('day', reported_at::date, getvariable('as_of')::date)
+        <= getvariable('open_episode_limit_days') as open_then
     from episodes
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
@@ -56,6 +72,33 @@ per_child as (
     group by child_id
 ),
 
+-- The date of birth on the latest version of each child's latest episode (the version the
+-- published episode is built from).
+born as (
+    select episode_id, date_of_birth
+    from birth_dates
+    where episode_id in (select last_episode_id from per_child)
+    qualify row_number() over (
+            partition by episode_id
+            order by extracted_at desc nulls last, ingest_seq desc, row_number desc
+        ) = 1
+),
+
+-- Whole years on the run date, the birthday counted on the day.
+children_only as (
+    select per_child.*
+    from per_child
+    left join born on per_child.last_episode_id = born.episode_id
+    where born.date_of_birth is null
+        or date_diff('year', born.date_of_birth, getvariable('as_of')::date)
+        - if(
+            strftime(getvariable('as_of')::date, '%m-%d')
+            < strftime(born.date_of_birth, '%m-%d'),
+            1,
+            0
+        ) < getvariable('adult_age_years')
+),
+
 -- The reasons name the settings' values, so they never disagree with what was applied.
 wording as (
     select
@@ -86,7 +129,7 @@ listed as (
             when recent_repeat then 5
             when recent_absent_review then 6
         end as priority_tier
-    from per_child, wording
+    from children_only, wording
     where has_open_episode or recent_cse or recent_high_risk or recent_repeat
         or recent_absent_review
 ),
