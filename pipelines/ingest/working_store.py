@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.db import connect
+from pipelines.db import connect, private_files
 from pipelines.sources.record import FIELD_TYPES
 
 # An episode version keeps the standard record's fields, except that the person reference is
@@ -102,8 +102,24 @@ create table if not exists runs (
 )
 
 
+def wal_path(path: Path) -> Path:
+    """A DuckDB file's write-ahead log, beside it."""
+    return path.with_name(path.name + ".wal")
+
+
 def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
-    """The working store, its tables created on first use (plus any `config`)."""
+    """The working store, its tables created on first use (plus any `config`).
+
+    The store, its folder when made here (0700), and its write-ahead log (0600) are its
+    owner's alone. A caller that writes to the store does so inside db.private_files(): DuckDB
+    makes the log again after every checkpoint, with the umask of the moment.
+    """
+    with private_files():
+        return _open_work(path, **config)
+
+
+def _open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     con = connect(path, read_only=False, **config)
     con.execute(SCHEMA)
     # A published database records which store, and which files of it, it was built from:
@@ -122,7 +138,10 @@ def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
             "select coalesce(max(ingest_seq), 0) + 1 from ingest_files"
         ).fetchall()[0]
         con.execute(f"create sequence ingest_seq_numbers start with {start}")
-    path.chmod(0o600)
+    # Made before these rules (or by another umask): private now, whatever they were.
+    for private in (path, wal_path(path)):
+        if private.exists():
+            private.chmod(0o600)
     return con
 
 
