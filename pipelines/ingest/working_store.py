@@ -110,9 +110,10 @@ def wal_path(path: Path) -> Path:
 def open_work(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
     """The working store, its tables created on first use (plus any `config`).
 
-    The store, its folder when made here (0700), and its write-ahead log (0600) are its
-    owner's alone. A caller that writes to the store does so inside db.private_files(): DuckDB
-    makes the log again after every checkpoint, with the umask of the moment.
+    The store and its write-ahead log (0600) are its owner's alone, and so is its folder
+    when it is made here (0700; an existing folder is left as it is). A caller that writes
+    to the store does so inside db.private_files(): DuckDB makes the log again after every
+    checkpoint, with the umask of the moment.
     """
     with private_files():
         return _open_work(path, **config)
