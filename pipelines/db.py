@@ -3,6 +3,10 @@ every stage opens databases through."""
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +24,60 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     # Tables are written in whatever order is fastest unless a model says ORDER BY.
     "preserve_insertion_order": False,
 }
+
+
+# Files only their owner may read or write (0600; folders 0700): the working store, its
+# write-ahead log and spill files. Published files are opened to the group afterwards, each
+# by an explicit chmod.
+PRIVATE_UMASK = 0o077
+_umask_lock = threading.Lock()
+_umask_holders = 0
+_umask_before = 0
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """Everything created inside is private to its owner (umask 0o077), whichever thread
+    creates it.
+
+    DuckDB deletes a database's write-ahead log at each checkpoint and creates it again on
+    the next write, with the process's umask: a chmod after opening cannot keep it private,
+    so every write to a private store happens inside this. The umask is the process's, so
+    nested and concurrent holders share it and the first one's is put back by the last.
+    """
+    global _umask_holders, _umask_before
+    with _umask_lock:
+        if _umask_holders == 0:
+            _umask_before = os.umask(PRIVATE_UMASK)
+            os.umask(_umask_before | PRIVATE_UMASK)  # a stricter umask stays as strict
+        _umask_holders += 1
+    try:
+        yield
+    finally:
+        with _umask_lock:
+            _umask_holders -= 1
+            if _umask_holders == 0:
+                os.umask(_umask_before)
+
+
+# What the analysts' group may read: the published database, its exports and the validation
+# reports (0640), in folders it may list (0750).
+SHARED_FILE_MODE = 0o640
+SHARED_FOLDER_MODE = 0o750
+
+
+def shared_folder(folder: Path) -> Path:
+    """A folder the analysts' group may list and read (0750), made if need be.
+
+    Of an existing folder, only the bits that matter change: group read and list on, group
+    write and every permission of others off. A set-group-id bit, which keeps new files in
+    the analysts' group, stays; a folder of another owner is left as it is.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    mode = folder.stat()
+    if mode.st_uid == os.getuid():
+        folder.chmod((mode.st_mode & 0o7777 | SHARED_FOLDER_MODE) & ~0o027)
+    return folder
 
 
 def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDBPyConnection:

@@ -82,8 +82,10 @@ def read_missing_csv(path: str | Path) -> pd.DataFrame:
     """
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     if set(table.columns) != set(COLUMNS):
+        # The header found is not quoted: in a file without one it is the first data row.
         raise ValueError(
-            f"{path}: expected columns {', '.join(COLUMNS)}, got {list(table.columns)}"
+            f"{path}: expected columns {', '.join(COLUMNS)}; the first line has "
+            f"{len(table.columns)} other or missing names"
         )
     return table[list(COLUMNS)].mask(table[list(COLUMNS)] == "")
 
@@ -148,76 +150,50 @@ def check_missing_table(table: pd.DataFrame, collection_year_end: int) -> pd.Dat
     season = f"collection year {collection_year_end - 1}_{collection_year_end % 100:02d}"
     span = f"{year_start:%d/%m/%Y} to {year_end:%d/%m/%Y}"
 
-    def raw(column: str, rows: np.ndarray, quote: bool = False) -> pd.Series:
-        """The file's own text (not upper-cased) for messages; "blank" where empty."""
-        values = pd.Series(work[column].to_numpy(dtype=object)[rows], dtype=object)
-        text = values.map(repr if quote else str)
-        return text.where(values.notna() & values.ne(""), "blank")
+    def said(text: str) -> Callable[[np.ndarray], pd.Series]:
+        """The same message for every row: findings are published, so a message names the
+        columns and the rule, never a value of the row (the row number says where)."""
+        return lambda rows: pd.Series(text, index=range(len(rows)), dtype=object)
+
+    def msg_1004(rows: np.ndarray) -> pd.Series:
+        present = pd.Series(has_start.to_numpy()[rows])
+        return pd.Series("MIS_START is not a valid dd/mm/yyyy date", index=present.index).where(
+            present, "MIS_START is blank"
+        )
 
     def msg_574(rows: np.ndarray) -> pd.Series:
         before = prev_pos[rows]
-        ends = pd.Series(end.to_numpy()[before]).dt.strftime("%d/%m/%Y")
-        state = ("which ends " + ends).where(ends.notna(), "which has no valid MIS_END")
-        row = pd.Series(labels[before]).map(str)
-        # Findings are published: no child reference and no date of birth in a message.
-        return (
-            "MIS_START "
-            + raw("MIS_START", rows)
-            + (" clashes with the child's previous period (row " + row + "), " + state)
+        open_before = pd.Series(end.to_numpy()[before]).isna()
+        state = pd.Series("which ends after this MIS_START", index=open_before.index).where(
+            ~open_before, "which has no valid MIS_END"
         )
+        row = pd.Series(labels[before]).map(str)
+        # No dates and no child reference: the previous row's number says where to look.
+        return "MIS_START clashes with the child's previous period (row " + row + "), " + state
 
     # NaT comparisons are False, so date rules stay silent where a date is blank or invalid
     # (1004/1005 report those), exactly as in the validator.
     checks: dict[str, tuple[pd.Series | np.ndarray, Callable[[np.ndarray], pd.Series]]] = {
-        "1004": (
-            start.isna(),
-            lambda r: (
-                "MIS_START " + raw("MIS_START", r, True) + " is not a valid dd/mm/yyyy date"
-            ).where(has_start.to_numpy()[r], "MIS_START is blank"),
-        ),
-        "1005": (
-            has_end & end.isna(),
-            lambda r: "MIS_END " + raw("MIS_END", r, True) + " is not a valid dd/mm/yyyy date",
-        ),
-        "1006": (
-            has_missing & ~missing.isin(["M", "A"]),
-            lambda r: "MISSING " + raw("MISSING", r, True) + " is not M or A",
-        ),
+        "1004": (start.isna(), msg_1004),
+        "1005": (has_end & end.isna(), said("MIS_END is not a valid dd/mm/yyyy date")),
+        "1006": (has_missing & ~missing.isin(["M", "A"]), said("MISSING is not M or A")),
         "564": (
             missing.isin(["M", "A"]) & ~has_start,
-            lambda r: "MISSING is " + raw("MISSING", r) + " but MIS_START is blank",
+            said("MISSING is M or A but MIS_START is blank"),
         ),
-        "565": (
-            has_start & ~has_missing,
-            lambda r: "MIS_START " + raw("MIS_START", r) + " is given but MISSING is blank",
-        ),
-        "566": (
-            has_end & ~has_missing,
-            lambda r: "MIS_END " + raw("MIS_END", r) + " is given but MISSING is blank",
-        ),
-        "567": (
-            start > end,
-            lambda r: (
-                "MIS_END " + raw("MIS_END", r) + " is before MIS_START " + raw("MIS_START", r)
-            ),
-        ),
+        "565": (has_start & ~has_missing, said("MIS_START is given but MISSING is blank")),
+        "566": (has_end & ~has_missing, said("MIS_END is given but MISSING is blank")),
+        "567": (start > end, said("MIS_END is before MIS_START")),
         "570": (
             start > year_end,
-            lambda r: (
-                "MIS_START "
-                + raw("MIS_START", r)
-                + f" is after {year_end:%d/%m/%Y}, the end of {season}"
-            ),
+            said(f"MIS_START is after {year_end:%d/%m/%Y}, the end of {season}"),
         ),
         "571": (
             (end < year_start) | (end > year_end),
-            lambda r: "MIS_END " + raw("MIS_END", r) + f" is outside {season} ({span})",
+            said(f"MIS_END is outside {season} ({span})"),
         ),
         "574": (overlap, msg_574),
-        "586": (
-            start <= dob,
-            lambda r: "MIS_START " + raw("MIS_START", r) + " is on or before the date of birth",
-        ),
+        "586": (start <= dob, said("MIS_START is on or before the date of birth")),
     }
     found = []
     for code, (mask, message) in checks.items():

@@ -21,6 +21,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from pipelines.db import private_files
 from pipelines.ingest.batches import (
     Batch,
     police_batch,
@@ -35,7 +36,7 @@ from pipelines.ingest.readers import RejectedFile, read_text_table, text_frame
 from pipelines.ingest.writer import FileStore, StoreThread
 from pipelines.quality.contracts import load_contract
 from pipelines.quality.suites import ExpectationOutcome, SuiteResult
-from pipelines.sources.discovery import RawFile
+from pipelines.sources.discovery import OUTSIDE, RawFile, outside
 
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
 COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
@@ -74,6 +75,12 @@ def prepare(
     `this_run` maps the hashes of files already prepared in this run to their names;
     `reading` names every file this run reads, whose bytes in the ledger are about to change.
     """
+    # Asked again as it is opened: a file may have been swapped for a link since discovery.
+    # raw.path is <raw folder>/<source>/<name>.
+    if raw.refused or outside(raw.path, raw.path.parent.parent):
+        # Nothing of it is read, not even to hash it: its sha256 stays blank.
+        result = FileResult(raw.rel, "", raw.source.name, "rejected", message=OUTSIDE)
+        return Prepared(raw, result)
     sha = sha256_of(raw.path)
     prepared = Prepared(raw, FileResult(raw.rel, sha, raw.source.name, "loaded"))
     twin = (
@@ -252,6 +259,18 @@ def ingest_files(
 
     Returns each file's ledger row and the suites that checked them, for the report.
     """
+    # Every write to the private store, its write-ahead log made afresh after checkpoints.
+    with private_files():
+        return _ingest_files(con, files, key, run_id, progress)
+
+
+def _ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[RawFile],
+    key: bytes,
+    run_id: str,
+    progress: Callable[[int, int], None],
+) -> tuple[list[FileResult], list[SuiteResult]]:
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
     reading = [raw.rel for raw in files]

@@ -21,6 +21,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from pipelines.errors import WhereaboutsError
+from pipelines.ingest.unreadable import csv_problem, library_problem
 from pipelines.sources.declarations import Source
 from pipelines.sources.record import DATE_FIELDS, DATETIME_FIELDS, FIELDS, REQUIRED, SSDA903_COLUMNS
 
@@ -110,7 +111,7 @@ def read_csv_text(path: Path, keep: Collection[str] | None = None) -> pa.Table:
                 raise
             return attempt("cp1252")
     except pa.ArrowInvalid as exc:
-        raise RejectedFile(f"not a readable CSV: {str(exc).splitlines()[0]}") from None
+        raise RejectedFile(csv_problem(path, names, delimiter, exc)) from None
 
 
 def _cell_text(value: object) -> str | None:
@@ -152,7 +153,7 @@ def read_xlsx_text(path: Path, source: Source) -> pd.DataFrame:
             keep_default_na=False,
         )
     except Exception as exc:  # calamine raises its own types for corrupt workbooks
-        raise RejectedFile(f"not a readable XLSX workbook: {str(exc).splitlines()[0]}") from None
+        raise RejectedFile(library_problem("XLSX workbook", exc)) from None
     if source.sheet:
         if source.sheet not in book:
             raise RejectedFile(f"no sheet named '{source.sheet}' (found: {', '.join(book)})")
@@ -178,7 +179,7 @@ def read_parquet_text(path: Path) -> pa.Table:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise RejectedFile(f"not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+        raise RejectedFile(library_problem("Parquet file", exc)) from None
     columns = []
     for col in table.columns:
         if pa.types.is_timestamp(col.type):

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from pipelines.db import connect
+from pipelines.db import connect, private_files
 from pipelines.errors import ConfigurationError, UsageError
 from pipelines.ingest.pseudonym import KeyFile, child_id
 from pipelines.settings import KEY_FILE_ENV
@@ -108,9 +108,26 @@ create table if not exists runs (
 )
 
 
+def wal_path(path: Path) -> Path:
+    """A DuckDB file's write-ahead log, beside it."""
+    return path.with_name(path.name + ".wal")
+
+
 def open_work(path: Path, key: KeyFile | None = None, **config: str) -> duckdb.DuckDBPyConnection:
     """The working store, its tables created on first use (plus any `config`). With `key`,
-    the store is first checked to be one that key made (check_key)."""
+    the store is first checked to be one that key made (check_key).
+
+    The store and its write-ahead log (0600) are its owner's alone, and so is its folder
+    when it is made here (0700; an existing folder is left as it is). A caller that writes
+    to the store does so inside db.private_files(): DuckDB makes the log again after every
+    checkpoint, with the umask of the moment.
+    """
+    with private_files():
+        return _open_work(path, key, **config)
+
+
+def _open_work(path: Path, key: KeyFile | None, **config: str) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     con = connect(path, read_only=False, **config)
     try:
         _prepare(con, path, key)
@@ -138,7 +155,10 @@ def _prepare(con: duckdb.DuckDBPyConnection, path: Path, key: KeyFile | None) ->
             "select coalesce(max(ingest_seq), 0) + 1 from ingest_files"
         ).fetchall()[0]
         con.execute(f"create sequence ingest_seq_numbers start with {start}")
-    path.chmod(0o600)
+    # Made before these rules (or by another umask): private now, whatever they were.
+    for private in (path, wal_path(path)):
+        if private.exists():
+            private.chmod(0o600)
     if key is not None:
         check_key(con, path, key)
 

@@ -278,7 +278,16 @@ def _record_run(
     except Exception as exc:  # the run ends failed with one line, never half-published
         summary.status = "failed"
         if not summary.message:
-            line = str(exc) if isinstance(exc, WhereaboutsError) else f"{type(exc).__name__}: {exc}"
+            # A bug's own text may quote data, and `runs` is published: only its type is kept
+            # there, the traceback is in the flow run's log. The system's own errors (a full
+            # disk, a permission) name paths and causes an operator acts on.
+            line = (
+                f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, OSError)
+                else str(exc)
+                if isinstance(exc, WhereaboutsError)
+                else f"{type(exc).__name__} (an unexpected failure: see the flow run's log)"
+            )
             summary.message = line.splitlines()[0] if line else type(exc).__name__
         if not isinstance(exc, WhereaboutsError):
             # A bug: its traceback goes to stderr and the flow run's log in Prefect.

@@ -32,6 +32,8 @@ def run_lock(work_db: Path, db: Path | None = None) -> Iterator[None]:
     their process, so a crashed run never leaves a stale lock.
     """
     with ExitStack() as held:
+        # The working store's folder is private (0700) when the run makes it.
+        work_db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         held.enter_context(_flock(lock_path(work_db), ""))
         if db is not None:
             held.enter_context(_flock(lock_path(db), f" on {db}"))

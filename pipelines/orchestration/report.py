@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from pipelines.db import SHARED_FILE_MODE, private_files, shared_folder
 from pipelines.ingest.pipeline import FileResult
 from pipelines.quality.suites import SuiteResult
 
@@ -101,6 +102,10 @@ def write_report(
         f"<title>Whereabouts validation {html.escape(run_id)}</title>"
         f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>"
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    # For operators and the analysts' group (0640): it names files, rows, columns and
+    # rules, never a value from a file. Written private, then opened to the group.
+    shared_folder(path.parent)
+    with private_files():
+        path.write_text(page, encoding="utf-8")
+    path.chmod(SHARED_FILE_MODE)
     return path

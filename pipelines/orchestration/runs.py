@@ -8,7 +8,7 @@ from typing import Protocol
 
 import duckdb
 
-from pipelines.db import connect
+from pipelines.db import connect, private_files
 from pipelines.ingest.working_store import open_work
 
 COUNTS = (
@@ -84,14 +84,15 @@ def _published_in(db: Path, run_ids: list[str]) -> list[tuple[str, datetime, flo
 
 
 def start_run(work_db: Path, run_id: str, as_of: date) -> None:
-    con = open_work(work_db)
-    try:
-        con.execute(
-            "insert into runs (run_id, started_at, status, as_of) values (?, ?, 'running', ?)",
-            [run_id, datetime.now().replace(microsecond=0), as_of],
-        )
-    finally:
-        con.close()
+    with private_files():  # the write-ahead log made by this write is private too
+        con = open_work(work_db)
+        try:
+            con.execute(
+                "insert into runs (run_id, started_at, status, as_of) values (?, ?, 'running', ?)",
+                [run_id, datetime.now().replace(microsecond=0), as_of],
+            )
+        finally:
+            con.close()
 
 
 class _Counts(Protocol):
@@ -102,6 +103,11 @@ class _Counts(Protocol):
 
 def finish_run(db: Path, summary: _Counts, final: bool, published_copy: bool = False) -> None:
     """Record a run's counts (and, when final, its end) in the working or published store."""
+    with private_files():  # either store's write-ahead log, made by this write, is private
+        _finish_run(db, summary, final, published_copy)
+
+
+def _finish_run(db: Path, summary: _Counts, final: bool, published_copy: bool) -> None:
     con = connect(db) if published_copy else open_work(db)
     try:
         values = [getattr(summary, c) for c in COUNTS]

@@ -93,6 +93,13 @@ def _check(path: Path, raw: dict) -> Check:
         raise ConfigurationError(
             f"{path}: check {raw.get('rule')}: severity must be error or warning"
         )
+    if "{value}" in raw["message"]:
+        # Findings, quarantine reasons and the report are published: a message names the
+        # column and the rule, never a value of the row (that stays in the working store).
+        raise ConfigurationError(
+            f"{path}: check {raw.get('rule')}: a message may name {{field}} but never quote "
+            "a {value}"
+        )
     return Check(
         rule=raw["rule"],
         severity=raw["severity"],

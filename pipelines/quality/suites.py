@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 # Never shown as examples in the validation report.
 PRIVATE_COLUMNS = ("person_ref", "date_of_birth")
+# Layers whose failing values are never shown as examples: a batch is raw rows of a file
+# (names the contract maps, references, dates of birth, free text mistyped into a code).
+RAW_LAYERS = ("batch",)
 
 
 @dataclass(frozen=True)
@@ -125,10 +128,10 @@ def column_checks(contract: Contract) -> list[Check]:
         if col.unique:
             checks.append(Check("unique", "error", "unique", "{field} repeats", (col.name,)))
         if col.allowed is not None:
-            msg = "{field} '{value}' is not an allowed value"
+            msg = "{field} is not an allowed value"
             checks.append(Check("allowed", "error", "allowed", msg, (col.name,)))
         if col.min is not None or col.max is not None:
-            msg = "{field} '{value}' is out of range"
+            msg = "{field} is out of range"
             checks.append(Check("range", "error", "between", msg, (col.name,)))
     return checks
 
@@ -262,12 +265,10 @@ def _validated(
         manager.reset_batch_cache()
 
 
-def _messages(frame: pd.DataFrame, index: list, column: str, template: str) -> list[str]:
-    field = _field(column)
-    if "{value}" not in template or column not in frame.columns:
-        return [template.format(field=field)] * len(index)
-    values = frame.loc[index, column].astype("str").tolist()
-    return [template.format(field=field, value=v) for v in values]
+def _messages(index: list, column: str, template: str) -> list[str]:
+    """Each failing row's message: the column and the rule, never the row's value (the
+    messages become published quarantine reasons and findings)."""
+    return [template.format(field=_field(column))] * len(index)
 
 
 def _columns_present(frame: pd.DataFrame, checks: list[Check], contract: Contract) -> list[str]:
@@ -306,12 +307,18 @@ def run_suite(
         meta = config.meta
         detail = res.result or {}
         index = list(detail.get("unexpected_index_list") or [])
-        # The report is read by operators, not controllers: no private values as examples.
+        # The report is read by operators, not controllers: no private values as examples,
+        # and no raw values of a file at all (GX's unexpected samples are cells as read).
         private = any(name in meta["column"] for name in PRIVATE_COLUMNS)
-        examples = () if private else tuple(detail.get("partial_unexpected_list") or ())[:5]
+        hidden = private or contract.layer in RAW_LAYERS
+        examples = () if hidden else tuple(detail.get("partial_unexpected_list") or ())[:5]
         if res.exception_info and res.exception_info.get("raised_exception"):
-            message = res.exception_info.get("exception_message")
-            raise RuntimeError(f"{contract.table}: expectation {meta['rule']} crashed: {message}")
+            # GX's exception text can quote the values it choked on, and a run's failure
+            # is published (the runs table) and printed: it is named, never quoted.
+            raise RuntimeError(
+                f"{contract.table}: expectation {meta['rule']} on {meta['column']} crashed "
+                "inside Great Expectations (its message is not shown: it can quote the data)"
+            )
         outcomes.append(
             ExpectationOutcome(
                 suite=contract.table,
@@ -331,7 +338,7 @@ def run_suite(
                         "row_number": index,
                         "rule": meta["rule"],
                         "severity": meta["severity"],
-                        "message": _messages(frame, index, meta["column"], meta["message"]),
+                        "message": _messages(index, meta["column"], meta["message"]),
                     }
                 )
             )

@@ -1,4 +1,10 @@
-"""Which complete raw files exist for each declared source: names, sizes and times, never rows."""
+"""Which complete raw files exist for each declared source: names, sizes and times, never rows.
+
+A file is read only where it is: a symbolic link (of the file, or of its source's folder)
+that leads out of the raw folder is listed as refused, with the link's own size and time,
+and nothing behind it is opened. A link to a file inside the raw folder is read as that
+file (the same bytes under two names: the second is a duplicate).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,9 @@ from pipelines.errors import MissingInput
 from pipelines.settings import IN_PROGRESS_SUFFIXES
 from pipelines.sources.declarations import Source
 
+# The ledger's reason for a file that leads out of the raw folder.
+OUTSIDE = "a symbolic link to a file outside the raw folder"
+
 
 @dataclass(frozen=True)
 class RawFile:
@@ -17,6 +26,12 @@ class RawFile:
     rel: str  # <source>/<name>: the file's name in the ledger
     size: int
     mtime: float
+    refused: str = ""  # why it is rejected without being opened (OUTSIDE), if it is
+
+
+def outside(path: Path, raw_dir: Path) -> bool:
+    """Whether a path in the raw folder leads, through any link, out of it."""
+    return not path.resolve().is_relative_to(raw_dir.resolve())
 
 
 def is_complete(path: Path) -> bool:
@@ -38,10 +53,15 @@ def discover(raw_dir: Path, sources: dict[str, Source]) -> tuple[list[RawFile], 
             undeclared.append(folder.name)
             continue
         listed = _listing(folder, f"raw folder of source {folder.name}")
-        for path in sorted(p for p in listed if p.is_file() and is_complete(p)):
-            stat = path.stat()
+        for path in sorted(p for p in listed if is_complete(p)):
             rel = f"{folder.name}/{path.name}"
-            found.append(RawFile(source, path, rel, stat.st_size, stat.st_mtime))
+            if outside(path, raw_dir):
+                # Not followed: the link's own size and time (lstat), never its target's.
+                link = path.lstat()
+                found.append(RawFile(source, path, rel, link.st_size, link.st_mtime, OUTSIDE))
+            elif path.is_file():
+                stat = path.stat()
+                found.append(RawFile(source, path, rel, stat.st_size, stat.st_mtime))
     return found, undeclared
 
 

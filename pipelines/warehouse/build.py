@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from pipelines import settings
-from pipelines.db import DUCKDB_CONFIG, connect
+from pipelines.db import DUCKDB_CONFIG, SHARED_FILE_MODE, connect, private_files, shared_folder
 from pipelines.quality.contracts import load_contract
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.classification import rules_table
@@ -221,21 +221,22 @@ def build(
     fingerprint = models_fingerprint(sources)
     plan = plan_build(published, work_db, fingerprint, full, today)
     discard(target)
+    # The curated folder is the analysts' group's to read (it is made here on a first run).
+    shared_folder(target.parent)
     # Everything DuckDB writes while building (the file, its write-ahead log, spill files)
     # is private until the finished file is opened to the group.
-    umask = os.umask(0o077)
     built = False
     try:
-        if plan.mode == "incremental":
-            assert published is not None  # an incremental plan starts from the published file
-            shutil.copyfile(published, target)
-        children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
+        with private_files():
+            if plan.mode == "incremental":
+                assert published is not None  # an incremental plan starts from the published
+                shutil.copyfile(published, target)
+            children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
         built = True
     finally:
-        os.umask(umask)
         if not built:  # a half-built file is never left for anyone to open
             discard(target)
-    target.chmod(0o640)
+    target.chmod(SHARED_FILE_MODE)
     return Built(target, plan.mode, plan.reason, children)
 
 
@@ -344,5 +345,5 @@ def clear_abandoned(published: Path) -> None:
 
 def publish(built: Path, published: Path) -> None:
     """Rename the new database over the published one (atomic on one filesystem)."""
-    built.chmod(0o640)
+    built.chmod(SHARED_FILE_MODE)
     os.replace(built, published)

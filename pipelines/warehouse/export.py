@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from pipelines.db import connect
+from pipelines.db import SHARED_FILE_MODE, connect, private_files, shared_folder
 from pipelines.errors import MissingInput
 from pipelines.warehouse.build import CURATED
 
@@ -26,23 +26,29 @@ def spreadsheet_safe(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def export_tables(db: Path, out: Path, fmt: str) -> list[Path]:
-    """Write every curated table to `out` as <table>.parquet or <table>.csv."""
+    """Write every curated table to `out` as <table>.parquet or <table>.csv.
+
+    Each file is the published database's rows, so it gets the database's mode (0640, in a
+    folder the group may list): written private, then opened to the group when whole.
+    """
     if not db.exists():
         raise MissingInput(f"{db}: no published database (run 'whereabouts nightly')")
-    out.mkdir(parents=True, exist_ok=True)
+    shared_folder(out)
     con = connect(db, read_only=True)
     written = []
     try:
         for table in CURATED:
             data = con.sql(f"select * from {table}").to_arrow_table()
             path = out / f"{table}.{fmt}"
-            if fmt == "parquet":
-                pq.write_table(data, path)
-            else:
-                safe = pa.table(
-                    [spreadsheet_safe(c) for c in data.columns], names=data.column_names
-                )
-                pacsv.write_csv(safe, path)
+            with private_files():
+                if fmt == "parquet":
+                    pq.write_table(data, path)
+                else:
+                    safe = pa.table(
+                        [spreadsheet_safe(c) for c in data.columns], names=data.column_names
+                    )
+                    pacsv.write_csv(safe, path)
+            path.chmod(SHARED_FILE_MODE)
             written.append(path)
     finally:
         con.close()

@@ -215,8 +215,9 @@ def test_output_shape_order_severity_and_message() -> None:
         ("1004", 1),
     ]
     assert list(result["severity"]) == ["error", "error", "error"]
-    assert result["message"][1] == "MIS_END 12/01/2020 is before MIS_START 14/01/2020"
-    assert result["message"][0] == "MISSING 'X' is not M or A"
+    # Findings are published: the column and the rule, never the row's values.
+    assert result["message"][1] == "MIS_END is before MIS_START"
+    assert result["message"][0] == "MISSING is not M or A"
     assert result["message"][2] == "MIS_START is blank"
 
 
@@ -234,8 +235,14 @@ def test_574_message_names_previous_row() -> None:
     table = pd.DataFrame([row(end=None), row(start="10/05/2024", end="12/05/2024")])
     (message,) = check_missing_table(table, YEAR)["message"]
     assert message == (
-        "MIS_START 10/05/2024 clashes with the child's previous period (row 0), "
-        "which has no valid MIS_END"
+        "MIS_START clashes with the child's previous period (row 0), which has no valid MIS_END"
+    )
+    # Ordered by end, row 1 comes first and row 0 (01/05 to 20/05) clashes with it.
+    table = pd.DataFrame([row(end="20/05/2024"), row(start="10/05/2024", end="12/05/2024")])
+    (message,) = check_missing_table(table, YEAR)["message"]
+    assert message == (
+        "MIS_START clashes with the child's previous period (row 1), "
+        "which ends after this MIS_START"
     )
 
 
@@ -342,3 +349,20 @@ def test_parity_with_validator(stem: str) -> None:
     assert set(expected["rule"]) == set(RULES)  # every rule planted in every fixture
     want = set(zip(expected["rule"], expected["row_number"].astype(int), strict=True))
     assert findings_from(table, year_end) == want
+
+
+@pytest.mark.parametrize("stem", FIXTURE_STEMS)
+def test_messages_quote_no_value_of_the_row(stem: str) -> None:
+    """Findings are published: no child reference, date of birth or date of the row (or of
+    the row it clashes with) appears in a message, only the column and the rule."""
+    table = read_missing_csv(FIXTURES / f"{stem}.csv")
+    year_end = int(stem[-7:-3]) + 1
+    found = check_missing_table(table, year_end)
+    assert not found.empty
+    for rule, number, message in zip(
+        found["rule"], found["row_number"], found["message"], strict=True
+    ):
+        # The collection year's own bounds are no value of the row.
+        own = {f"31/03/{year_end}", f"01/04/{year_end - 1}"}
+        values = {str(v) for v in table.iloc[number].dropna() if len(str(v).strip()) > 2} - own
+        assert not [v for v in values if v in message], (rule, number, message)

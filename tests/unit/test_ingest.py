@@ -499,7 +499,7 @@ def test_missing_sheet_is_rejected(tmp_path: Path) -> None:
 # --- every row accounted for -------------------------------------------------------------
 
 NOT_A_DATE = "is not a date (use YYYY-MM-DD or dd/mm/yyyy, with or without HH:MM)"
-DUPLICATE_E6 = "one_row_per_episode: episode_ref 'E6' appears on more than one row of this file"
+DUPLICATE_E6 = "one_row_per_episode: episode_ref appears on more than one row of this file"
 # (row, csv values after episode_ref: person, born, reported, last seen, returned, sex,
 #  category, risk grade, forename), and the quarantine reasons or None where the row loads
 ACCOUNTING = [
@@ -508,12 +508,12 @@ ACCOUNTING = [
     (
         2,
         "P2,2010-01-01,2024-02-30 10:00,,,F,,,Cy",
-        f"date_parses: reported_at '2024-02-30 10:00' {NOT_A_DATE}",
+        f"date_parses: reported_at {NOT_A_DATE}",
     ),
     (
         3,
         "P3,2010-01-01,2024-05-01 10:00,,,Q,,,Di",
-        "code_in_list: sex 'Q' is not one of the declared codes",
+        "code_in_list: sex is not one of the declared codes",
     ),
     (
         4,
@@ -533,8 +533,8 @@ ACCOUNTING = [
     (
         11,
         ",2010-01-01,bad,,,Z,,,Kay",
-        "code_in_list: sex 'Z' is not one of the declared codes; "
-        f"date_parses: reported_at 'bad' {NOT_A_DATE}; required: person_ref is blank",
+        "code_in_list: sex is not one of the declared codes; "
+        f"date_parses: reported_at {NOT_A_DATE}; required: person_ref is blank",
     ),
     (12, "ADULT12,2006-05-01,2024-05-01 10:00,,,F,,,Lu", None),  # 18 on the day reported
     (13, "P13,2006-05-02,2024-05-01 10:00,,,F,,,Mo", None),  # 18 the day after
@@ -760,7 +760,7 @@ def test_a_changed_declaration_ingests_its_source_again(drop: Drop) -> None:
     first = drop.run()
     assert (first["shire/s.csv"].rows_loaded, first["shire/s.csv"].rows_quarantined) == (1, 1)
     assert drop.rows("select reasons from quarantine") == [
-        ("code_in_list: sex 'Female' is not one of the declared codes",)
+        ("code_in_list: sex is not one of the declared codes",)
     ]
 
     drop.declare("shire", layout.replace("{MALE: M}", "{MALE: M, FEMALE: F}") + homes)
@@ -982,7 +982,7 @@ def test_a_file_checked_in_pieces_gives_the_same_result(
         assert drop.rows(query) == accounted.rows(query), query
 
 
-REPEAT_E1 = "one_row_per_episode: episode_ref 'E1' appears on more than one row of this file"
+REPEAT_E1 = "one_row_per_episode: episode_ref appears on more than one row of this file"
 # A file cut in pieces of 2 rows: (references and people, quarantined row numbers and reasons)
 PIECES_CASES = {
     # Blank references are blank, not one reference repeated.
