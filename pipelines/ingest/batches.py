@@ -7,6 +7,7 @@ of scope (an adult: counted, never stored).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -18,7 +19,10 @@ from pipelines.ingest.parse import age_in_years, typed_episodes
 from pipelines.ingest.pseudonym import ChildIds, child_ids, keyed_hashes
 from pipelines.ingest.working_store import EPISODE_COLUMNS
 from pipelines.sources.declarations import Source
-from pipelines.sources.record import SSDA903_CODES
+from pipelines.sources.record import DATETIME_FIELDS, SSDA903_CODES
+
+# No episode is dated before this: an earlier date is a typing or default-date error.
+EARLIEST_DATE = pd.Timestamp("1990-01-01")
 
 
 @dataclass
@@ -78,16 +82,61 @@ def with_repeats(checked: pd.DataFrame, repeated: pa.Array) -> pd.DataFrame:
     return checked.assign(episode_ref__repeated=pd.Series(marked, index=checked.index, dtype="str"))
 
 
-def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.DataFrame, int]:
+def _out_of_range(typed: pd.DataFrame, today: date) -> dict[str, pd.Series]:
+    """`<field>__too_late` and `<field>__too_early` for each datetime: marked ("Y") where the
+    moment cannot be right, for the contract's date_in_range checks.
+
+    Too late is after the row's extracted_at (nothing after the extract can be in it), or,
+    where the row has none, after tomorrow (a day's grace for clocks and time zones); the
+    extract's own time is too late after tomorrow. Too early is before EARLIEST_DATE.
+    """
+    after_tomorrow = pd.Timestamp(today + timedelta(days=2))
+    extracted = typed["extracted_at"]
+    marks = {}
+    for name in DATETIME_FIELDS:
+        value = typed[name]
+        if name == "extracted_at":
+            late = value >= after_tomorrow
+        else:
+            late = (value > extracted) | (extracted.isna() & (value >= after_tomorrow))
+        for suffix, wrong in (("too_late", late), ("too_early", value < EARLIEST_DATE)):
+            mark = pd.Series(pd.NA, index=typed.index, dtype="str")
+            marks[f"{name}__{suffix}"] = mark.mask(wrong.fillna(False).astype(bool), "Y")
+    return marks
+
+
+def prepare_police(
+    text: pd.DataFrame, source: Source, file: str, today: date | None = None
+) -> tuple[pd.DataFrame, int]:
     """Typed in-scope rows ready for the batch checks, and how many rows were adults.
 
-    Adults leave before the checks: not even their quarantined raw values are kept.
+    Adults leave before the checks: not even their quarantined raw values are kept. `today`
+    (the day the file is read, unless given) bounds the dates of a row without an extract time.
     """
     typed = typed_episodes(text, source)
     adult = adults(typed["date_of_birth"], typed["reported_at"])
     checked = typed[~adult]
+    checked = checked.assign(**_out_of_range(checked, today or date.today()))
+    # A return before the report can be explained by a last-seen time before both; without
+    # one it is a negative duration (returned_after_reported).
+    unseen = checked["returned_at"].where(checked["last_seen_at"].isna())
+    checked = checked.assign(returned_at__no_last_seen=unseen)
     checked.insert(0, "file", file)
     return checked, int(adult.sum())
+
+
+def _malformed_failures(malformed: dict[int, str]) -> pd.DataFrame:
+    """Rows that could not be split into the header's fields, as failing the error check the
+    reader named (`rule: message`)."""
+    rules, messages = zip(*(why.split(": ", 1) for why in malformed.values()), strict=True)
+    return pd.DataFrame(
+        {
+            "row_number": pd.array(list(malformed), dtype="int64"),
+            "rule": list(rules),
+            "severity": "error",
+            "message": list(messages),
+        }
+    )
 
 
 def _sorted(
@@ -115,11 +164,15 @@ def police_batch(
     out_of_scope: int,
     failures: pd.DataFrame,
     ids: ChildIds,
+    malformed: dict[int, str] | None = None,
 ) -> Batch:
-    """Assemble a police file's batch from its checked rows and their failures."""
+    """Assemble a police file's batch from its checked rows and their failures; `malformed`
+    rows (not among the checked) are quarantined with their reader's reason."""
     errors = failures[failures["severity"] == "error"]
     needed = ["category", *(c for c in EPISODE_COLUMNS if c in checked)]
     good = checked[needed].drop(index=pd.Index(errors["row_number"].unique()))
+    if malformed:
+        errors = pd.concat([errors, _malformed_failures(malformed)], ignore_index=True)
     warnings = failures[
         (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
     ]
@@ -147,10 +200,19 @@ def police_batch(
     return _sorted(text, versions, ids.persons(good.index), errors, findings, out_of_scope)
 
 
-def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
-    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away."""
+def ssda903_batch(
+    text: pd.DataFrame,
+    source: Source,
+    key: bytes,
+    year_end: int,
+    malformed: dict[int, str] | None = None,
+) -> Batch:
+    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away. `malformed`
+    rows are quarantined with their reader's reason, and the DfE rules never see them."""
     from pipelines.ingest.dfe_rules import check_missing_table, parse_dfe_date
 
+    whole = text
+    text = text.drop(index=list(malformed or ()))
     findings = check_missing_table(text, year_end)
     born = parse_dfe_date(text["DOB"])
     start = parse_dfe_date(text["MIS_START"])
@@ -159,6 +221,8 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     in_scope = ~adult[findings["row_number"]].to_numpy()
     errors = findings[(findings["severity"] == "error") & in_scope]
     good = text[~adult].drop(index=pd.Index(errors["row_number"].unique()))
+    if malformed:
+        errors = pd.concat([errors, _malformed_failures(malformed)], ignore_index=True)
     child = child_ids(key, source.name, good["CHILD"])
     # SSDA903 has no episode reference: a keyed hash of child and start stands in for one,
     # so the raw child reference never reaches the curated tables.
@@ -183,5 +247,5 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     findings = findings.assign(episode_ref=findings["row_number"].map(refs))
     persons = pd.DataFrame({"child_id": child.to_numpy(), "person_ref": good["CHILD"].to_numpy()})
     return _sorted(
-        text, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())
+        whole, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())
     )

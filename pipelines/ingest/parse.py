@@ -1,8 +1,10 @@
 """Turn a file's text columns into typed episode fields, keeping what failed to parse.
 
 Dates are ISO 8601 or dd/mm/yyyy, with or without a time; a day-first date is never read
-month-first. Codes are looked up in the source's declared list, case-insensitively; a code
-outside it is kept as written so the batch checks can name it.
+month-first. An ISO time with `Z` or an offset (`+01:00`, `-0500`, `+01`) is converted to the
+UK clock time (Europe/London) it was, like every other time stored. Codes are looked up in
+the source's declared list, case-insensitively; a code outside it is kept as written so the
+batch checks can name it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from pipelines.sources.record import CODES, DATE_FIELDS, DATETIME_FIELDS, canoni
 # 0.32-0.37 s).
 DAY_FIRST = "__/__/____%"
 ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3]):\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+# The same with a time and its zone: Z, or an offset of hours and minutes up to 23:59.
+ZONED_SHAPE = (
+    r"\d{4}-\d{2}-\d{2}[ T](?:[01]\d|2[0-3]):\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)"
+)
+UK_ZONE = "Europe/London"
 
 
 def _timestamp_sql(column: str) -> str:
@@ -34,7 +42,9 @@ def _timestamp_sql(column: str) -> str:
     )
     return (
         f"case when regexp_full_match({iso}, '{ISO_SHAPE}') "
-        f"then try_cast({iso} as timestamp) end as {value}"
+        f"then try_cast({iso} as timestamp) "
+        f"when regexp_full_match({iso}, '{ZONED_SHAPE}') "
+        f"then timezone('{UK_ZONE}', try_cast({iso} as timestamptz)) end as {value}"
     )
 
 
