@@ -374,7 +374,7 @@ def test_dates_out_of_range_and_negative_durations_are_quarantined(drop: Drop) -
     drop.declare("bay")
     lines = [HEADER + ",last_seen_at,returned_at,extracted_at"]
     for n, (reported, seen, back, extracted, _) in enumerate(rows):
-        born = "1985-01-01" if reported < "2000" else "2010-01-01"  # a child when reported
+        born = f"{int(reported[:4]) - 10}-01-01"  # a child when reported
         lines.append(f"E{n},P{n},{born},{reported},{seen},{back},{extracted}")
     drop.write("bay/a.csv", "\n".join(lines) + "\n")
     drop.run()
