@@ -7,7 +7,6 @@ of scope (an adult: counted, never stored).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -19,10 +18,7 @@ from pipelines.ingest.parse import age_in_years, typed_episodes
 from pipelines.ingest.pseudonym import ChildIds, child_ids, keyed_hashes
 from pipelines.ingest.working_store import EPISODE_COLUMNS
 from pipelines.sources.declarations import Source
-from pipelines.sources.record import DATETIME_FIELDS, SSDA903_CODES
-
-# No episode is dated before this: an earlier date is a typing or default-date error.
-EARLIEST_DATE = pd.Timestamp("1990-01-01")
+from pipelines.sources.record import SSDA903_CODES
 
 
 @dataclass
@@ -82,45 +78,14 @@ def with_repeats(checked: pd.DataFrame, repeated: pa.Array) -> pd.DataFrame:
     return checked.assign(episode_ref__repeated=pd.Series(marked, index=checked.index, dtype="str"))
 
 
-def _out_of_range(typed: pd.DataFrame, today: date) -> dict[str, pd.Series]:
-    """`<field>__too_late` and `<field>__too_early` for each datetime: marked ("Y") where the
-    moment cannot be right, for the contract's date_in_range checks.
-
-    Too late is after the row's extracted_at (nothing after the extract can be in it), or,
-    where the row has none, after tomorrow (a day's grace for clocks and time zones); the
-    extract's own time is too late after tomorrow. Too early is before EARLIEST_DATE.
-    """
-    after_tomorrow = pd.Timestamp(today + timedelta(days=2))
-    extracted = typed["extracted_at"]
-    marks = {}
-    for name in DATETIME_FIELDS:
-        value = typed[name]
-        if name == "extracted_at":
-            late = value >= after_tomorrow
-        else:
-            late = (value > extracted) | (extracted.isna() & (value >= after_tomorrow))
-        for suffix, wrong in (("too_late", late), ("too_early", value < EARLIEST_DATE)):
-            mark = pd.Series(pd.NA, index=typed.index, dtype="str")
-            marks[f"{name}__{suffix}"] = mark.mask(wrong.fillna(False).astype(bool), "Y")
-    return marks
-
-
-def prepare_police(
-    text: pd.DataFrame, source: Source, file: str, today: date | None = None
-) -> tuple[pd.DataFrame, int]:
+def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.DataFrame, int]:
     """Typed in-scope rows ready for the batch checks, and how many rows were adults.
 
-    Adults leave before the checks: not even their quarantined raw values are kept. `today`
-    (the day the file is read, unless given) bounds the dates of a row without an extract time.
+    Adults leave before the checks: not even their quarantined raw values are kept.
     """
     typed = typed_episodes(text, source)
     adult = adults(typed["date_of_birth"], typed["reported_at"])
     checked = typed[~adult]
-    checked = checked.assign(**_out_of_range(checked, today or date.today()))
-    # A return before the report can be explained by a last-seen time before both; without
-    # one it is a negative duration (returned_after_reported).
-    unseen = checked["returned_at"].where(checked["last_seen_at"].isna())
-    checked = checked.assign(returned_at__no_last_seen=unseen)
     checked.insert(0, "file", file)
     return checked, int(adult.sum())
 
