@@ -90,6 +90,20 @@ def prepare_police(text: pd.DataFrame, source: Source, file: str) -> tuple[pd.Da
     return checked, int(adult.sum())
 
 
+def _malformed_failures(malformed: dict[int, str]) -> pd.DataFrame:
+    """Rows that could not be split into the header's fields, as failing the error check the
+    reader named (`rule: message`)."""
+    rules, messages = zip(*(why.split(": ", 1) for why in malformed.values()), strict=True)
+    return pd.DataFrame(
+        {
+            "row_number": pd.array(list(malformed), dtype="int64"),
+            "rule": list(rules),
+            "severity": "error",
+            "message": list(messages),
+        }
+    )
+
+
 def _sorted(
     text: pd.DataFrame,
     versions: pd.DataFrame,
@@ -115,11 +129,15 @@ def police_batch(
     out_of_scope: int,
     failures: pd.DataFrame,
     ids: ChildIds,
+    malformed: dict[int, str] | None = None,
 ) -> Batch:
-    """Assemble a police file's batch from its checked rows and their failures."""
+    """Assemble a police file's batch from its checked rows and their failures; `malformed`
+    rows (not among the checked) are quarantined with their reader's reason."""
     errors = failures[failures["severity"] == "error"]
     needed = ["category", *(c for c in EPISODE_COLUMNS if c in checked)]
     good = checked[needed].drop(index=pd.Index(errors["row_number"].unique()))
+    if malformed:
+        errors = pd.concat([errors, _malformed_failures(malformed)], ignore_index=True)
     warnings = failures[
         (failures["severity"] == "warning") & failures["row_number"].isin(good.index)
     ]
@@ -147,10 +165,19 @@ def police_batch(
     return _sorted(text, versions, ids.persons(good.index), errors, findings, out_of_scope)
 
 
-def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int) -> Batch:
-    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away."""
+def ssda903_batch(
+    text: pd.DataFrame,
+    source: Source,
+    key: bytes,
+    year_end: int,
+    malformed: dict[int, str] | None = None,
+) -> Batch:
+    """An SSDA903 Missing table: the DfE rules decide; M is missing, A is away. `malformed`
+    rows are quarantined with their reader's reason, and the DfE rules never see them."""
     from pipelines.ingest.dfe_rules import check_missing_table, parse_dfe_date
 
+    whole = text
+    text = text.drop(index=list(malformed or ()))
     findings = check_missing_table(text, year_end)
     born = parse_dfe_date(text["DOB"])
     start = parse_dfe_date(text["MIS_START"])
@@ -159,6 +186,8 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     in_scope = ~adult[findings["row_number"]].to_numpy()
     errors = findings[(findings["severity"] == "error") & in_scope]
     good = text[~adult].drop(index=pd.Index(errors["row_number"].unique()))
+    if malformed:
+        errors = pd.concat([errors, _malformed_failures(malformed)], ignore_index=True)
     child = child_ids(key, source.name, good["CHILD"])
     # SSDA903 has no episode reference: a keyed hash of child and start stands in for one,
     # so the raw child reference never reaches the curated tables.
@@ -183,5 +212,5 @@ def ssda903_batch(text: pd.DataFrame, source: Source, key: bytes, year_end: int)
     findings = findings.assign(episode_ref=findings["row_number"].map(refs))
     persons = pd.DataFrame({"child_id": child.to_numpy(), "person_ref": good["CHILD"].to_numpy()})
     return _sorted(
-        text, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())
+        whole, versions, persons.drop_duplicates("child_id"), errors, findings, int(adult.sum())
     )

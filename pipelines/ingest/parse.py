@@ -1,11 +1,15 @@
 """Turn a file's text columns into typed episode fields, keeping what failed to parse.
 
 Dates are ISO 8601 or dd/mm/yyyy, with or without a time; a day-first date is never read
-month-first. Codes are looked up in the source's declared list, case-insensitively; a code
-outside it is kept as written so the batch checks can name it.
+month-first. An ISO time with `Z` or an offset (`+01:00`, `-0500`, `+01`) is converted to the
+UK clock time (Europe/London) it was, like every other time stored. Codes are looked up in
+the source's declared list, case-insensitively; a code outside it is kept as written so the
+batch checks can name it.
 """
 
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import pandas as pd
 import pyarrow as pa
@@ -23,6 +27,14 @@ from pipelines.sources.record import CODES, DATE_FIELDS, DATETIME_FIELDS, canoni
 # 0.32-0.37 s).
 DAY_FIRST = "__/__/____%"
 ISO_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[ T](?:[01]\d|2[0-3]):\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+# The same with a time and its zone: Z, or an offset of hours and minutes up to 23:59.
+ZONED_SHAPE = (
+    r"\d{4}-\d{2}-\d{2}[ T](?:[01]\d|2[0-3]):\d{2}(?::\d{2}(?:\.\d+)?)?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3])(?::?[0-5]\d)?)"
+)
+UK_ZONE = "Europe/London"
+# No episode is dated before this: an earlier date is a typing or default-date error.
+EARLIEST_DATE = pd.Timestamp("1990-01-01")
 
 
 def _timestamp_sql(column: str) -> str:
@@ -34,7 +46,9 @@ def _timestamp_sql(column: str) -> str:
     )
     return (
         f"case when regexp_full_match({iso}, '{ISO_SHAPE}') "
-        f"then try_cast({iso} as timestamp) end as {value}"
+        f"then try_cast({iso} as timestamp) "
+        f"when regexp_full_match({iso}, '{ZONED_SHAPE}') "
+        f"then timezone('{UK_ZONE}', try_cast({iso} as timestamptz)) end as {value}"
     )
 
 
@@ -81,8 +95,34 @@ def parse_codes(text: pd.Series, lookup: dict[str, str]) -> pd.Series:
     return pd.Series(pc.take(mapped, encoded.indices), index=text.index, dtype="str")
 
 
-def typed_episodes(text: pd.DataFrame, source: Source) -> pd.DataFrame:
-    """Typed standard fields, plus `<field>__unparsed` for each date that did not parse."""
+def _out_of_range(typed: pd.DataFrame, today: date) -> dict[str, pd.Series]:
+    """`<field>__too_late` and `<field>__too_early` for each datetime: marked ("Y") where the
+    moment cannot be right, for the contract's date_in_range checks.
+
+    Too late is after the row's extracted_at (nothing after the extract can be in it), or,
+    where the row has none, after tomorrow (a day's grace for clocks and time zones); the
+    extract's own time is too late after tomorrow. Too early is before EARLIEST_DATE.
+    """
+    after_tomorrow = pd.Timestamp(today + timedelta(days=2))
+    extracted = typed["extracted_at"]
+    marks = {}
+    for name in DATETIME_FIELDS:
+        value = typed[name]
+        if name == "extracted_at":
+            late = value >= after_tomorrow
+        else:
+            late = (value > extracted) | (extracted.isna() & (value >= after_tomorrow))
+        for suffix, wrong in (("too_late", late), ("too_early", value < EARLIEST_DATE)):
+            mark = pd.Series(pd.NA, index=typed.index, dtype="str")
+            marks[f"{name}__{suffix}"] = mark.mask(wrong.fillna(False).astype(bool), "Y")
+    return marks
+
+
+def typed_episodes(text: pd.DataFrame, source: Source, today: date | None = None) -> pd.DataFrame:
+    """Typed standard fields, plus what the incoming checks read besides: `<field>__unparsed`
+    for each date that did not parse, `<field>__too_late` / `__too_early` for each datetime
+    that cannot be right (`today`: the day the file is read, unless given), and
+    `returned_at__no_last_seen`."""
     out = pd.DataFrame(index=text.index)
     out["episode_ref"] = text["episode_ref"].astype("str")
     out["person_ref"] = text["person_ref"].astype("str")
@@ -95,7 +135,12 @@ def typed_episodes(text: pd.DataFrame, source: Source) -> pd.DataFrame:
         out[f"{field}__text"] = text[field].astype("str")
     for field in CODES:
         out[field] = parse_codes(text[field], code_lookup(source, field))
-    return out
+    out = out.assign(**_out_of_range(out, today or date.today()))
+    # A return before the report can be explained by a last-seen time before both; without
+    # one it is a negative duration (returned_after_reported).
+    return out.assign(
+        returned_at__no_last_seen=out["returned_at"].where(out["last_seen_at"].isna())
+    )
 
 
 def age_in_years(born: pd.Series, at: pd.Series) -> pd.Series:

@@ -32,7 +32,7 @@ from pipelines.ingest.batches import (
 )
 from pipelines.ingest.prepared import FileResult, Prepared
 from pipelines.ingest.pseudonym import ChildIds
-from pipelines.ingest.readers import RejectedFile, read_text_table, text_frame
+from pipelines.ingest.readers import RejectedFile, read_text_file, text_frame
 from pipelines.ingest.writer import FileStore, StoreThread
 from pipelines.quality.contracts import load_contract
 from pipelines.quality.suites import ExpectationOutcome, SuiteResult
@@ -97,15 +97,20 @@ def prepare(
         return prepared
     try:
         year_end = collection_year_end(raw.path) if raw.source.is_ssda903 else None
-        prepared.text = read_text_table(raw.path, raw.source)
+        read = read_text_file(raw.path, raw.source)
     except RejectedFile as exc:
-        prepared.result.status, prepared.result.message = "rejected", str(exc)
+        # One line naming the file: its ledger row, and the other files go on loading.
+        prepared.result.status = "rejected"
+        prepared.result.message = f"{raw.rel}: {exc}"
         return prepared
+    prepared.text, prepared.malformed = read.table, read.malformed
     # Only a file that was read can be the original a later copy is skipped for.
     this_run[sha] = raw.rel
     if raw.source.is_ssda903:
         assert year_end is not None  # read above for every SSDA903 file
-        prepared.batch = ssda903_batch(text_frame(prepared.text), raw.source, key, year_end)
+        prepared.batch = ssda903_batch(
+            text_frame(prepared.text), raw.source, key, year_end, prepared.malformed
+        )
     return prepared
 
 
@@ -154,7 +159,10 @@ def typed_run(
     for prepared, rows in run:
         assert prepared.text is not None  # only files that were read are cut into pieces
         text = text_frame(prepared.text.slice(rows.start, len(rows)), rows)
-        checked, out_of_scope = prepare_police(text, prepared.raw.source, prepared.raw.rel)
+        malformed = [row for row in prepared.malformed if rows.start <= row < rows.stop]
+        checked, out_of_scope = prepare_police(
+            text.drop(index=malformed), prepared.raw.source, prepared.raw.rel
+        )
         typed.append((text, checked, out_of_scope))
     return typed
 
@@ -184,7 +192,8 @@ def check_run(
         mine = failures[(position >= offset) & (position < offset + len(checked))]
         mine = mine.assign(row_number=checked.index[mine["row_number"] - offset].to_numpy())
         offset += len(checked)
-        partials.append(police_batch(text, checked, out_of_scope, mine, prepared.ids))
+        malformed = {r: why for r, why in prepared.malformed.items() if r in text.index}
+        partials.append(police_batch(text, checked, out_of_scope, mine, prepared.ids, malformed))
     names = sorted({prepared.raw.rel for prepared, _ in run})
     label = names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]}"
     return replace(suite, suite=f"incoming_episodes ({len(combined)} rows of {label})"), partials

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -40,6 +40,8 @@ class Prepared:
     batch: Batch | None = None  # already decided (SSDA903), or after the checks
     ids: ChildIds | None = None  # its children's ids, made before its first run is checked
     repeated: pa.Array | None = None  # its references on more than one row, made with its ids
+    # Rows that could not be split into the header's fields: row number -> quarantine reason.
+    malformed: dict[int, str] = field(default_factory=dict)
 
     @property
     def awaits_checks(self) -> bool:

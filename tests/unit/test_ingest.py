@@ -439,7 +439,7 @@ REJECTED = [
 @pytest.mark.parametrize(("file", "message"), REJECTED)
 def test_rejected_file(rejections: Drop, file: str, message: str) -> None:
     result = rejections.results[file]
-    assert (result.status, result.message) == ("rejected", message)
+    assert (result.status, result.message) == ("rejected", f"{file}: {message}")
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (0, 0, 0)
     assert rejections.rows(f"select count(*) from episode_versions where file = '{file}'") == [(0,)]
 
@@ -723,7 +723,7 @@ def test_a_file_already_ingested_is_not_read_again(
     def fail(*args):
         raise AssertionError("read again")
 
-    monkeypatch.setattr(ingest_module, "read_text_table", fail)
+    monkeypatch.setattr(ingest_module, "read_text_file", fail)
     assert to_ingest(drop.con, discover(drop.raw, drop.sources)[0]) == []
     assert drop.run("r2") == {}
 

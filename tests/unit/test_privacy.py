@@ -21,7 +21,7 @@ from pipelines.ingest import pipeline as ingest_module
 from pipelines.ingest.ledger import to_ingest
 from pipelines.ingest.parse import typed_episodes
 from pipelines.ingest.pipeline import ingest_files
-from pipelines.ingest.readers import RejectedFile, read_csv_text
+from pipelines.ingest.readers import read_csv_rows
 from pipelines.ingest.unreadable import library_problem
 from pipelines.ingest.working_store import open_work, wal_path
 from pipelines.orchestration.report import write_report
@@ -58,28 +58,23 @@ def _source(base: Path, name: str = "bay"):
 # --- messages quote no value -------------------------------------------------------------
 
 
-def test_a_malformed_csv_row_is_named_by_number_not_quoted(tmp_path: Path) -> None:
+def test_a_malformed_csv_row_is_named_by_its_counts_not_quoted(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     bad = "E2,PLANT-PERSON-991,1999-12-31,2024-05-01 10:00,Zzyzxquorth,QX9 9ZZ"
     path.write_text(f"{HEADER}\n{GOOD}\n{bad}\n{GOOD}\n", encoding="utf-8")
-    with pytest.raises(RejectedFile) as raised:
-        read_csv_text(path)
-    assert str(raised.value) == (
-        "not a readable CSV: row 3 of the file (the header is row 1) has 6 fields "
-        "where the header has 5"
-    )
+    read = read_csv_rows(path)
+    assert read.malformed == {1: "field_count: the row has 6 fields where the header has 5"}
+    assert read.table.column("person_ref").to_pylist() == ["P1", None, "P1"]
 
 
 def test_a_quoted_value_over_lines_counts_as_one_row(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     multi = 'E1,P1,2010-01-01,2024-05-01 10:00,"Smith\nJones"'
-    bad = '"Zzyzxquorth,PLANT-PERSON-991,1999-12-31'  # a quote never closed
+    bad = "E3,PLANT-PERSON-991,1999-12-31,2024-05-01 10:00,Zzyzxquorth,QX9 9ZZ"
     path.write_text(f"{HEADER}\n{multi}\n{GOOD}\n{bad}\n", encoding="utf-8")
-    with pytest.raises(RejectedFile) as raised:
-        read_csv_text(path)
-    message = str(raised.value)
-    assert message.startswith("not a readable CSV: row 4 of the file (the header is row 1)")
-    assert not [value for value in PLANTED if value in message]
+    assert read_csv_rows(path).malformed == {
+        2: "field_count: the row has 6 fields where the header has 5"
+    }
 
 
 def test_library_messages_are_kept_only_when_known_to_quote_nothing() -> None:
@@ -152,7 +147,7 @@ def linked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     (raw / "bay" / "within.csv").symlink_to(raw / "bay" / "a.csv")
     (raw / "cove").symlink_to(secret, target_is_directory=True)
     opened: list[Path] = []
-    for name in ("sha256_of", "read_text_table"):
+    for name in ("sha256_of", "read_text_file"):
         real = getattr(ingest_module, name)
         monkeypatch.setattr(
             ingest_module, name, lambda path, *a, _real=real: opened.append(path) or _real(path, *a)

@@ -59,6 +59,14 @@ CASES = [
      "returned_at is before reported_at: the report was made after the return"),
     ("last_seen_before_reported", {"last_seen_at": "2024-05-01 20:00"},
      {"last_seen_at": "2024-05-01 20:01"}, "last_seen_at is after reported_at"),
+    ("date_in_range", {"extracted_at": "2024-05-02 08:00"}, {"extracted_at": "2024-05-02 07:59"},
+     "returned_at is later than extracted_at (or than tomorrow, where the row has no "
+     "extracted_at)"),
+    # Without a last-seen time a return before the report is a negative duration; the
+    # warning joins in.
+    ("returned_after_reported", {"last_seen_at": None, "returned_at": "2024-05-01 20:00"},
+     {"last_seen_at": None, "returned_at": "2024-05-01 19:59"},
+     "returned_at is before reported_at and last_seen_at is blank (a negative duration)"),
 ]  # fmt: skip
 
 
@@ -69,7 +77,8 @@ def test_rule(rule, passing, failing, message):
     assert failures(passing) == []
     found = failures(failing)
     assert (0, rule, message) in [(r, ru, m) for r, ru, _, m in found]
-    also = {"reported_before_return"} if rule == "returned_after_last_seen" else set()
+    joined = ("returned_after_last_seen", "returned_after_reported")
+    also = {"reported_before_return"} if rule in joined else set()
     assert {ru for _, ru, _, _ in found} == {rule} | also
 
 
@@ -97,6 +106,8 @@ def test_severities_come_from_the_contract():
         "born_before_reported": "error",
         "returned_after_last_seen": "error",
         "one_row_per_episode": "error",
+        "date_in_range": "error",
+        "returned_after_reported": "error",
         "reported_before_return": "warning",
         "last_seen_before_reported": "warning",
     }
