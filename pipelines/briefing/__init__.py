@@ -13,14 +13,49 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
+
 from pipelines.briefing import queries
 from pipelines.briefing.pdf import render
 from pipelines.db import connect
 from pipelines.errors import MissingInput, UsageError
 
-__all__ = ["PROVISIONAL", "write_briefing"]
+__all__ = ["PROVISIONAL", "check_month", "write_briefing"]
 
 PROVISIONAL = "PROVISIONAL: the month is not over"
+
+
+def check_month(
+    db_path: Path, month: str, *, allow_partial: bool = False, today: date | None = None
+) -> bool:
+    """Whether a briefing for ``month`` would be provisional; a UsageError (one line) when it
+    cannot be written at all. The command line asks this before it starts the flow, so a
+    refusal is one line and never a failed flow run."""
+    db_path = Path(db_path)
+    if not db_path.is_file():
+        raise MissingInput(f"no curated database at {db_path}")
+    con = connect(db_path, read_only=True)
+    try:
+        return _month_status(con, month, allow_partial, today or date.today())
+    finally:
+        con.close()
+
+
+def _month_status(
+    con: duckdb.DuckDBPyConnection, month: str, allow_partial: bool, today: date
+) -> bool:
+    last_day = queries.parse_month(queries.shift_month(month, 1)).date() - timedelta(days=1)
+    as_of = queries.data_as_of(con)
+    not_over = today <= last_day or as_of is None or as_of < last_day
+    if not_over and not allow_partial:
+        data_date = as_of.isoformat() if as_of else "unrecorded"
+        raise UsageError(
+            f"{month} is not over (today {today.isoformat()}, data as of {data_date}): "
+            "a briefing now would be partial; use --allow-partial for a provisional one"
+        )
+    if not queries.episodes_in(con, month):
+        raise UsageError(f"no episodes reported in {month}: there is nothing to brief on")
+    return not_over
 
 
 def write_briefing(
@@ -37,23 +72,12 @@ def write_briefing(
     (default: the date now) or by the database's as-of date, unless ``allow_partial``: then
     every page is headed ``PROVISIONAL``.
     """
-    today = today or date.today()
-    last_day = queries.parse_month(queries.shift_month(month, 1)).date() - timedelta(days=1)
     db_path = Path(db_path)
     if not db_path.is_file():
         raise MissingInput(f"no curated database at {db_path}")
     con = connect(db_path, read_only=True)
     try:
-        as_of = queries.data_as_of(con)
-        not_over = today <= last_day or as_of is None or as_of < last_day
-        if not_over and not allow_partial:
-            data_date = as_of.isoformat() if as_of else "unrecorded"
-            raise UsageError(
-                f"{month} is not over (today {today.isoformat()}, data as of {data_date}): "
-                "a briefing now would be partial; use --allow-partial for a provisional one"
-            )
-        if not queries.episodes_in(con, month):
-            raise UsageError(f"no episodes reported in {month}: there is nothing to brief on")
+        not_over = _month_status(con, month, allow_partial, today or date.today())
         data = {
             "headline": queries.headline(con, month),
             "trends": queries.trends(con, month),

@@ -60,10 +60,13 @@ def nightly_command(args: argparse.Namespace) -> int:
 
 
 def briefing_command(args: argparse.Namespace) -> int:
+    from pipelines.briefing import check_month
     from pipelines.orchestration.flows import briefing as briefing_flow
 
     if not args.db.exists():
         raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
+    # Refused before the flow starts: one line, not a failed flow run with a traceback.
+    check_month(args.db, args.month, allow_partial=args.allow_partial)
     path = briefing_flow(
         month=args.month, db=args.db, out_dir=args.out, allow_partial=args.allow_partial
     )
