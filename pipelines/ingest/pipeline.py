@@ -99,9 +99,9 @@ def prepare(
         year_end = collection_year_end(raw.path) if raw.source.is_ssda903 else None
         read = read_text_file(raw.path, raw.source)
     except RejectedFile as exc:
-        # One line naming the file: its ledger row, and the other files go on loading.
+        # The file's own ledger row (which names it) says why; the other files go on loading.
         prepared.result.status = "rejected"
-        prepared.result.message = f"{raw.rel}: {exc}"
+        prepared.result.message = str(exc)
         return prepared
     prepared.text, prepared.malformed = read.table, read.malformed
     # Only a file that was read can be the original a later copy is skipped for.

@@ -282,10 +282,10 @@ def _record_run(
             # there, the traceback is in the flow run's log. The system's own errors (a full
             # disk, a permission) name paths and causes an operator acts on.
             line = (
-                f"{type(exc).__name__}: {exc}"
-                if isinstance(exc, OSError)
-                else str(exc)
+                str(exc)
                 if isinstance(exc, WhereaboutsError)
+                else f"{type(exc).__name__}: {exc}"
+                if isinstance(exc, OSError)
                 else f"{type(exc).__name__} (an unexpected failure: see the flow run's log)"
             )
             summary.message = line.splitlines()[0] if line else type(exc).__name__

@@ -48,7 +48,7 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     # --quick writes only to --out: the committed record stays the full-size run's.
     assert [p.stat().st_mtime_ns if p.exists() else None for p in committed] == before
     assert "| step | seconds | × floor | target |" in done.stdout
-    full_row = r"^\| full nightly from empty \| [\d.]+ \| [\d.]+ \([\d.]+ after start-up\) \|"
+    full_row = r"^\| full nightly from empty \| [\d.]+ \| [\d.]+ \(-?[\d.]+ after start-up\) \|"
     assert re.search(full_row, done.stdout, re.M)
     # The nightly after the increment, and the rebuild measured like it, build incrementally.
     assert re.findall(r"^- (.+): incremental build \(new versions since", done.stdout, re.M) == [

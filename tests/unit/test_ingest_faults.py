@@ -107,25 +107,25 @@ def test_each_bad_file_is_its_own_rejection_and_the_others_load(drop: Drop, tmp_
         (
             "northshire/c_xlsx_named_csv.csv",
             "rejected", 0, 0, 0, 0,
-            "northshire/c_xlsx_named_csv.csv: not a CSV text file "
+            "not a CSV text file "
             "(it looks like an XLSX workbook or another zip archive)",
         ),
-        ("northshire/d_utf16.csv", "rejected", 0, 0, 0, 0, f"northshire/d_utf16.csv: {UTF16}"),
+        ("northshire/d_utf16.csv", "rejected", 0, 0, 0, 0, f"{UTF16}"),
         (
             "northshire/e_utf16_no_bom.csv",
             "rejected", 0, 0, 0, 0,
-            f"northshire/e_utf16_no_bom.csv: {UTF16}",
+            f"{UTF16}",
         ),
-        ("northshire/f_empty.csv", "rejected", 0, 0, 0, 0, "northshire/f_empty.csv: file is empty"),
+        ("northshire/f_empty.csv", "rejected", 0, 0, 0, 0, "file is empty"),
         (
             "northshire/g_binary.csv",
             "rejected", 0, 0, 0, 0,
-            "northshire/g_binary.csv: not a CSV text file (it holds binary data)",
+            "not a CSV text file (it holds binary data)",
         ),
         (
             "northshire/i_parquet_named_csv.csv",
             "rejected", 0, 0, 0, 0,
-            "northshire/i_parquet_named_csv.csv: "
+            ""
             "not a CSV text file (it looks like a Parquet file)",
         ),
         ("northshire/j_last.csv", "loaded", 1, 1, 0, 0, ""),
