@@ -23,13 +23,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
 from pipelines import settings
 from pipelines.db import DUCKDB_CONFIG, SHARED_FILE_MODE, connect, private_files, shared_folder
 from pipelines.quality.contracts import load_contract
 from pipelines.sources.declarations import Source
-from pipelines.warehouse.classification import rules_table
+from pipelines.warehouse.classification import load_classification, rules_table
 from pipelines.warehouse.models import ancestors, load_models
 
 MODELS = load_models()
@@ -77,7 +76,7 @@ class Built:
 
 
 def classification_settings() -> dict:
-    return yaml.safe_load(settings.CLASSIFICATION_FILE.read_text(encoding="utf-8"))["settings"]
+    return load_classification()["settings"]
 
 
 def regime_table(sources: dict[str, Source]) -> pd.DataFrame:
