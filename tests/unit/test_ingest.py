@@ -340,6 +340,19 @@ DATE_CASES = [
     pytest.param("2024-05-01 10:15:30.25", "2024-05-01 10:15:30.25", id="fraction_of_second"),
     pytest.param("0999-05-01", "0999-05-01", id="early_year_is_a_date"),
     pytest.param(None, None, id="blank"),
+    # With a zone (Z or an offset): UK clock time, across the clock changes.
+    pytest.param("2024-05-01T20:00:00Z", "2024-05-01 21:00:00", id="z_in_summer"),
+    pytest.param("2024-01-15T20:00:00Z", "2024-01-15 20:00:00", id="z_in_winter"),
+    pytest.param("2024-05-01T20:00:00+01:00", "2024-05-01 20:00:00", id="bst_offset"),
+    pytest.param("2024-05-01T20:00+0100", "2024-05-01 20:00:00", id="offset_without_colon"),
+    pytest.param("2024-05-01 20:00:00-04:00", "2024-05-02 01:00:00", id="negative_offset"),
+    pytest.param("2024-05-01T20:00:00.25+01", "2024-05-01 20:00:00.25", id="offset_hours_only"),
+    pytest.param("2024-10-27T00:30:00Z", "2024-10-27 01:30:00", id="before_clocks_go_back"),
+    pytest.param("2024-10-27T01:30:00Z", "2024-10-27 01:30:00", id="after_clocks_go_back"),
+    pytest.param("2024-03-31T01:30:00Z", "2024-03-31 02:30:00", id="after_clocks_go_forward"),
+    pytest.param("2024-05-01Z", None, id="date_with_zone_only"),
+    pytest.param("2024-05-01T20:00:00+24:00", None, id="no_such_offset"),
+    pytest.param("2024-02-30T10:00:00Z", None, id="zoned_no_such_day"),
 ]
 
 

@@ -316,31 +316,6 @@ def test_zoned_parquet_timestamps_are_uk_clock_time(tmp_path: Path) -> None:
     assert parse_datetimes(frame["last_seen_at"]).tolist() == [pd.Timestamp(m) for m in moments]
 
 
-ZONED_CASES = [
-    pytest.param("2024-05-01T20:00:00Z", "2024-05-01 21:00:00", id="z_in_summer"),
-    pytest.param("2024-01-15T20:00:00Z", "2024-01-15 20:00:00", id="z_in_winter"),
-    pytest.param("2024-05-01T20:00:00+01:00", "2024-05-01 20:00:00", id="bst_offset"),
-    pytest.param("2024-05-01T20:00+0100", "2024-05-01 20:00:00", id="offset_without_colon"),
-    pytest.param("2024-05-01 20:00:00-04:00", "2024-05-02 01:00:00", id="negative_offset"),
-    pytest.param("2024-05-01T20:00:00.25+01", "2024-05-01 20:00:00.25", id="offset_hours_only"),
-    pytest.param("2024-10-27T00:30:00Z", "2024-10-27 01:30:00", id="before_clocks_go_back"),
-    pytest.param("2024-10-27T01:30:00Z", "2024-10-27 01:30:00", id="after_clocks_go_back"),
-    pytest.param("2024-03-31T01:30:00Z", "2024-03-31 02:30:00", id="after_clocks_go_forward"),
-    pytest.param("2024-05-01Z", None, id="date_with_zone_only"),
-    pytest.param("2024-05-01T20:00:00+24:00", None, id="no_such_offset"),
-    pytest.param("2024-02-30T10:00:00Z", None, id="no_such_day"),
-]
-
-
-@pytest.mark.parametrize(("text", "expected"), ZONED_CASES)
-def test_iso_with_a_zone_is_uk_clock_time(text: str, expected: str | None) -> None:
-    parsed = parse_datetimes(pd.Series([text], dtype="str"))[0]
-    if expected is None:
-        assert pd.isna(parsed)
-    else:
-        assert parsed == pd.Timestamp(expected)
-
-
 # --- dates that cannot be right are quarantined, not published ---------------------------
 
 LATER = "date_in_range: {} is later than extracted_at (or than tomorrow, where the row has no extracted_at)"  # noqa: E501
