@@ -362,14 +362,9 @@ def text_frame(table: pa.Table, rows: pd.Index | None = None) -> pd.DataFrame:
 
 
 def read_text(path: Path, source: Source) -> pd.DataFrame:
-    """The file as text columns renamed to the standard record (or SSDA903 names), as pandas."""
-    return text_frame(read_text_table(path, source))
-
-
-def read_text_table(path: Path, source: Source) -> pa.Table:
-    """The file as text columns renamed to the standard record (or SSDA903 names); a CSV
-    row of the wrong field count is a row of blanks (read_text_file says which)."""
-    return read_text_file(path, source).table
+    """The file as text columns renamed to the standard record (or SSDA903 names), as pandas;
+    a CSV row of the wrong field count is a row of blanks (read_text_file says which)."""
+    return text_frame(read_text_file(path, source).table)
 
 
 def read_text_file(path: Path, source: Source) -> TextFile:

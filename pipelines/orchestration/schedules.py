@@ -26,10 +26,6 @@ from pipelines.briefing.months import previous_month
 from pipelines.orchestration.flows import briefing, nightly
 from pipelines.orchestration.prefect_api import local_server
 
-TIMEZONE = settings.SCHEDULE_TIMEZONE
-NIGHTLY_CRON = settings.NIGHTLY_CRON
-BRIEFING_CRON = settings.BRIEFING_CRON
-
 
 @flow(name="monthly-briefing", log_prints=False)
 def monthly_briefing(
@@ -38,7 +34,7 @@ def monthly_briefing(
     month: str | None = None,
 ) -> Path:
     """The briefing for `month` (YYYY-MM), by default the month before today in London."""
-    month = month or previous_month(datetime.now(ZoneInfo(TIMEZONE)).date())
+    month = month or previous_month(datetime.now(ZoneInfo(settings.SCHEDULE_TIMEZONE)).date())
     return briefing(month=month, db=db, out_dir=out_dir)
 
 
@@ -52,7 +48,7 @@ def deployments() -> list[RunnerDeployment]:
             RunnerDeployment,
             nightly.to_deployment(
                 name="nightly",
-                schedules=[Cron(NIGHTLY_CRON, timezone=TIMEZONE)],
+                schedules=[Cron(settings.NIGHTLY_CRON, timezone=settings.SCHEDULE_TIMEZONE)],
                 entrypoint_type=EntrypointType.MODULE_PATH,
             ),
         ),
@@ -60,7 +56,7 @@ def deployments() -> list[RunnerDeployment]:
             RunnerDeployment,
             monthly_briefing.to_deployment(
                 name="monthly-briefing",
-                schedules=[Cron(BRIEFING_CRON, timezone=TIMEZONE)],
+                schedules=[Cron(settings.BRIEFING_CRON, timezone=settings.SCHEDULE_TIMEZONE)],
                 entrypoint_type=EntrypointType.MODULE_PATH,
             ),
         ),
