@@ -70,8 +70,10 @@ def serve() -> None:
         return
     # Until Prefect's runner installs its own handler, SIGTERM must unwind through the
     # `finally` below, or the private server would outlive us.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.getsignal(signal.SIGTERM)
     try:
+        # Installed inside the `try`: a SIGTERM the moment after still ends here, cleanly.
+        signal.signal(signal.SIGTERM, _interrupt)
         with local_server() as server:
             print(
                 f"Prefect server for the schedules: {server.url} "
