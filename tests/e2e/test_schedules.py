@@ -58,6 +58,8 @@ def serving(env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[b
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            # As under a service manager: signals meant for the test's group never reach it.
+            start_new_session=True,
         )
     try:
         yield process, log

@@ -17,6 +17,7 @@ STAGES = (
     "synth",
     "quality",
     "ingest",
+    "identity",
     "warehouse",
     "briefing",
     "orchestration",

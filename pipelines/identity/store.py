@@ -1,0 +1,124 @@
+"""The restricted identity store: its own DuckDB file, mode 0600, beside the working store.
+
+Every table that holds a name, a date of birth, a UPN, an NHS number or a cross-reference is
+here, and only here. What leaves it is pseudonymous: `record_id` (the `child_id` of a source
+and person reference) and `person_id`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from pipelines.db import connect, private_files
+
+# The identity values a source may carry (README, "Identity columns"), with their types.
+IDENTITY_FIELDS: dict[str, str] = {
+    "forename": "VARCHAR",
+    "surname": "VARCHAR",
+    "date_of_birth": "DATE",
+    "sex": "VARCHAR",
+    "postcode": "VARCHAR",
+    "upn": "VARCHAR",
+    "nhs_number": "VARCHAR",
+    "la_child_ref": "VARCHAR",
+    "police_ref": "VARCHAR",
+}
+
+DDL = """
+-- One row per source and person reference: the latest known identity values, normalised
+-- (pipelines.identity.normalise). record_id is the child_id the rest of the pipeline knows.
+create table if not exists identity_records (
+    record_id varchar primary key,
+    source varchar not null,
+    agency varchar not null,
+    person_ref varchar not null,
+    forename varchar,
+    surname varchar,
+    date_of_birth date,
+    sex varchar,
+    postcode varchar,
+    upn varchar,
+    nhs_number varchar,
+    la_child_ref varchar,
+    police_ref varchar,
+    first_seen_at timestamp not null,
+    updated_at timestamp not null,
+    updated_run varchar not null
+);
+-- Which person each record belongs to, and how it was linked.
+create table if not exists person_links (
+    record_id varchar primary key,
+    person_id varchar not null,
+    linked_by varchar not null,
+    match_probability double,
+    linked_at timestamp not null,
+    run_id varchar not null
+);
+-- Every merge and split of persons: when, which ids, why.
+create table if not exists person_changes (
+    changed_at timestamp not null,
+    run_id varchar not null,
+    change varchar not null,
+    person_id varchar not null,
+    other_person_id varchar,
+    record_id varchar,
+    reason varchar not null
+);
+-- Reviewers' decisions on a pair of records, obeyed by every later run.
+create table if not exists link_decisions (
+    record_a varchar not null,
+    record_b varchar not null,
+    decision varchar not null check (decision in ('same', 'different')),
+    decided_by varchar not null,
+    decided_at timestamp not null,
+    primary key (record_a, record_b)
+);
+-- Pairs scored between the two thresholds, waiting for a reviewer.
+create table if not exists review_queue (
+    record_a varchar not null,
+    record_b varchar not null,
+    match_probability double not null,
+    match_weight double not null,
+    queued_at timestamp not null,
+    run_id varchar not null,
+    primary key (record_a, record_b)
+);
+-- Every look-up of the real references behind an id.
+create table if not exists lookup_audit (
+    looked_up_at timestamp not null,
+    looked_up_by varchar not null,
+    looked_up_id varchar not null,
+    purpose varchar,
+    records_shown integer not null
+);
+-- One row per run and measure (records, persons, links by rule, review backlog, and with a
+-- truth file, precision and recall by source pair, sex and age band).
+create table if not exists linkage_quality (
+    run_id varchar not null,
+    measured_at timestamp not null,
+    measure varchar not null,
+    breakdown varchar not null,
+    value double
+);
+"""
+
+
+def identity_db_for(work_db: Path) -> Path:
+    """The identity store beside a working store: `<work stem>` with `-work` swapped for
+    `-identity` (data/work/whereabouts-work.duckdb has data/work/whereabouts-identity.duckdb)."""
+    stem = work_db.stem.removesuffix("-work")
+    return work_db.with_name(f"{stem}-identity.duckdb")
+
+
+def open_identity_store(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The identity store, created (mode 0600) with its tables if it does not exist."""
+    if read_only:
+        return connect(path, read_only=True)
+    with private_files():
+        con = connect(path)
+        con.execute(DDL)
+    os.chmod(path, 0o600)
+    return con
