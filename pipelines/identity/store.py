@@ -17,7 +17,6 @@ from pipelines.db import connect, private_files
 # The identity values a source may carry: declared with the standard record, re-exported.
 from pipelines.sources.record import IDENTITY_FIELDS as IDENTITY_FIELDS
 
-
 DDL = """
 -- One row per source and person reference: the latest known identity values, normalised
 -- (pipelines.identity.normalise). record_id is the child_id the rest of the pipeline knows.

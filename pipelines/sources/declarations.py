@@ -176,6 +176,12 @@ def _parse_mapping(path: Path, raw: dict[str, Any]) -> _Mapping:
     }
 
 
+def _agency(path: Path, raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise _fail(path, "agency", "must be a name (leave it out to use the source's name)")
+    return raw.strip()
+
+
 def _text_keys(value: object) -> object:
     """Every mapping key as text, so keys YAML read as numbers ({1: Y, N: N}) sort together."""
     if isinstance(value, dict):
@@ -209,15 +215,12 @@ def load_source(path: Path) -> Source:
         raise _fail(path, "name", f"'{name}' must not contain ':' (episode ids use it)")
     layout = raw["layout"]
     regimes = _parse_regimes(path, raw["regimes"]) if "regimes" in raw else None
-    agency = raw.get("agency", name)
-    if not isinstance(agency, str) or not agency.strip():
-        raise _fail(path, "agency", "must be a name (leave it out to use the source's name)")
     fingerprint = hashlib.sha256(
         json.dumps(_text_keys(raw), sort_keys=True, default=str).encode()
     ).hexdigest()
     common: _Common = {
         "name": name,
-        "agency": agency.strip(),
+        "agency": _agency(path, raw.get("agency", name)),
         "file": path,
         "fingerprint": fingerprint[:16],
         "description": str(raw.get("description", "")),
