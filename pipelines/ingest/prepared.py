@@ -42,6 +42,10 @@ class Prepared:
     repeated: pa.Array | None = None  # its references on more than one row, made with its ids
     # Rows that could not be split into the header's fields: row number -> quarantine reason.
     malformed: dict[int, str] = field(default_factory=dict)
+    # Its identity columns as text (pipelines.ingest.identities), kept only when identities
+    # are handed out, and its loaded children's identities, piece by piece.
+    identity: pa.Table | None = None
+    captured: list[pa.Table] = field(default_factory=list)
 
     @property
     def awaits_checks(self) -> bool:
