@@ -44,7 +44,6 @@ create table if not exists identity_records (
 create table if not exists identity_files (
     file varchar primary key,
     sha256 varchar not null,
-    records bigint not null,
     captured_at timestamp not null,
     run_id varchar not null
 );

@@ -253,7 +253,10 @@ def test_read_xlsx(tmp_path: Path, sheet: str, title: bool, dates: str, text: tu
     frame = read_text(path, declare(tmp_path, "cove", layout))
     # The standard layout keeps forename for the identity store; the mapping does not map it.
     if sheet == "Sheet1":
-        assert records(frame.pop("forename").to_frame()) == [{"forename": "Ann"}, {"forename": None}]
+        assert records(frame.pop("forename").to_frame()) == [
+            {"forename": "Ann"},
+            {"forename": None},
+        ]
     assert records(frame) == [
         full(episode_ref="E1", person_ref="101", date_of_birth=text[0], reported_at=text[1]),
         full(
