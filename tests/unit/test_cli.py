@@ -38,7 +38,7 @@ def test_a_bad_declaration_stops_nightly_with_file_and_key(tmp_path, capsys):
     assert code == 1
     assert capsys.readouterr().err == (
         f"whereabouts nightly: {tmp_path / 'force.yaml'}: key 'colour': unknown key "
-        "(use description, layout, name, regimes)\n"
+        "(use agency, description, layout, name, regimes)\n"
     )
 
 
