@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipelines.db import row_aligned
 from pipelines.ingest.batches import Batch
 from pipelines.ingest.pseudonym import ChildIds
 from pipelines.sources.declarations import Source
@@ -83,44 +83,52 @@ def identity_batch(
     )
 
 
-def latest_per_child(table: pa.Table) -> pa.Table:
-    """One row per record_id: each field's value from its latest row (by row_number) where
-    it is not blank, and the latest row_number (so pieces can be reduced again)."""
-    fields = [c for c in table.column_names if c not in ("record_id", "person_ref", "row_number")]
-    picks = "".join(
-        f', arg_max("{f}", row_number) filter (where "{f}" is not null) as "{f}"' for f in fields
-    )
-    sql = (
-        "select record_id, any_value(person_ref) as person_ref, max(row_number) as row_number"
-        f"{picks} from identity_rows group by record_id"
-    )
-    return row_aligned(sql, {"identity_rows": table})
+class LatestRows:
+    """Which row of a file holds each loaded child's latest value of each identity field.
 
+    Children are their places among the file's distinct references (pseudonym.ChildIds);
+    rows are the file's row numbers. Pieces arrive in file order, so the latest row is the
+    largest. Numpy keeps a row number per child and field instead of grouping the rows: a
+    DuckDB group-by took 0.5 s a piece of 500,000 rows, several seconds of a large nightly.
+    """
 
-def piece_identities(identity: pa.Table, batch: Batch) -> pa.Table:
-    """The children loaded from one piece of a file, one row each (latest_per_child)."""
-    loaded = batch.loaded
-    rows = loaded["row_number"].to_numpy(dtype=np.int64)
-    taken = identity.take(pa.array(rows))
-    return latest_per_child(
-        taken.append_column("row_number", pa.array(rows)).append_column(
-            "record_id", pa.array(loaded["child_id"].to_numpy(dtype=object), type=pa.string())
-        )
-    )
+    def __init__(self, identity: pa.Table, ids: ChildIds) -> None:
+        self.identity, self.ids = identity, ids
+        self.fields = [c for c in identity.column_names if c != "person_ref"]
+        # Each row's child (a blank reference, never loaded, is no child: -1).
+        self.place = pc.fill_null(ids.place, -1).to_numpy(zero_copy_only=False)
+        self.given = {
+            f: pc.is_valid(identity[f]).to_numpy(zero_copy_only=False) for f in self.fields
+        }
+        self.latest = {f: np.full(len(ids.refs), -1, dtype=np.int64) for f in self.fields}
+        self.loaded = np.zeros(len(ids.refs), dtype=bool)
 
+    def add(self, batch: Batch) -> None:
+        """Note the rows one piece loaded."""
+        rows = batch.loaded["row_number"].to_numpy(dtype=np.int64)
+        places = self.place[rows]
+        rows, places = rows[places >= 0], places[places >= 0]
+        self.loaded[places] = True
+        for f in self.fields:
+            keep = self.given[f][rows]
+            np.maximum.at(self.latest[f], places[keep], rows[keep])
 
-def file_identities(pieces: list[pa.Table], source: Source) -> pa.Table:
-    """A file's children, one row each, in the CAPTURED columns (absent fields blank)."""
-    merged = latest_per_child(pa.concat_tables(pieces)) if len(pieces) > 1 else pieces[0]
-    rows = merged.num_rows
-    columns = {
-        "source": pa.array([source.name] * rows, type=pa.string()),
-        "agency": pa.array([source.agency] * rows, type=pa.string()),
-    }
-    for name in CAPTURED[2:]:
-        columns[name] = (
-            merged[name].cast(pa.string())
-            if name in merged.column_names
-            else pa.nulls(rows, pa.string())
-        )
-    return pa.table(columns)
+    def table(self, source: Source) -> pa.Table:
+        """The file's loaded children, one row each, in the CAPTURED columns (absent fields
+        blank)."""
+        children = pa.array(np.flatnonzero(self.loaded))
+        count = len(children)
+        columns: dict[str, pa.Array] = {
+            "source": pa.array([source.name] * count, type=pa.string()),
+            "agency": pa.array([source.agency] * count, type=pa.string()),
+            "person_ref": self.ids.refs.take(children).cast(pa.string()),
+            "record_id": self.ids.ids.take(children).cast(pa.string()),
+        }
+        for name in CAPTURED[4:]:
+            if name not in self.latest:
+                columns[name] = pa.nulls(count, pa.string())
+                continue
+            rows = self.latest[name][np.flatnonzero(self.loaded)]
+            at = pa.array(rows, mask=rows < 0)
+            columns[name] = self.identity[name].take(at).cast(pa.string()).combine_chunks()
+        return pa.table(columns)

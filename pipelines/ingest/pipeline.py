@@ -32,9 +32,8 @@ from pipelines.ingest.batches import (
     with_repeats,
 )
 from pipelines.ingest.identities import (
-    file_identities,
+    LatestRows,
     identity_batch,
-    piece_identities,
     split_identities,
     ssda903_identities,
 )
@@ -299,10 +298,23 @@ def ingest_files(
         return _ingest_files(con, files, key, run_id, progress, identities)
 
 
-def _keep_identities(prepared: Prepared, batch: Batch) -> None:
-    """The children a piece loaded, with their identities, kept with the file."""
-    if prepared.identity is not None and not batch.loaded.empty:
-        prepared.captured.append(piece_identities(prepared.identity, batch))
+def _keep_identities(prepared: Prepared, batch: Batch, key: bytes) -> None:
+    """Note which rows hold the latest identity values of the children a piece loaded."""
+    if prepared.identity is None:
+        return
+    if prepared.latest is None:
+        # A police file's children's ids are made for its checks; other files' here.
+        refs = prepared.identity["person_ref"]
+        ids = prepared.ids or ChildIds(key, prepared.raw.source.name, refs)
+        prepared.latest = LatestRows(prepared.identity, ids)
+    prepared.latest.add(batch)
+
+
+def _hand_identities(prepared: Prepared, handed: list[tuple[FileResult, pa.Table]]) -> None:
+    """The file's loaded children with their identities, to hand out once it is stored."""
+    if prepared.latest is not None:
+        handed.append((prepared.result, prepared.latest.table(prepared.raw.source)))
+    prepared.identity = prepared.latest = None
 
 
 def _ingest_files(
@@ -331,19 +343,16 @@ def _ingest_files(
                         piece_of, batch = next(checked)
                         assert piece_of is prepared, "pieces arrive in file order"
                         storing.add(prepared, batch)
-                        _keep_identities(prepared, batch)
+                        _keep_identities(prepared, batch, key)
+                    _hand_identities(prepared, handed)
                     prepared.text = prepared.ids = prepared.repeated = None  # handed over: let go
                 elif prepared.batch is not None:
                     if prepared.raw.source.is_ssda903:
                         suites.append(dfe_outcomes(prepared))
                     storing.add(prepared, prepared.batch)
-                    _keep_identities(prepared, prepared.batch)
+                    _keep_identities(prepared, prepared.batch, key)
+                    _hand_identities(prepared, handed)
                 storing.finish(prepared)
-                if prepared.captured:
-                    handed.append(
-                        (prepared.result, file_identities(prepared.captured, prepared.raw.source))
-                    )
-                prepared.identity, prepared.captured = None, []
     if identities is not None:
         # A file held back by the gate (its status set as it was stored) loaded no child.
         identities += [table for result, table in handed if result.status == "loaded"]
