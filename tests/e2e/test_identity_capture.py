@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
@@ -277,3 +278,73 @@ def test_a_lost_identity_store_is_filled_again_by_the_next_run(run: dict) -> Non
     with output_of(run["base"] / "output3.txt") as output:
         assert main(run["nightly"]) == 3
     assert "files: 0 new of 4 seen" in output[0]
+
+
+KILL_AT_IDENTITY_COMMIT = """
+import os, signal, sys
+from pipelines.cli.main import main
+from pipelines.identity import capture
+
+real = capture.store_identities
+
+
+class KilledAtCommit:
+    # The real connection; the process dies where the identity store would commit.
+    def __init__(self, con):
+        self.con = con
+
+    def execute(self, sql, *args):
+        if sql == "commit":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return self.con.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+
+capture.store_identities = lambda con, *a, **k: real(KilledAtCommit(con), *a, **k)
+main(sys.argv[1:])
+"""
+
+
+def _identity_store_rows(path: Path) -> list[list[tuple]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return [
+            con.execute(f"select * from {table} order by all").fetchall()
+            for table in ("identity_records", "identity_files")
+        ]
+    finally:
+        con.close()
+
+
+def test_a_run_killed_at_the_identity_commit_leaves_the_store_as_it_was(run: dict) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    base = run["base"]
+    (base / "raw" / "harbour" / "later.csv").write_text(
+        f"{POLICE}\nK1,HK,2013-03-03,2024-07-01 10:00,2024-07-01 20:00,F,home,Keziah,"
+        "Thistlewood,,,,\n"
+    )
+    before, published = _identity_store_rows(run["identity"]), run["db"].read_bytes()
+    env = os.environ | {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    done = subprocess.run(
+        [sys.executable, "-c", KILL_AT_IDENTITY_COMMIT, *run["nightly"]],
+        env=env,
+        capture_output=True,
+    )
+    assert done.returncode == -9, done.stderr.decode()[-2000:]
+    assert _identity_store_rows(run["identity"]) == before
+    assert run["db"].read_bytes() == published
+    # The working store did load the file; the next run reads it again for its identities
+    # (exit 3: the council's sources sent nothing new).
+    with output_of(base / "output4.txt") as output:
+        assert main(run["nightly"]) == 3, output[0][-3000:]
+    assert "files: 1 new of 5 seen" in output[0]
+    con = duckdb.connect(str(run["identity"]), read_only=True)
+    try:
+        assert con.execute(
+            "select forename, surname from identity_records where person_ref = 'HK'"
+        ).fetchall() == [("KEZIAH", "THISTLEWOOD")]
+    finally:
+        con.close()
