@@ -55,6 +55,7 @@ def nightly_command(args: argparse.Namespace) -> int:
         validation_dir=args.reports,
         full_rebuild=args.full_rebuild,
         force=args.force,
+        identity_db=args.identity_db,
     )
     print("\n".join(summary.lines()))
     return EXIT_ATTENTION if summary.attention else 0
@@ -98,7 +99,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
         print(f"writing synthetic extracts to {raw} ...")
         generate(raw, seed=42, scale=1.0, until=month)
-    summary = run_nightly(as_of=today)
+    summary = run_nightly(as_of=today, identity_db=args.identity_db)
     print("\n".join(summary.lines()))
     path = briefing_flow(month=month)
     print(f"  briefing for {month}: {path}")

@@ -30,6 +30,16 @@ def clock(cron: str) -> str:
     return f"{int(hour):02d}:{int(minute):02d}"
 
 
+def _identity_db_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--identity-db",
+        type=Path,
+        default=None,
+        help="restricted identity store: names, dates of birth, UPNs, NHS numbers (default: "
+        "beside the working store, data/work/whereabouts-identity.duckdb for the default --db)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="whereabouts",
@@ -42,12 +52,13 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="synthetic extracts (if data/raw is empty), nightly, then the latest briefing",
         description="Synthetic extracts (if the raw folder is empty), then nightly, then the "
         "briefing for the latest complete month; prints where everything is.",
     )
+    _identity_db_option(demo)
 
     nightly = commands.add_parser(
         "nightly",
@@ -69,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
         help="private working store (default: the --db's own, data/work/whereabouts-work.duckdb "
         "for the default --db; WHEREABOUTS_WORK_DB)",
     )
+    _identity_db_option(nightly)
     nightly.add_argument(
         "--as-of", type=_date, default=None, help="run date for as-of figures (default today)"
     )
