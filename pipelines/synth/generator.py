@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.errors import UsageError
+from pipelines.synth import agencies as ag
+from pipelines.synth import council_files
 from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
 
@@ -36,6 +38,10 @@ SOURCES = ("northshire", "eastmoor", "westvale", "southbay", "riverton")
 POLICE_SOURCES = SOURCES[:4]
 # A fixed stream number per source: a source's files do not depend on which others are made.
 SOURCE_STREAM = {name: i + 1 for i, name in enumerate(SOURCES)}
+# The council's identity files, written with riverton: no episodes, only who its children are.
+IDENTITY_SOURCES = ("riverton_children", "riverton_header", "riverton_cme")
+# Who is behind every record: beside the raw folder (<out>/../), never inside it.
+TRUTH_FILE = "linkage_truth.csv"
 FIRST_DAY = "2012-01-01"
 
 # --- volume ------------------------------------------------------------------------------
@@ -602,9 +608,13 @@ def _write_police_file(
     idx: np.ndarray,
     as_of: int,
     path: Path,
+    identity: dict[str, np.ndarray],
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Write one extract; return its manifest entry and the episodes and children it loads."""
+    """Write one extract; return its manifest entry and the episodes and children it loads.
+    `identity`: the identity columns per child (agencies.Plan.police, in child order)."""
     rows = _rows_as_of(ep, idx, as_of, layout.source)
+    at = np.searchsorted(np.unique(ep["child"]), rows["child"])
+    rows |= {field: values[at] for field, values in identity.items()}
     overrides, dup, status, counts = _plant_police_defects(rng, rows, as_of)
     # A duplicated row sits right after its original, as a double export would put it.
     order = np.sort(np.concatenate([np.arange(len(status)), dup]), kind="stable")
@@ -657,15 +667,26 @@ def _distinct(parts: list[np.ndarray]) -> int:
     return int(present.sum())
 
 
-def _police_source(
-    rng: np.random.Generator, source: str, out: Path, scale: float, last_day: dt.date
-) -> dict:
-    layout = sl.POLICE_LAYOUTS[source]
+def _police_episodes(
+    rng: np.random.Generator, source: str, scale: float, last_day: dt.date
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """A force's episodes, and the times of its history extract and its last nightly."""
     t_final = _day(last_day) * DAY + EXTRACT_MINUTE
     t_hist = t_final - NIGHTLY_FILES * DAY
     years = (t_final - _minute(FIRST_DAY)) / DAY / 365.25
     n_target = max(1, round(EPISODES_PER_YEAR[source] * scale * years))
-    ep = _simulate_police(rng, source, n_target, t_final, t_hist)
+    return _simulate_police(rng, source, n_target, t_final, t_hist), t_final, t_hist
+
+
+def _police_source(
+    rng: np.random.Generator,
+    source: str,
+    out: Path,
+    simulated: tuple[dict[str, np.ndarray], int, int],
+    identity: dict[str, np.ndarray],
+) -> dict:
+    layout = sl.POLICE_LAYOUTS[source]
+    ep, t_final, t_hist = simulated
     events = [ep[k] for k in ("reported_at", "upgrade_at", "returned", "rhi_offer", "rhi_done")]
 
     extracts = [("history", t_hist, np.flatnonzero(ep["reported_at"] <= t_hist))]
@@ -682,7 +703,7 @@ def _police_source(
     for kind, as_of, idx in extracts:
         date = (dt.date(1970, 1, 1) + dt.timedelta(days=int(as_of // DAY))).isoformat()
         name = f"{source}_history_{date}.{ext}" if kind == "history" else f"{source}_{date}.{ext}"
-        entry, eps, kids = _write_police_file(rng, layout, ep, idx, as_of, out / name)
+        entry, eps, kids = _write_police_file(rng, layout, ep, idx, as_of, out / name, identity)
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
@@ -737,6 +758,7 @@ def _simulate_la(rng: np.random.Generator, n_target: int, final_day: int) -> dic
         "start": start,
         "end": np.where(end > final_day, NEVER, end),
         "away": (rng.random(len(child)) < SSDA903_AWAY_SHARE).astype(np.int64),
+        "sex": ch["sex"][child],  # in no Missing table column: the header's SEX
     }
 
 
@@ -864,11 +886,18 @@ def _write_ssda903_file(  # noqa: C901
     return entry, key, child[order][loads]
 
 
-def _riverton(rng: np.random.Generator, out: Path, scale: float, last_day: dt.date) -> dict:
+def _riverton_spells(
+    rng: np.random.Generator, scale: float, last_day: dt.date
+) -> dict[str, np.ndarray]:
     final_day = _day(last_day)
-    first_day = _day(dt.date.fromisoformat(FIRST_DAY))
-    years = (final_day - first_day) / 365.25
-    la = _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), final_day)
+    years = (final_day - _day(dt.date.fromisoformat(FIRST_DAY))) / 365.25
+    return _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), final_day)
+
+
+def _riverton(
+    rng: np.random.Generator, out: Path, la: dict[str, np.ndarray], last_day: dt.date
+) -> dict:
+    final_day = _day(last_day)
     last_year = last_day.year if last_day.month >= 4 else last_day.year - 1
     files, episodes, children = {}, [], []
     for year in range(2012, last_year + 1):
@@ -916,14 +945,31 @@ def generate(
         raise UsageError(f"unknown sources: {', '.join(unknown)} (known: {', '.join(SOURCES)})")
     out_dir = Path(out_dir)
     manifest: dict = {"seed": seed, "scale": scale, "until": until, "sources": {}}
-    for source in [s for s in SOURCES if s in chosen]:
-        rng = np.random.default_rng([seed, SOURCE_STREAM[source]])
+    # Episodes first, each source from its own stream; then, from another, who is who
+    # (pipelines.synth.agencies), which leaves the episodes as they were.
+    rngs = {s: np.random.default_rng([seed, SOURCE_STREAM[s]]) for s in SOURCES if s in chosen}
+    police = {
+        s: _police_episodes(rng, s, scale, last_day) for s, rng in rngs.items() if s != "riverton"
+    }
+    la = _riverton_spells(rngs["riverton"], scale, last_day) if "riverton" in rngs else None
+    plan = ag.plan(
+        seed,
+        [ag.known_police(s, ep) for s, (ep, _, _) in police.items()],
+        None if la is None else ag.known_council(la, last_day),
+        last_day,
+    )
+    for source, rng in rngs.items():
         folder = out_dir / source
         folder.mkdir(parents=True, exist_ok=True)
         if source == "riverton":
-            manifest["sources"][source] = _riverton(rng, folder, scale, last_day)
+            assert la is not None
+            manifest["sources"][source] = _riverton(rng, folder, la, last_day)
         else:
-            manifest["sources"][source] = _police_source(rng, source, folder, scale, last_day)
+            entry = _police_source(rng, source, folder, police[source], plan.police[source])
+            manifest["sources"][source] = entry
+    if la is not None:
+        manifest["sources"] |= council_files.write(plan, out_dir, last_day)
+    council_files.write_truth(plan, out_dir.parent / TRUTH_FILE)
     text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
     (out_dir / "synth_manifest.json").write_text(text, encoding="utf-8")
     return manifest
