@@ -76,7 +76,7 @@ def briefing_command(args: argparse.Namespace) -> int:
 
 def synth_command(args: argparse.Namespace) -> int:
     from pipelines.synth import generate
-    from pipelines.synth.generator import TRUTH_FILE
+    from pipelines.synth.council_files import TRUTH_FILE
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     manifest = generate(args.out, seed=args.seed, scale=args.scale, until=args.until, sources=only)

@@ -63,6 +63,17 @@ class Plan:
     truth: pd.DataFrame  # source, person_ref, true_person
 
 
+def plan_for(
+    seed: int,
+    police: dict[str, dict[str, np.ndarray]],
+    la: dict[str, np.ndarray] | None,
+    last_day: dt.date,
+) -> Plan:
+    """`plan` for the generator's simulated episodes: each force's, and the council's spells."""
+    council = None if la is None else known_council(la, last_day)
+    return plan(seed, [known_police(s, ep) for s, ep in police.items()], council, last_day)
+
+
 def known_police(source: str, ep: dict[str, np.ndarray]) -> Known:
     """A force's children as its episodes record them, in child order."""
     _, first = np.unique(ep["child"], return_index=True)
@@ -307,3 +318,24 @@ def _records(
     label = ids.join_text("P", ids.zfill(rng.permutation(total), 6))
     everyone["true_person"] = label[everyone.pop("person").to_numpy()]
     return Plan(police, la_children, header, register, everyone)
+
+
+def loaded_only(plan: Plan, loaded: dict[str, np.ndarray]) -> Plan:
+    """The plan with the truth of these sources cut to the children their files load (by
+    person number): a child whose every row is quarantined is in no identity record."""
+    refs = {
+        source: set(
+            (
+                ids.council_refs(numbers)
+                if source == "riverton"
+                else ids.police_refs(source, numbers)
+            ).tolist()
+        )
+        for source, numbers in loaded.items()
+    }
+    truth = plan.truth
+    keep = [
+        s not in refs or r in refs[s]
+        for s, r in zip(truth["source"], truth["person_ref"], strict=True)
+    ]
+    return Plan(plan.police, plan.la_children, plan.header, plan.cme, truth[keep])

@@ -10,8 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.synth.agencies import Plan
+from pipelines.synth.agencies import Plan, loaded_only
 from pipelines.synth.council_records import CME_COLUMNS, HEADER_COLUMNS, LA_CHILDREN_COLUMNS
+
+# The council's identity files, written with riverton: no episodes, only who its children are.
+IDENTITY_SOURCES = ("riverton_children", "riverton_header", "riverton_cme")
+# Who is behind every record: beside the raw folder (<out>/../), never inside it.
+TRUTH_FILE = "linkage_truth.csv"
 
 
 def _iso(days: pd.Series) -> pd.Series:
@@ -25,12 +30,22 @@ def _iso(days: pd.Series) -> pd.Series:
     return values.dt.strftime("%Y-%m-%d")
 
 
-def write(plan: Plan, out_dir: Path, last_day: dt.date) -> dict[str, dict]:
-    """Write the council's identity files under out_dir/<source>/; their manifest entries
-    (every row loads: these files carry no planted defects)."""
+def write(
+    plan: Plan, out_dir: Path, last_day: dt.date, loaded: dict[str, np.ndarray]
+) -> dict[str, dict]:
+    """Write the council's identity files under out_dir/<source>/ (where riverton is among
+    the sources) and the truth beside out_dir, cut to the children the files of `loaded`
+    load; return the manifest entries (every row loads: no defects are planted)."""
+    truth = loaded_only(plan, loaded).truth
+    write_truth(truth, out_dir.parent / TRUTH_FILE)
+    if "riverton" not in loaded:
+        return {}
     stamp = last_day.isoformat()
     entries: dict[str, dict] = {}
     children = plan.la_children.copy()
+    # A police reference the council noted is one a force's files carry (a child whose
+    # every row is quarantined is no record to point at).
+    children.loc[~children["police_ref"].isin(truth["person_ref"]), "police_ref"] = None
     children["date_of_birth"] = _iso(children["date_of_birth"])
     files = {"riverton_children": {f"riverton_children_{stamp}.csv": children}}
     head = plan.header.copy()
@@ -61,9 +76,7 @@ def write(plan: Plan, out_dir: Path, last_day: dt.date) -> dict[str, dict]:
     return entries
 
 
-def write_truth(plan: Plan, path: Path) -> None:
+def write_truth(truth: pd.DataFrame, path: Path) -> None:
     """The truth file: source, person_ref, true_person, one row per source record."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    plan.truth[["source", "person_ref", "true_person"]].to_csv(
-        path, index=False, lineterminator="\n"
-    )
+    truth[["source", "person_ref", "true_person"]].to_csv(path, index=False, lineterminator="\n")

@@ -38,10 +38,6 @@ SOURCES = ("northshire", "eastmoor", "westvale", "southbay", "riverton")
 POLICE_SOURCES = SOURCES[:4]
 # A fixed stream number per source: a source's files do not depend on which others are made.
 SOURCE_STREAM = {name: i + 1 for i, name in enumerate(SOURCES)}
-# The council's identity files, written with riverton: no episodes, only who its children are.
-IDENTITY_SOURCES = ("riverton_children", "riverton_header", "riverton_cme")
-# Who is behind every record: beside the raw folder (<out>/../), never inside it.
-TRUTH_FILE = "linkage_truth.csv"
 FIRST_DAY = "2012-01-01"
 
 # --- volume ------------------------------------------------------------------------------
@@ -610,7 +606,8 @@ def _write_police_file(
     path: Path,
     identity: dict[str, np.ndarray],
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Write one extract; return its manifest entry and the episodes and children it loads.
+    """Write one extract; return its manifest entry, the episodes it loads and the person
+    numbers of their children.
     `identity`: the identity columns per child (agencies.Plan.police, in child order)."""
     rows = _rows_as_of(ep, idx, as_of, layout.source)
     at = np.searchsorted(np.unique(ep["child"]), rows["child"])
@@ -652,7 +649,7 @@ def _write_police_file(
         "extracted_at": stamp,
     }
     loads = status == 0
-    return entry, rows["episode"][loads], rows["child"][loads]
+    return entry, rows["episode"][loads], rows["person_no"][loads]
 
 
 def _distinct(parts: list[np.ndarray]) -> int:
@@ -684,7 +681,9 @@ def _police_source(
     out: Path,
     simulated: tuple[dict[str, np.ndarray], int, int],
     identity: dict[str, np.ndarray],
+    loaded: dict[str, np.ndarray],
 ) -> dict:
+    """Write a force's files; note in `loaded` the person numbers of the children they load."""
     layout = sl.POLICE_LAYOUTS[source]
     ep, t_final, t_hist = simulated
     events = [ep[k] for k in ("reported_at", "upgrade_at", "returned", "rhi_offer", "rhi_done")]
@@ -707,6 +706,7 @@ def _police_source(
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
+    loaded[source] = np.unique(np.concatenate(children))
     return {
         "layout": "standard" if source == "southbay" else "mapped",
         "format": ext,
@@ -886,16 +886,17 @@ def _write_ssda903_file(  # noqa: C901
     return entry, key, child[order][loads]
 
 
-def _riverton_spells(
-    rng: np.random.Generator, scale: float, last_day: dt.date
-) -> dict[str, np.ndarray]:
-    final_day = _day(last_day)
-    years = (final_day - _day(dt.date.fromisoformat(FIRST_DAY))) / 365.25
-    return _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), final_day)
+def _riverton_spells(rng: np.random.Generator, scale: float, last: dt.date) -> dict:
+    years = (_day(last) - _day(dt.date.fromisoformat(FIRST_DAY))) / 365.25
+    return _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), _day(last))
 
 
 def _riverton(
-    rng: np.random.Generator, out: Path, la: dict[str, np.ndarray], last_day: dt.date
+    rng: np.random.Generator,
+    out: Path,
+    la: dict[str, np.ndarray],
+    last_day: dt.date,
+    loaded: dict[str, np.ndarray],
 ) -> dict:
     final_day = _day(last_day)
     last_year = last_day.year if last_day.month >= 4 else last_day.year - 1
@@ -908,6 +909,7 @@ def _riverton(
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
+    loaded["riverton"] = np.unique(np.concatenate(children))
     return {
         "layout": "ssda903_missing",
         "format": "csv",
@@ -952,24 +954,17 @@ def generate(
         s: _police_episodes(rng, s, scale, last_day) for s, rng in rngs.items() if s != "riverton"
     }
     la = _riverton_spells(rngs["riverton"], scale, last_day) if "riverton" in rngs else None
-    plan = ag.plan(
-        seed,
-        [ag.known_police(s, ep) for s, (ep, _, _) in police.items()],
-        None if la is None else ag.known_council(la, last_day),
-        last_day,
-    )
+    plan = ag.plan_for(seed, {s: ep for s, (ep, _, _) in police.items()}, la, last_day)
+    loaded: dict[str, np.ndarray] = {}  # per source, the children its files load
     for source, rng in rngs.items():
         folder = out_dir / source
         folder.mkdir(parents=True, exist_ok=True)
-        if source == "riverton":
-            assert la is not None
-            manifest["sources"][source] = _riverton(rng, folder, la, last_day)
-        else:
-            entry = _police_source(rng, source, folder, police[source], plan.police[source])
-            manifest["sources"][source] = entry
-    if la is not None:
-        manifest["sources"] |= council_files.write(plan, out_dir, last_day)
-    council_files.write_truth(plan, out_dir.parent / TRUTH_FILE)
+        manifest["sources"][source] = (
+            _riverton(rng, folder, la, last_day, loaded)  # type: ignore[arg-type]
+            if source == "riverton"
+            else _police_source(rng, source, folder, police[source], plan.police[source], loaded)
+        )
+    manifest["sources"] |= council_files.write(plan, out_dir, last_day, loaded)
     text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
     (out_dir / "synth_manifest.json").write_text(text, encoding="utf-8")
     return manifest

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import synth_standard_codes
 
+from pipelines.synth import council_files
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
@@ -68,7 +69,7 @@ def test_layouts_agree_with_declarations() -> None:
     for source, layout_name in council.items():
         assert _declaration(source)["layout"] == layout_name
         assert _declaration(source)["agency"] == "riverton"
-    assert set(council) == {"riverton", *synth.IDENTITY_SOURCES}
+    assert set(council) == {"riverton", *council_files.IDENTITY_SOURCES}
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
