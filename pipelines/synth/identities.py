@@ -1,5 +1,5 @@
 """Fictional children and the identity records agencies keep about them, with the errors real
-records have, and the truth of who is who (docs/linkage.md, "Synthetic truth").
+records have, and the truth of who is who.
 
 A child is a row of `people`: names from pipelines.synth.names, a date of birth, sex, a home
 postcode, a UPN and perhaps an NHS number; twins and siblings share a surname, an address and
@@ -246,7 +246,7 @@ def noisy_records(
 
     def copy(field: str) -> np.ndarray:
         values = folk[field].astype(object)[person]
-        values[~carried[field] | pd.isna(values)] = None
+        values[~carried[field] | (values == None)] = None  # noqa: E711
         return values
 
     forename, surname, postcode = copy("forename"), copy("surname"), copy("postcode")

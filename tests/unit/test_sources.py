@@ -302,5 +302,5 @@ def test_the_projects_own_declarations_load() -> None:
         "southbay": "standard",
         "westvale": "mapped",
     }
-    council = {n for n, s in sources.items() if s.agency == "riverton"}  # type: ignore[attr-defined]
+    council = {n for n, s in sources.items() if s.agency == "riverton"}
     assert council == {"riverton", "riverton_children", "riverton_cme", "riverton_header"}
