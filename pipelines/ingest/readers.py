@@ -29,6 +29,7 @@ from pipelines.errors import WhereaboutsError
 from pipelines.ingest.unreadable import library_problem
 from pipelines.sources.declarations import Source
 from pipelines.sources.record import (
+    CROSS_REFERENCES,
     DATE_FIELDS,
     DATETIME_FIELDS,
     FIELDS,
@@ -349,7 +350,8 @@ def required_columns(source: Source) -> list[str]:
     if source.is_ssda903:
         return list(SSDA903_COLUMNS)
     if source.is_identity_only:
-        return list(source.columns.values())
+        # Cross-references are recorded only where a form has a box for them.
+        return [c for f, c in source.columns.items() if f not in CROSS_REFERENCES]
     return [source.columns[f] for f in REQUIRED]
 
 

@@ -56,10 +56,13 @@ IDENTITY_FIELDS: dict[str, str] = {
     "la_child_ref": "VARCHAR",
     "police_ref": "VARCHAR",
 }
+# The other agency's reference for the child: optional even in the fixed identity layouts.
+CROSS_REFERENCES: tuple[str, ...] = ("la_child_ref", "police_ref")
 # Identity fields that are not episode fields: split off a police file as soon as it is read.
 IDENTITY_ONLY: tuple[str, ...] = tuple(f for f in IDENTITY_FIELDS if f not in FIELD_TYPES)
 # Layouts that carry only identities (no episodes), each as standard field -> its fixed
-# column (matched case-insensitively). Every mapped column must be present in a file.
+# column (matched case-insensitively). Every mapped column but a cross-reference must be
+# present in a file.
 # ETHNIC (SSDA903 header) and looked_after, off_roll_on, reason, resolved_on (la_children,
 # cme) are not identity values and are not read.
 IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
@@ -80,6 +83,7 @@ IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
             "postcode",
             "upn",
             "nhs_number",
+            "police_ref",
         )
     },  # fmt: skip
     "cme": {

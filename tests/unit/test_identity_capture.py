@@ -318,3 +318,20 @@ def test_a_failed_store_leaves_the_identity_store_as_it_was(tmp_path: Path) -> N
         store_identities(con, [changed], "run2", datetime(2024, 1, 2), [("bay/b.csv", None)])
     assert stored(con) == before
     assert con.execute("select count(*) from identity_files").fetchall() == [(0,)]
+
+
+def test_a_cross_reference_is_read_where_the_file_has_it(drop: Drop) -> None:
+    drop.declare("council", "layout: la_children\n")
+    header, *rows = LAYOUT_FILES["la_children"]
+    drop.write(
+        "council/children.csv",
+        [
+            header + ",police_ref",
+            *(row + (",NS-77" if row.startswith("C2") else ",") for row in rows),
+        ],
+    )
+    assert drop.run()["council/children.csv"].status == "loaded"
+    assert [(r["person_ref"], r["police_ref"]) for r in drop.captured()] == [
+        ("C1", None),
+        ("C2", "NS-77"),
+    ]

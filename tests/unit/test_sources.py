@@ -241,6 +241,7 @@ def test_ssda903_layout(tmp_path: Path) -> None:
                     "postcode",
                     "upn",
                     "nhs_number",
+                    "police_ref",
                 )
             },  # fmt: skip
             id="la_children",
