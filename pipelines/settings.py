@@ -93,6 +93,22 @@ OPEN_EPISODE_LIMIT_DAYS = 90
 # No one this old or older on the run date is a child: the at-risk list leaves them out.
 ADULT_AGE_YEARS = 18
 
+# --- linkage (docs/linkage.md) --------------------------------------------------------------
+# The saved splink model: trained by `whereabouts link train`, reviewed and committed like
+# code; the nightly only loads it.
+LINKAGE_MODEL = SCHEMAS_DIR / "linkage" / "model.json"
+# A pair scored at or above this match probability is linked without review: at this
+# threshold the synthetic person records linked with precision >= 0.995 (docs/linkage.md).
+LINK_UPPER_PROBABILITY = float(os.environ.get("WHEREABOUTS_LINK_UPPER", "0.99"))
+# A pair scored at or above this (and below the upper threshold) waits for a reviewer in the
+# review queue; below it, the pair is taken to be two children. Low enough that the pairs
+# the model misses at the upper threshold are mostly in the queue (recall >= 0.99 once
+# reviewed).
+LINK_LOWER_PROBABILITY = float(os.environ.get("WHEREABOUTS_LINK_LOWER", "0.5"))
+# The namespace of person_id's keyed hash (pseudonym.keyed_hashes): a person_id can never
+# equal a child_id made from the same text.
+PERSON_ID_NAMESPACE = "person"
+
 # --- schedules ---------------------------------------------------------------------------
 # The partnership works to UK clock time; Prefect keeps 02:30 at 02:30 across BST changes.
 SCHEDULE_TIMEZONE = "Europe/London"

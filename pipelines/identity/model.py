@@ -1,0 +1,289 @@
+"""The splink model: its comparisons and blocking rules, training, and the saved JSON.
+
+The model is a settings dictionary written here in SQL (so the committed
+schemas/linkage/model.json reads like the code that made it), trained by
+`whereabouts link train` (u by seeded random sampling, m by EM on blocked pairs) and loaded
+unchanged by every nightly: the nightly never retrains.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipelines import settings
+
+# Columns splink reads from the records it is given (`model_input` makes them).
+MODEL_COLUMNS = (
+    "record_id",
+    "source_dataset",
+    "forename",
+    "surname",
+    "date_of_birth",
+    "postcode",
+    "sex",
+)
+
+# The records splink sees: the identity store's normalised values under the model's names.
+# `source_dataset` is one constant: the model deduplicates all agencies as one pool (records
+# of one agency can be one child under two references), and splink's predict_between needs
+# the column to build its composite ids.
+MODEL_INPUT_SQL = """
+select record_id, 'identity' as source_dataset, forename, surname, date_of_birth,
+       postcode, sex
+from identity_records
+"""
+
+
+def _jw(column: str, threshold: float) -> str:
+    return f"jaro_winkler_similarity({column}_l, {column}_r) >= {threshold}"
+
+
+def _null(column: str) -> dict[str, Any]:
+    return {
+        "sql_condition": f"{column}_l is null or {column}_r is null",
+        "label_for_charts": f"{column} missing",
+        "is_null_level": True,
+    }
+
+
+def _else(label: str) -> dict[str, Any]:
+    return {"sql_condition": "ELSE", "label_for_charts": label}
+
+
+# A clearly different forename weighs this much against a link, whatever EM would make of it:
+# twins and siblings share surname, date of birth, postcode and often sex (DOMAIN.md, "One
+# child across agencies"), so those agreements add up to about +30; this fixed level (m/u =
+# 2^-24) keeps the total below the lower threshold. EM learned a mild -4 here, and twins were
+# most of the false links until it was fixed.
+DIFFERENT_FORENAME_M = 2.0**-24
+DIFFERENT_FORENAME_U = 1.0
+
+FORENAME = {
+    "output_column_name": "forename",
+    "comparison_description": "forename: exact (term frequencies), Jaro-Winkler, short form",
+    "comparison_levels": [
+        _null("forename"),
+        {
+            "sql_condition": "forename_l = forename_r",
+            "label_for_charts": "exact",
+            "tf_adjustment_column": "forename",
+            "tf_adjustment_weight": 1.0,
+        },
+        {"sql_condition": _jw("forename", 0.92), "label_for_charts": "Jaro-Winkler >= 0.92"},
+        {"sql_condition": _jw("forename", 0.85), "label_for_charts": "Jaro-Winkler >= 0.85"},
+        # Short forms (WILL, WILLIAM; ALEX, ALEXANDRA) and a first name given alone from a
+        # double-barrelled one (MARY, MARY JANE).
+        {
+            "sql_condition": "starts_with(forename_l, forename_r) "
+            "or starts_with(forename_r, forename_l) "
+            "or split_part(forename_l, ' ', 1) = split_part(forename_r, ' ', 1)",
+            "label_for_charts": "one starts the other",
+        },
+        {
+            "sql_condition": "ELSE",
+            "label_for_charts": "clearly different (fixed weight)",
+            "m_probability": DIFFERENT_FORENAME_M,
+            "u_probability": DIFFERENT_FORENAME_U,
+            "fix_m_probability": True,
+            "fix_u_probability": True,
+        },
+    ],
+}
+
+SURNAME = {
+    "output_column_name": "surname",
+    "comparison_description": "surname: exact (term frequencies), Jaro-Winkler, one part",
+    "comparison_levels": [
+        _null("surname"),
+        {
+            "sql_condition": "surname_l = surname_r",
+            "label_for_charts": "exact",
+            "tf_adjustment_column": "surname",
+            "tf_adjustment_weight": 1.0,
+        },
+        {"sql_condition": _jw("surname", 0.92), "label_for_charts": "Jaro-Winkler >= 0.92"},
+        # One part of a double-barrelled surname (normalise_name keeps both parts).
+        {
+            "sql_condition": "list_has_any(string_split(surname_l, ' '), "
+            "string_split(surname_r, ' '))",
+            "label_for_charts": "a part in common",
+        },
+        {"sql_condition": _jw("surname", 0.8), "label_for_charts": "Jaro-Winkler >= 0.8"},
+        _else("different"),
+    ],
+}
+
+DOB_DAYS = "abs(date_diff('day', date_of_birth_l, date_of_birth_r))"
+DATE_OF_BIRTH = {
+    "output_column_name": "date_of_birth",
+    "comparison_description": "date of birth: exact, day and month swapped, a month, a year",
+    "comparison_levels": [
+        _null("date_of_birth"),
+        {"sql_condition": "date_of_birth_l = date_of_birth_r", "label_for_charts": "exact"},
+        {
+            "sql_condition": "day(date_of_birth_l) = month(date_of_birth_r) "
+            "and month(date_of_birth_l) = day(date_of_birth_r) "
+            "and year(date_of_birth_l) = year(date_of_birth_r)",
+            "label_for_charts": "day and month swapped",
+        },
+        {"sql_condition": f"{DOB_DAYS} <= 31", "label_for_charts": "within a month"},
+        {"sql_condition": f"{DOB_DAYS} <= 366", "label_for_charts": "within a year"},
+        _else("further apart"),
+    ],
+}
+
+POSTCODE = {
+    "output_column_name": "postcode",
+    "comparison_description": "postcode: exact, sector, district",
+    "comparison_levels": [
+        _null("postcode"),
+        {"sql_condition": "postcode_l = postcode_r", "label_for_charts": "exact"},
+        {
+            "sql_condition": "left(postcode_l, length(postcode_l) - 2) "
+            "= left(postcode_r, length(postcode_r) - 2)",
+            "label_for_charts": "same sector",
+        },
+        {
+            "sql_condition": "split_part(postcode_l, ' ', 1) = split_part(postcode_r, ' ', 1)",
+            "label_for_charts": "same district",
+        },
+        _else("different"),
+    ],
+}
+
+SEX = {
+    "output_column_name": "sex",
+    "comparison_description": "sex",
+    "comparison_levels": [
+        _null("sex"),
+        {"sql_condition": "sex_l = sex_r", "label_for_charts": "same"},
+        _else("different"),
+    ],
+}
+
+# Blocking rules for prediction, chosen with splink's count_comparisons_from_blocking_rules
+# on synthetic person records (`whereabouts link train --synthetic` prints the counts; see
+# docs/linkage.md, "Blocking"). Each catches pairs the others miss: a date of birth in common,
+# a name in common (a date of birth mistyped), or a postcode and year of birth (a surname
+# changed on entering care, a forename given as a short form).
+BLOCKING_RULES = [
+    "l.date_of_birth = r.date_of_birth",
+    "l.surname = r.surname and l.forename = r.forename",
+    "l.surname = r.surname and year(l.date_of_birth) = year(r.date_of_birth)",
+    "l.postcode = r.postcode and year(l.date_of_birth) = year(r.date_of_birth)",
+    "l.forename = r.forename and year(l.date_of_birth) = year(r.date_of_birth) "
+    "and month(l.date_of_birth) = day(r.date_of_birth) "
+    "and day(l.date_of_birth) = month(r.date_of_birth)",
+]
+# EM blocks: each leaves the columns it does not block on to be estimated.
+TRAINING_BLOCKS = [
+    "l.date_of_birth = r.date_of_birth",
+    "l.forename = r.forename and l.surname = r.surname",
+]
+# Pairs sampled to estimate u: enough that every level is seen often (splink's advice is 1e7
+# or more; at synthetic scale the whole cartesian product is smaller).
+U_MAX_PAIRS = 5e6
+U_SEED = 20
+# The prior: the share of random pairs that match, estimated from pairs that agree on names
+# and date of birth exactly, assumed to find this share of all matches.
+PRIOR_RULES = [
+    "l.forename = r.forename and l.surname = r.surname and l.date_of_birth = r.date_of_birth"
+]
+PRIOR_RECALL = 0.6
+
+
+def model_settings() -> dict[str, Any]:
+    """The untrained model: link type, ids, comparisons and blocking rules."""
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "record_id",
+        "source_dataset_column_name": "source_dataset",
+        # A fixed id keeps the saved JSON the same from one training to the next.
+        "linker_uid": "whereabouts",
+        "probability_two_random_records_match": 1e-4,
+        "comparisons": [FORENAME, SURNAME, DATE_OF_BIRTH, POSTCODE, SEX],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": rule} for rule in BLOCKING_RULES
+        ],
+        "retain_intermediate_calculation_columns": True,
+        "retain_matching_columns": True,
+    }
+
+
+@contextmanager
+def quiet_splink() -> Iterator[None]:
+    """splink logs each step at INFO; the nightly's own lines say what matters."""
+    logger = logging.getLogger("splink")
+    before = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
+def comparison_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
+    """How many pairs each prediction blocking rule adds to the rules before it (exact)."""
+    from splink import DuckDBAPI
+    from splink.blocking_analysis import count_comparisons_from_blocking_rules
+
+    db_api = DuckDBAPI(connection=con)
+    with quiet_splink():
+        counts = count_comparisons_from_blocking_rules(
+            db_api.register(table),
+            blocking_rules=list(BLOCKING_RULES),
+            link_type="dedupe_only",
+            unique_id_column_name="record_id",
+            record_sample_proportion=1.0,
+        )
+    db_api.delete_tables_created_by_splink_from_db()
+    return {c["blocking_rule"]: int(c["marginal_comparison_count"]) for c in counts}
+
+
+def train(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Any]:
+    """Fit the model on the identity store's records and write it to `out` as JSON."""
+    from splink import DuckDBAPI, Linker
+
+    con.execute(f"create or replace temp table model_training as {MODEL_INPUT_SQL}")
+    db_api = DuckDBAPI(connection=con)
+    with quiet_splink():
+        linker = Linker(db_api.register("model_training"), model_settings(), log_level=None)
+        linker.training.estimate_probability_two_random_records_match(
+            PRIOR_RULES, recall=PRIOR_RECALL
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=U_MAX_PAIRS, seed=U_SEED)
+        for rule in TRAINING_BLOCKS:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, estimate_without_term_frequencies=True
+            )
+        model = linker.misc.save_model_to_json()
+    db_api.delete_tables_created_by_splink_from_db()
+    con.execute("drop table if exists model_training")
+    model = _rounded(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return model
+
+
+def _rounded(value: Any) -> Any:
+    """Floats to 12 significant figures: the saved model is the same on every machine."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def load_model(path: Path | None = None) -> dict[str, Any]:
+    """The saved model (schemas/linkage/model.json unless another path is given)."""
+    path = path or settings.LINKAGE_MODEL
+    return json.loads(path.read_text(encoding="utf-8"))
