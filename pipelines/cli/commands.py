@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -146,17 +146,77 @@ def export_command(args: argparse.Namespace) -> int:
 
 def lookup_command(args: argparse.Namespace) -> int:
     from pipelines.db import connect
+    from pipelines.identity.lookup import lookup
+    from pipelines.identity.store import identity_db_for, open_identity_store
 
     if not args.work_db.exists():
         raise MissingInput(f"{args.work_db}: no working store")
+    identity = open_identity_store(args.identity_db or identity_db_for(args.work_db))
+    try:
+        rows = lookup(identity, args.child_id, _who(args.by), _now())
+        if rows:
+            for source, agency, person_ref, person_id, _ in rows:
+                print(
+                    f"person_id: {person_id}  agency: {agency}  source: {source}  "
+                    f"person_ref: {person_ref}"
+                )
+            return 0
+    finally:
+        identity.close()
+    # Not (yet) in the identity store: the child id's own source reference.
     con = connect(args.work_db, read_only=True)
     try:
         row = con.execute(
             "select source, person_ref from person_keys where child_id = ?", [args.child_id]
-        ).fetchone()
+        ).fetchall()
     finally:
         con.close()
-    if row is None:
+    if not row:
         raise NotFound(f"no child with id {args.child_id}")
-    print(f"source: {row[0]}\nperson_ref: {row[1]}")
+    print(f"source: {row[0][0]}\nperson_ref: {row[0][1]}")
+    return 0
+
+
+def _who(by: str | None) -> str:
+    """Who is acting: --by, else the login name."""
+    import getpass
+
+    return by or getpass.getuser()
+
+
+def _now() -> datetime:
+    """The local clock time, as the pipeline's other timestamps are kept."""
+    return datetime.now().replace(microsecond=0)
+
+
+def link_command(args: argparse.Namespace) -> int:
+    from pipelines.identity.store import identity_db_for, open_identity_store
+
+    path = args.identity_db or identity_db_for(settings.WORK_DB)
+    if args.link_command == "train":
+        return _link_train(args, path)
+    if not path.exists():
+        raise MissingInput(f"{path}: no identity store (run 'whereabouts nightly')")
+    con = open_identity_store(path)
+    try:
+        if args.link_command == "decide":
+            from pipelines.identity.review import decide
+
+            decide(con, args.record_a, args.record_b, args.decision, _who(args.by), _now())
+            print(f"recorded: {args.record_a} and {args.record_b} are {args.decision}")
+        else:
+            from pipelines.identity.review import export_review
+
+            pages = export_review(con, args.out)
+            print(f"{len(pages)} pairs to review in {args.out}")
+    finally:
+        con.close()
+    return 0
+
+
+def _link_train(args: argparse.Namespace, path: Path) -> int:
+    from pipelines.identity.model import train_and_report
+
+    for line in train_and_report(None if args.synthetic else path, args.out):
+        print(line)
     return 0

@@ -145,8 +145,9 @@ def _refresh_exact_pairs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 def _forget_changed(con: duckdb.DuckDBPyConnection, changed: list[str]) -> None:
     """Model links and queued pairs of changed records are scored again from scratch."""
-    changed_frame = pa.table({"record_id": pa.array(changed, type=pa.string())})
+    con.register("changed_frame", pa.table({"record_id": pa.array(changed, type=pa.string())}))
     con.execute("create or replace temp table changed_records as from changed_frame")
+    con.unregister("changed_frame")
     for table, where in (("record_pairs", "rule = 'model' and "), ("review_queue", "")):
         con.execute(
             f"""
@@ -199,8 +200,11 @@ def _score(
         for column in ("forename", "surname"):
             linker.table_management.compute_tf_table(column)
         lower = settings.LINK_LOWER_PROBABILITY
-        scored = [linker.inference.predict_within(new, threshold_match_probability=lower,
-                warning_mode="never")]
+        scored = [
+            linker.inference.predict_within(
+                new, threshold_match_probability=lower, warning_mode="never"
+            )
+        ]
         if has_old:
             scored.append(
                 linker.inference.predict_between(

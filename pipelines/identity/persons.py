@@ -90,9 +90,7 @@ def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, 
     return clusters.groups(), linked_by
 
 
-def assign_persons(
-    con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now: datetime
-) -> None:
+def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now: datetime) -> None:
     """Cluster, choose each cluster's person_id, rewrite person_links and log changes."""
     groups, linked_by = cluster(con)
     before = {
@@ -114,13 +112,27 @@ def assign_persons(
             rule, probability = linked_by.get(record, ("alone", None))
             kept = old is not None and old[0] == ids[index]
             rows.append(
-                (record, ids[index], rule, probability, old[1] if kept and old else now,
-                 old[2] if kept and old else run_id, old[3] if old else None)
+                (
+                    record,
+                    ids[index],
+                    rule,
+                    probability,
+                    old[1] if kept and old else now,
+                    old[2] if kept and old else run_id,
+                    old[3] if old else None,
+                )
             )
     frame = pd.DataFrame(
         rows,
-        columns=["record_id", "person_id", "linked_by", "match_probability", "linked_at",
-                 "run_id", "scored_values"],
+        columns=[
+            "record_id",
+            "person_id",
+            "linked_by",
+            "match_probability",
+            "linked_at",
+            "run_id",
+            "scored_values",
+        ],
     )
     con.execute("delete from person_links")
     con.register("new_person_links", frame)

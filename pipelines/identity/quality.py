@@ -79,7 +79,9 @@ def write_quality(
     con: duckdb.DuckDBPyConnection, run_id: str, now: datetime, truth: pd.DataFrame | None
 ) -> None:
     """This run's linkage_quality rows."""
-    rows = [(run_id, now, m, b, float(v)) for m, b, v in con.execute(COUNTS_SQL).fetchall()]
+    rows: list[tuple[str, datetime, str, str, float | None]] = [
+        (run_id, now, m, b, float(v)) for m, b, v in con.execute(COUNTS_SQL).fetchall()
+    ]
     if truth is not None:
         for dimension, breakdown, both, predicted, actual in pair_counts(con, truth, now):
             label = breakdown if dimension == "all" else f"{dimension}={breakdown}"
@@ -104,7 +106,7 @@ def pair_counts(
             "from linkage_truth_frame"
         )
         sql = PAIRS_SQL.format(age_band=AGE_BAND_SQL.replace("$now", "$1"))
-        return [tuple(r) for r in con.execute(sql, [now]).fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in con.execute(sql, [now]).fetchall()]
     finally:
         con.unregister("linkage_truth_frame")
         con.execute("drop table if exists linkage_truth")
@@ -115,9 +117,10 @@ def truth_from_file(path: Path, key: bytes) -> pd.DataFrame:
     from pipelines.ingest.pseudonym import child_ids
 
     frame = pd.read_csv(path, dtype=str)
-    ids = pd.concat(
-        [child_ids(key, source, part["person_ref"]) for source, part in frame.groupby("source")]
-    )
+    parts: list[pd.Series] = [
+        child_ids(key, str(source), part["person_ref"]) for source, part in frame.groupby("source")
+    ]
+    ids = pd.concat(parts)
     return pd.DataFrame({"record_id": ids, "true_person": frame.loc[ids.index, "true_person"]})
 
 

@@ -44,8 +44,8 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     for column, clean in NORMALISERS.items():
         out[column] = [clean(v) for v in out[column]]
     out["date_of_birth"] = pd.to_datetime(out["date_of_birth"], errors="coerce").dt.date
-    out["date_of_birth"] = out["date_of_birth"].astype(object).where(
-        out["date_of_birth"].notna(), None
+    out["date_of_birth"] = (
+        out["date_of_birth"].astype(object).where(out["date_of_birth"].notna(), None)
     )
     return out
 

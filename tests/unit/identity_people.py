@@ -10,29 +10,109 @@ from datetime import date, timedelta
 import pandas as pd
 
 FORENAMES = {
-    "F": ["OLIVIA", "AMELIA", "ISLA", "AVA", "MIA", "GRACE", "LILY", "FREYA", "EMILY", "SOPHIA",
-          "ELLA", "POPPY", "EVIE", "CHLOE", "RUBY", "JESSICA", "HANNAH", "AISHA", "ZARA", "MAYA"],
-    "M": ["OLIVER", "GEORGE", "NOAH", "ARTHUR", "LEO", "HARRY", "JACK", "CHARLIE", "JACOB",
-          "THOMAS", "WILLIAM", "JAMES", "ALEXANDER", "MUHAMMAD", "OSCAR", "ETHAN", "ADAM",
-          "DANIEL", "SAMUEL", "JOSEPH"],
+    "F": [
+        "OLIVIA",
+        "AMELIA",
+        "ISLA",
+        "AVA",
+        "MIA",
+        "GRACE",
+        "LILY",
+        "FREYA",
+        "EMILY",
+        "SOPHIA",
+        "ELLA",
+        "POPPY",
+        "EVIE",
+        "CHLOE",
+        "RUBY",
+        "JESSICA",
+        "HANNAH",
+        "AISHA",
+        "ZARA",
+        "MAYA",
+    ],
+    "M": [
+        "OLIVER",
+        "GEORGE",
+        "NOAH",
+        "ARTHUR",
+        "LEO",
+        "HARRY",
+        "JACK",
+        "CHARLIE",
+        "JACOB",
+        "THOMAS",
+        "WILLIAM",
+        "JAMES",
+        "ALEXANDER",
+        "MUHAMMAD",
+        "OSCAR",
+        "ETHAN",
+        "ADAM",
+        "DANIEL",
+        "SAMUEL",
+        "JOSEPH",
+    ],
 }
-SURNAMES = ["SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES",
-            "PATEL", "WRIGHT", "KHAN", "EVANS", "THOMAS", "ROBERTS", "WALKER", "WOOD", "HALL",
-            "GREEN", "HUGHES", "EDWARDS", "LEWIS", "HILL", "CLARKE", "AHMED", "MOORE",
-            "MARTIN", "JACKSON", "THOMPSON", "WHITE", "HARRIS", "NOWAK", "MURPHY", "KELLY"]
-SHORT = {"WILLIAM": "WILL", "ALEXANDER": "ALEX", "SAMUEL": "SAM", "DANIEL": "DAN",
-         "THOMAS": "TOM", "JESSICA": "JESS", "JOSEPH": "JOE", "JAMES": "JAMIE"}
+SURNAMES = [
+    "SMITH",
+    "JONES",
+    "TAYLOR",
+    "BROWN",
+    "WILLIAMS",
+    "WILSON",
+    "JOHNSON",
+    "DAVIES",
+    "PATEL",
+    "WRIGHT",
+    "KHAN",
+    "EVANS",
+    "THOMAS",
+    "ROBERTS",
+    "WALKER",
+    "WOOD",
+    "HALL",
+    "GREEN",
+    "HUGHES",
+    "EDWARDS",
+    "LEWIS",
+    "HILL",
+    "CLARKE",
+    "AHMED",
+    "MOORE",
+    "MARTIN",
+    "JACKSON",
+    "THOMPSON",
+    "WHITE",
+    "HARRIS",
+    "NOWAK",
+    "MURPHY",
+    "KELLY",
+]
+SHORT = {
+    "WILLIAM": "WILL",
+    "ALEXANDER": "ALEX",
+    "SAMUEL": "SAM",
+    "DANIEL": "DAN",
+    "THOMAS": "TOM",
+    "JESSICA": "JESS",
+    "JOSEPH": "JOE",
+    "JAMES": "JAMIE",
+}
 DISTRICTS = ["NX1", "NX2", "NX3", "NX4", "RV1", "RV2", "RV3", "SB1", "SB2", "WV1"]
 
 
 def _postcode(rng: random.Random) -> str:
-    return f"{rng.choice(DISTRICTS)} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}" \
+    return (
+        f"{rng.choice(DISTRICTS)} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
         f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}"
+    )
 
 
 def _typo(rng: random.Random, name: str) -> str:
     i = rng.randrange(1, len(name))
-    return name[:i] + rng.choice("AEIOURSTLN") + name[i + 1:]
+    return name[:i] + rng.choice("AEIOURSTLN") + name[i + 1 :]
 
 
 def _children(rng: random.Random, n: int) -> list[dict]:
@@ -85,13 +165,17 @@ def person_records(n_police: int, n_council: int, seed: int) -> tuple[pd.DataFra
     children = _children(rng, n_police)
     rows, truth = [], []
     for i, child in enumerate(children):
-        rows.append(_recorded(rng, child) | {"source": "force", "agency": "force",
-                                              "person_ref": f"P{i:06d}"})
+        rows.append(
+            _recorded(rng, child)
+            | {"source": "force", "agency": "force", "person_ref": f"P{i:06d}"}
+        )
         truth.append(f"T{i}")
     council = rng.sample(range(len(children)), min(n_council, len(children)))
     for j, i in enumerate(council):
-        rows.append(_recorded(rng, children[i]) | {"source": "council", "agency": "council",
-                                                    "person_ref": f"C{j:06d}"})
+        rows.append(
+            _recorded(rng, children[i])
+            | {"source": "council", "agency": "council", "person_ref": f"C{j:06d}"}
+        )
         truth.append(f"T{i}")
     frame = pd.DataFrame(rows)
     frame["record_id"] = frame["source"] + ":" + frame["person_ref"]
