@@ -90,19 +90,20 @@ def link_records(
     except BaseException:
         con.execute("rollback")
         raise
-    return summary(con)
+    return summary(con, run_id)
 
 
-def summary(con: duckdb.DuckDBPyConnection) -> LinkSummary:
-    """The identity store's counts after the latest run."""
+def summary(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkSummary:
+    """The identity store's counts after a run."""
     row = con.execute(
         """
         select (select count(*) from identity_records),
-               (select records_scored from linkage_runs order by linked_at desc limit 1),
+               (select records_scored from linkage_runs where run_id = $1),
                (select count(distinct person_id) from person_links),
                (select count(*) from (select distinct record_a, record_b from record_pairs)),
                (select count(*) from review_queue)
-        """
+        """,
+        [run_id],
     ).fetchall()[0]
     return LinkSummary(*(int(v or 0) for v in row))
 

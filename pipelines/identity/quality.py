@@ -124,12 +124,10 @@ def truth_from_file(path: Path, key: bytes) -> pd.DataFrame:
     return pd.DataFrame({"record_id": ids, "true_person": frame.loc[ids.index, "true_person"]})
 
 
-def latest_quality(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, float | None]]:
-    """The latest run's measures: (measure, breakdown, value)."""
+def run_quality(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple[str, str, float | None]]:
+    """A run's measures: (measure, breakdown, value)."""
     return con.execute(
-        """
-        select measure, breakdown, value from linkage_quality
-        where run_id = (select run_id from linkage_runs order by linked_at desc limit 1)
-        order by measure, breakdown
-        """
+        "select measure, breakdown, value from linkage_quality where run_id = ? "
+        "order by measure, breakdown",
+        [run_id],
     ).fetchall()

@@ -96,7 +96,7 @@ def waterfall_svg(steps: list[tuple[str, float]]) -> str:
         return left + (value - low) * scale
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'<svg width="{width}" '
         f'height="{row * (len(steps) + 2)}" role="img" aria-label="match weight waterfall">',
         f'<line x1="{x(0):.1f}" y1="0" x2="{x(0):.1f}" y2="{row * (len(steps) + 1)}" '
         'stroke="#888" stroke-dasharray="3,3"/>',
