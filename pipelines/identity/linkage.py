@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from pipelines import settings
 from pipelines.identity.exact import exact_pairs_sql
-from pipelines.identity.model import MODEL_INPUT_SQL, load_model, quiet_splink
+from pipelines.identity.model import create_model_input, model_for, quiet_splink
 from pipelines.identity.persons import assign_persons
 from pipelines.identity.quality import write_quality
 
@@ -182,8 +182,9 @@ def _score(
     the grey zone."""
     from splink import DuckDBAPI, Linker
 
-    model = load_model(model_path)
-    con.execute(f"create or replace temp table link_all as {MODEL_INPUT_SQL}")
+    create_model_input(con, "link_all")
+    records = con.execute("select count(*) from link_all").fetchall()[0][0]
+    model = model_for(model_path, records)
     con.execute(
         "create or replace temp table link_new as select * from link_all "
         "where record_id in (select record_id from changed_records)"

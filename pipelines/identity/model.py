@@ -8,6 +8,7 @@ unchanged by every nightly: the nightly never retrains.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from collections.abc import Iterator
@@ -16,29 +17,55 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from pipelines import settings
+from pipelines.identity.normalise import normalise_name
 
-# Columns splink reads from the records it is given (`model_input` makes them).
-MODEL_COLUMNS = (
-    "record_id",
-    "source_dataset",
-    "forename",
-    "surname",
-    "date_of_birth",
-    "postcode",
-    "sex",
-)
-
-# The records splink sees: the identity store's normalised values under the model's names.
+# The records splink sees: the identity store's normalised values under the model's names,
+# each forename with the groups of known variants it belongs to (forename_variants).
 # `source_dataset` is one constant: the model deduplicates all agencies as one pool (records
 # of one agency can be one child under two references), and splink's predict_between needs
 # the column to build its composite ids.
 MODEL_INPUT_SQL = """
-select record_id, 'identity' as source_dataset, forename, surname, date_of_birth,
-       postcode, sex
-from identity_records
+select r.record_id, 'identity' as source_dataset, r.forename,
+       coalesce(g.groups, [r.forename]) as forename_groups,
+       r.surname, r.date_of_birth, r.postcode, r.sex
+from identity_records r left join forename_groups g on g.name = r.forename
 """
+
+
+def create_model_input(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """A temporary table of the records as the model compares them."""
+    _load_forename_variants(con)
+    con.execute(f"create or replace temp table {table} as {MODEL_INPUT_SQL}")
+
+
+def forename_variants(path: Path | None = None) -> dict[str, list[str]]:
+    """Each name in the variants file (normalised) and the groups it belongs to: a group is
+    a full name and its short forms and spellings (WILLIAM: WILL, BILL, LIAM...)."""
+    groups: dict[str, set[str]] = {}
+    with (path or settings.LINKAGE_FORENAME_VARIANTS).open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            group = normalise_name(row["name"]) or ""
+            for name in [row["name"], *row["variants"].split()]:
+                groups.setdefault(normalise_name(name) or "", set()).add(group)
+    return {name: sorted(g) for name, g in groups.items() if name}
+
+
+def _load_forename_variants(con: duckdb.DuckDBPyConnection) -> None:
+    variants = forename_variants()
+    table = pa.table(
+        {
+            "name": pa.array(list(variants), pa.string()),
+            "groups": pa.array(list(variants.values()), pa.list_(pa.string())),
+        }
+    )
+    con.register("forename_variants_frame", table)
+    try:
+        con.execute("create or replace temp table forename_groups as from forename_variants_frame")
+    finally:
+        con.unregister("forename_variants_frame")
 
 
 def _jw(column: str, threshold: float) -> str:
@@ -77,14 +104,24 @@ FORENAME = {
             "tf_adjustment_weight": 1.0,
         },
         {"sql_condition": _jw("forename", 0.92), "label_for_charts": "Jaro-Winkler >= 0.92"},
+        # A short form or another spelling of the same name (schemas/linkage/
+        # forename_variants.csv): Bill for William, Mohammed for Muhammad.
+        {
+            "sql_condition": "list_has_any(forename_groups_l, forename_groups_r)",
+            "label_for_charts": "known variant",
+        },
         {"sql_condition": _jw("forename", 0.85), "label_for_charts": "Jaro-Winkler >= 0.85"},
-        # Short forms (WILL, WILLIAM; ALEX, ALEXANDRA) and a first name given alone from a
-        # double-barrelled one (MARY, MARY JANE).
+        # A first name given alone (MARY, MARY JANE) or cut short (CHRIS, CHRISTIAN): too few
+        # such pairs in training for EM (it drove m to 1e-30, a veto), so a fixed mild +2.
         {
             "sql_condition": "starts_with(forename_l, forename_r) "
             "or starts_with(forename_r, forename_l) "
             "or split_part(forename_l, ' ', 1) = split_part(forename_r, ' ', 1)",
-            "label_for_charts": "one starts the other",
+            "label_for_charts": "one starts the other (fixed weight)",
+            "m_probability": 0.04,
+            "u_probability": 0.01,
+            "fix_m_probability": True,
+            "fix_u_probability": True,
         },
         {
             "sql_condition": "ELSE",
@@ -123,7 +160,7 @@ SURNAME = {
 DOB_DAYS = "abs(date_diff('day', date_of_birth_l, date_of_birth_r))"
 DATE_OF_BIRTH = {
     "output_column_name": "date_of_birth",
-    "comparison_description": "date of birth: exact, day and month swapped, a month, a year",
+    "comparison_description": "date of birth: exact, day and month swapped, a day, a month, a year",
     "comparison_levels": [
         _null("date_of_birth"),
         {"sql_condition": "date_of_birth_l = date_of_birth_r", "label_for_charts": "exact"},
@@ -133,6 +170,8 @@ DATE_OF_BIRTH = {
             "and year(date_of_birth_l) = year(date_of_birth_r)",
             "label_for_charts": "day and month swapped",
         },
+        # A day out: a birth recorded either side of midnight, or a slip of one key.
+        {"sql_condition": f"{DOB_DAYS} <= 1", "label_for_charts": "a day apart"},
         {"sql_condition": f"{DOB_DAYS} <= 31", "label_for_charts": "within a month"},
         {"sql_condition": f"{DOB_DAYS} <= 366", "label_for_charts": "within a year"},
         _else("further apart"),
@@ -141,15 +180,10 @@ DATE_OF_BIRTH = {
 
 POSTCODE = {
     "output_column_name": "postcode",
-    "comparison_description": "postcode: exact, sector, district",
+    "comparison_description": "postcode: exact, district",
     "comparison_levels": [
         _null("postcode"),
         {"sql_condition": "postcode_l = postcode_r", "label_for_charts": "exact"},
-        {
-            "sql_condition": "left(postcode_l, length(postcode_l) - 2) "
-            "= left(postcode_r, length(postcode_r) - 2)",
-            "label_for_charts": "same sector",
-        },
         {
             "sql_condition": "split_part(postcode_l, ' ', 1) = split_part(postcode_r, ' ', 1)",
             "label_for_charts": "same district",
@@ -247,11 +281,14 @@ def comparison_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, i
     return {c["blocking_rule"]: int(c["marginal_comparison_count"]) for c in counts}
 
 
-def train(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Any]:
-    """Fit the model on the identity store's records and write it to `out` as JSON."""
+def train(
+    con: duckdb.DuckDBPyConnection, out: Path, counts: dict[str, int] | None = None
+) -> dict[str, Any]:
+    """Fit the model on the identity store's records and write it to `out` as JSON, with
+    what it was trained on beside it (training_facts_path)."""
     from splink import DuckDBAPI, Linker
 
-    con.execute(f"create or replace temp table model_training as {MODEL_INPUT_SQL}")
+    create_model_input(con, "model_training")
     db_api = DuckDBAPI(connection=con)
     with quiet_splink():
         linker = Linker(db_api.register("model_training"), model_settings(), log_level=None)
@@ -269,7 +306,44 @@ def train(con: duckdb.DuckDBPyConnection, out: Path) -> dict[str, Any]:
     model = _rounded(model)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(model, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    records = con.execute("select count(*) from identity_records").fetchall()[0][0]
+    facts = {
+        "records": records,
+        "u_max_pairs": U_MAX_PAIRS,
+        "u_seed": U_SEED,
+        "prediction_blocking_rule_pairs": counts or {},
+    }
+    training_facts_path(out).write_text(json.dumps(facts, indent=2) + "\n", encoding="utf-8")
     return model
+
+
+def training_facts_path(model: Path) -> Path:
+    """Where the facts of a model's training are kept: model.json has model_training.json
+    (splink refuses keys of its own in the model file)."""
+    return model.with_name(f"{model.stem}_training.json")
+
+
+def model_for(path: Path, records: int) -> dict[str, Any]:
+    """The saved model with its prior scaled to a store of `records` records.
+
+    The prior is the chance that two random records are one child. Each child has about
+    the same number of records however many children there are, so the chance falls as
+    1/(N - 1) with N records: trained on 20,000 records, the prior is 2.5 times too small
+    for 8,000 and 25 times too large for 500,000. Only the prior changes; m and u do not.
+    A store smaller than PRIOR_FLOOR_RECORDS is scaled as if it had that many: a handful of
+    records says nothing about how many children there are.
+    """
+    model = load_model(path)
+    facts = training_facts_path(path)
+    if facts.exists():
+        trained = json.loads(facts.read_text(encoding="utf-8"))["records"]
+        scale = (trained - 1) / (max(records, PRIOR_FLOOR_RECORDS) - 1)
+        model["probability_two_random_records_match"] *= scale
+    return model
+
+
+# The fewest records the prior is scaled to (model_for).
+PRIOR_FLOOR_RECORDS = 1000
 
 
 def _rounded(value: Any) -> Any:
@@ -306,7 +380,7 @@ def train_and_report(identity_db: Path | None, out: Path) -> list[str]:
     with tempfile.TemporaryDirectory() as folder:
         if identity_db is None:
             from pipelines.identity.records import upsert_records
-            from pipelines.synth.identities import person_records  # type: ignore[import-untyped]
+            from pipelines.synth.identities import person_records
 
             identity_db = Path(folder) / "training-identity.duckdb"
             con = open_identity_store(identity_db)
@@ -317,10 +391,10 @@ def train_and_report(identity_db: Path | None, out: Path) -> list[str]:
         else:
             con = open_identity_store(identity_db)
         try:
-            con.execute(f"create or replace temp table blocking_input as {MODEL_INPUT_SQL}")
+            create_model_input(con, "blocking_input")
             counts = comparison_counts(con, "blocking_input")
             con.execute("drop table blocking_input")
-            train(con, out)
+            train(con, out, counts)
             records = con.execute("select count(*) from identity_records").fetchall()[0][0]
         finally:
             con.close()

@@ -33,7 +33,7 @@ def normalise_name(value: object) -> str | None:
     text = blank(value)
     if text is None:
         return None
-    decomposed = unicodedata.normalize("NFKD", text)
+    decomposed = unicodedata.normalize("NFKD", text.translate(UNDECOMPOSED))
     letters = "".join(c for c in decomposed if not unicodedata.combining(c))
     letters = re.sub(r"[-'\u2019`]", " ", letters.upper())
     letters = re.sub(r"[^A-Z ]", "", letters)
@@ -80,6 +80,13 @@ def normalise_ref(value: object) -> str | None:
     """A cross-reference (a council's child id, a police reference) as trimmed text."""
     return blank(value)
 
+
+# Letters Unicode does not decompose into a base letter and an accent (Ł is not L + a mark):
+# spelled as their base letters, so MAŁGORZATA is MALGORZATA, not MAGORZATA.
+UNDECOMPOSED = str.maketrans(
+    {"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "ß": "ss", "Æ": "AE",
+     "æ": "ae", "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th", "ı": "i"}
+)  # fmt: skip
 
 # SSDA903 codes sex as 1 (male) and 2 (female).
 SEX_CODES = {"M": "M", "MALE": "M", "1": "M", "F": "F", "FEMALE": "F", "2": "F"}

@@ -3,7 +3,10 @@ stable person_id, and every merge and split recorded.
 
 Clustering: links are taken strongest first (reviewers' must-links, then exact rules, then
 model links by match probability), and a link is refused when it would put two records a
-reviewer said are different into one person: never-link beats any score.
+reviewer said are different into one person: never-link beats any score. A model link is
+also refused when it would give one person two NHS numbers or two UPNs: lookalikes (same
+name, sex and date of birth) are likelier than a child with two NHS numbers, and the model
+does not compare the keys (a shared key is an exact link already).
 
 Which id survives (docs/linkage.md, "Stable person ids"):
 1. An existing person_id goes to the new cluster holding most of its records (a tie: the
@@ -38,8 +41,15 @@ order by case rule when 'decision' then 0 when 'model' then 2 else 1 end,
 class Clusters:
     """Union-find over record ids whose unions refuse never-link pairs."""
 
-    def __init__(self, records: list[str], never: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        records: list[str],
+        never: list[tuple[str, str]],
+        keys: dict[str, frozenset[str]] | None = None,
+    ) -> None:
         self.parent = {r: r for r in records}
+        # Each cluster's NHS numbers and UPNs (as "nhs:..." and "upn:..."), where it has any.
+        self.keys: dict[str, frozenset[str]] = dict(keys or {})
         self.members: dict[str, list[str]] = {r: [r] for r in records}
         self.never: dict[str, set[str]] = defaultdict(set)
         for a, b in never:
@@ -53,8 +63,9 @@ class Clusters:
             record = self.parent[record]
         return record
 
-    def join(self, a: str, b: str) -> bool:
-        """Join two records' clusters unless a never-link decision forbids it."""
+    def join(self, a: str, b: str, keys_must_agree: bool = False) -> bool:
+        """Join two records' clusters unless a never-link decision forbids it (or, when
+        `keys_must_agree`, the two hold different NHS numbers or UPNs)."""
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return True
@@ -63,6 +74,14 @@ class Clusters:
         barred_a, barred_b = self.barred.get(ra, set()), self.barred.get(rb, set())
         if barred_a & set(self.members[rb]) or barred_b & set(self.members[ra]):
             return False
+        keys = self.keys.get(ra, frozenset()) | self.keys.get(rb, frozenset())
+        if keys_must_agree and any(
+            len({k for k in keys if k.startswith(kind)}) > 1 for kind in ("nhs:", "upn:")
+        ):
+            return False
+        if keys:
+            self.keys[ra] = keys
+            self.keys.pop(rb, None)
         self.parent[rb] = ra
         self.members[ra].extend(self.members.pop(rb))
         if barred_a or barred_b:
@@ -81,10 +100,18 @@ def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, 
     never = con.execute(
         "select record_a, record_b from link_decisions where decision = 'different'"
     ).fetchall()
-    clusters = Clusters(records, never)
+    keys = {
+        record: frozenset(k for k in (nhs, upn) if k)
+        for record, nhs, upn in con.execute(
+            "select record_id, 'nhs:' || nhs_number, 'upn:' || upn from identity_records "
+            "where nhs_number is not null or upn is not null"
+        ).fetchall()
+    }
+    clusters = Clusters(records, never, keys)
     linked_by: dict[str, tuple] = {}
     for a, b, rule, probability in con.execute(EDGES_SQL).fetchall():
-        if a in clusters.parent and b in clusters.parent and clusters.join(a, b):
+        known = a in clusters.parent and b in clusters.parent
+        if known and clusters.join(a, b, keys_must_agree=rule == "model"):
             linked_by.setdefault(a, (rule, probability))
             linked_by.setdefault(b, (rule, probability))
     return clusters.groups(), linked_by
