@@ -30,6 +30,16 @@ def clock(cron: str) -> str:
     return f"{int(hour):02d}:{int(minute):02d}"
 
 
+def _identity_db_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--identity-db",
+        type=Path,
+        default=None,
+        help="restricted identity store: names, dates of birth, UPNs, NHS numbers (default: "
+        "beside the working store, data/work/whereabouts-identity.duckdb for the default --db)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="whereabouts",
@@ -149,16 +159,6 @@ def parser() -> argparse.ArgumentParser:
     _by_option(lookup, "who is looking (recorded in lookup_audit)")
     _link_parser(commands)
     return top
-
-
-def _identity_db_option(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--identity-db",
-        type=Path,
-        default=None,
-        help="restricted identity store (default: beside the working store, "
-        "data/work/whereabouts-identity.duckdb)",
-    )
 
 
 def _by_option(command: argparse.ArgumentParser, text: str) -> None:

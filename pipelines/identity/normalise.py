@@ -26,6 +26,13 @@ def blank(value: object) -> str | None:
     return None if text.lower() in PLACEHOLDERS else text
 
 
+# Letters Unicode does not decompose into a base letter and an accent, as English writes them.
+UNDECOMPOSED = str.maketrans(
+    {"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "ß": "ss", "Æ": "AE",
+     "æ": "ae", "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th", "ı": "i"}
+)  # fmt: skip
+
+
 def normalise_name(value: object) -> str | None:
     """A name as splink compares it: upper case, accents dropped, hyphens and apostrophes as
     one space each, other punctuation gone, spaces collapsed. "Zoë O'Brien-Smith " becomes
@@ -53,12 +60,13 @@ def normalise_upn(value: object) -> str | None:
 
 def normalise_nhs_number(value: object) -> str | None:
     """Ten digits whose modulus-11 check digit holds, else None (a mistyped number must not
-    link two children)."""
+    link two children); one digit repeated ten times is a placeholder, so None."""
     text = blank(value)
     if text is None:
         return None
     digits = re.sub(r"[\s-]", "", text)
-    if not re.fullmatch(r"\d{10}", digits):
+    # One digit ten times (0000000000) is a placeholder whose check digit happens to hold.
+    if not re.fullmatch(r"\d{10}", digits) or len(set(digits)) == 1:
         return None
     total = sum(int(d) * w for d, w in zip(digits[:9], range(10, 1, -1), strict=True))
     check = 11 - total % 11
@@ -80,13 +88,6 @@ def normalise_ref(value: object) -> str | None:
     """A cross-reference (a council's child id, a police reference) as trimmed text."""
     return blank(value)
 
-
-# Letters Unicode does not decompose into a base letter and an accent (Ł is not L + a mark):
-# spelled as their base letters, so MAŁGORZATA is MALGORZATA, not MAGORZATA.
-UNDECOMPOSED = str.maketrans(
-    {"Ł": "L", "ł": "l", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "ß": "ss", "Æ": "AE",
-     "æ": "ae", "Œ": "OE", "œ": "oe", "Þ": "TH", "þ": "th", "ı": "i"}
-)  # fmt: skip
 
 # SSDA903 codes sex as 1 (male) and 2 (female).
 SEX_CODES = {"M": "M", "MALE": "M", "1": "M", "F": "F", "FEMALE": "F", "2": "F"}

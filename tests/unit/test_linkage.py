@@ -259,3 +259,25 @@ def test_a_lookup_is_audited_and_shows_every_agencys_reference(tmp_path, capsys)
     assert con.execute(
         "select looked_up_by, looked_up_id, records_shown from lookup_audit order by 3 desc"
     ).fetchall() == [("duty social worker", person, 2), ("duty social worker", "nobody", 0)]
+
+
+def test_link_decide_and_review_from_the_command_line(tmp_path, capsys, monkeypatch):
+    from pipelines.cli.main import main
+
+    con = store(tmp_path, [record("force", "P1"), record("council", "C1", forename="Olivai")])
+    monkeypatch.setattr(settings, "LINK_UPPER_PROBABILITY", 1.01)
+    link(con, "r1")
+    con.close()
+    identity = ["--identity-db", str(tmp_path / "identity.duckdb")]
+    assert main(["link", "review", "--out", str(tmp_path / "pages"), *identity]) == 0
+    assert capsys.readouterr().out == f"1 pairs to review in {tmp_path / 'pages'}\n"
+    decision = ["link", "decide", "force:P1", "council:C1", "different", *identity]
+    assert main([*decision, "--by", "reviewer"]) == 0
+    assert capsys.readouterr().out == "recorded: force:P1 and council:C1 are different\n"
+    assert main(["link", "decide", "force:P1", "nobody", "same", *identity]) == 1
+    assert capsys.readouterr().err == "whereabouts link: no identity record nobody\n"
+    con = duckdb.connect(str(tmp_path / "identity.duckdb"), read_only=True)
+    assert con.execute(
+        "select record_a, record_b, decision, decided_by from link_decisions"
+    ).fetchall() == [("council:C1", "force:P1", "different", "reviewer")]
+    assert con.execute("select count(*) from review_queue").fetchall() == [(0,)]

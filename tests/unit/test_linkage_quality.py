@@ -4,11 +4,13 @@ the truth decides the review queue."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 import pytest
 
 from pipelines import settings
+from pipelines.identity import model
 from pipelines.identity.linkage import link_records
 from pipelines.identity.quality import pair_counts
 from pipelines.identity.records import upsert_records
@@ -68,3 +70,24 @@ def test_the_truth_deciding_the_grey_zone_gives_exact_pair_counts(linked):
         4424 / 4439,
         4424 / 4440,
     )
+
+
+def test_training_is_deterministic_and_records_its_blocking_counts(tmp_path, capsys):
+    from pipelines.cli.main import main
+
+    records, _ = person_records(1500, 500, 3)
+    con = open_identity_store(tmp_path / "identity.duckdb")
+    upsert_records(con, records, "r0", NOW)
+    con.close()
+    identity = ["--identity-db", str(tmp_path / "identity.duckdb")]
+    assert main(["link", "train", *identity, "--out", str(tmp_path / "a" / "model.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "trained on 2000 records"
+    assert out[-1] == f"model: {tmp_path / 'a' / 'model.json'}"
+    assert len(out) == 2 + len(model.BLOCKING_RULES)
+    assert main(["link", "train", *identity, "--out", str(tmp_path / "b" / "model.json")]) == 0
+    first, second = (tmp_path / d / "model.json" for d in "ab")
+    assert first.read_text() == second.read_text()
+    facts = json.loads((tmp_path / "a" / "model_training.json").read_text())
+    assert facts["records"] == 2000
+    assert list(facts["prediction_blocking_rule_pairs"]) == model.BLOCKING_RULES
