@@ -118,16 +118,18 @@ def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, 
 
 
 def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now: datetime) -> None:
-    """Cluster, choose each cluster's person_id, rewrite person_links and log changes."""
+    """Cluster, choose each cluster's person_id, update person_links and log changes."""
     groups, linked_by = cluster(con)
+    # record -> (person_id, linked_at, run_id, scored_values, linked_by, match_probability)
     before = {
-        r: (p, at, run, scored)
-        for r, p, at, run, scored in con.execute(
-            "select record_id, person_id, linked_at, run_id, scored_values from person_links"
+        row[0]: row[1:]
+        for row in con.execute(
+            "select record_id, person_id, linked_at, run_id, scored_values, linked_by, "
+            "match_probability from person_links"
         ).fetchall()
     }
     first_linked: dict[str, datetime] = {}
-    for person, at, _, _ in before.values():
+    for person, at, *_ in before.values():
         first_linked[person] = min(at, first_linked.get(person, at))
     ids = _surviving_ids(groups, before, first_linked)
     _new_ids(con, key, groups, ids)
@@ -137,6 +139,8 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
         for record in group:
             old = before.get(record)
             rule, probability = linked_by.get(record, ("alone", None))
+            if old and (old[0], old[4], old[5]) == (ids[index], rule, probability):
+                continue  # unchanged: only what changed is written (500,000 rows a night)
             kept = old is not None and old[0] == ids[index]
             rows.append(
                 (
@@ -149,6 +153,12 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
                     old[3] if old else None,
                 )
             )
+    _write_links(con, rows, changes)
+
+
+def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: list[tuple]) -> None:
+    """Changed person_links rows replaced, links of records no longer stored dropped, and
+    the changes logged."""
     frame = pd.DataFrame(
         rows,
         columns=[
@@ -160,11 +170,13 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
             "run_id",
             "scored_values",
         ],
+    ).astype({"match_probability": "float64"})
+    con.execute(
+        "delete from person_links where record_id not in (select record_id from identity_records)"
     )
-    con.execute("delete from person_links")
     con.register("new_person_links", frame)
     try:
-        con.execute("insert into person_links by name select * from new_person_links")
+        con.execute("insert or replace into person_links by name select * from new_person_links")
         if changes:
             con.executemany("insert into person_changes values (?, ?, ?, ?, ?, ?, ?)", changes)
     finally:
@@ -232,6 +244,9 @@ def _changes(
     records that had an id another cluster kept."""
     rows: list[tuple] = []
     surviving = set(ids.values())
+    records_of: dict[str, list[str]] = defaultdict(list)
+    for record, old in before.items():
+        records_of[old[0]].append(record)
     for index, group in enumerate(groups):
         person = ids[index]
         previous = sorted({before[r][0] for r in group if r in before})
@@ -241,7 +256,8 @@ def _changes(
             if other in surviving:
                 # Some of `other`'s records came here; `other` lives on elsewhere: a split.
                 moved = [r for r in group if r in before and before[r][0] == other]
-                reason = _split_reason(con, moved, other, before)
+                stayed = [r for r in records_of[other] if r not in set(moved)]
+                reason = _split_reason(con, moved, stayed)
                 rows.append((now, run_id, "split", other, person, moved[0], reason))
             else:
                 reason = _merge_reason(con, group, person, other, before)
@@ -249,11 +265,8 @@ def _changes(
     return rows
 
 
-def _split_reason(
-    con: duckdb.DuckDBPyConnection, moved: list[str], other: str, before: dict[str, tuple]
-) -> str:
+def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list[str]) -> str:
     """Why records left a person: a reviewer's never-link decision, or links gone."""
-    stayed = [r for r, v in before.items() if v[0] == other and r not in moved]
     decided = con.execute(
         """
         select decided_by from link_decisions
