@@ -155,11 +155,7 @@ def lookup_command(args: argparse.Namespace) -> int:
     try:
         rows = lookup(identity, args.child_id, _who(args.by), _now())
         if rows:
-            for source, agency, person_ref, person_id, _ in rows:
-                print(
-                    f"person_id: {person_id}  agency: {agency}  source: {source}  "
-                    f"person_ref: {person_ref}"
-                )
+            print("\n".join(_lookup_lines(rows)))
             return 0
     finally:
         identity.close()
@@ -175,6 +171,17 @@ def lookup_command(args: argparse.Namespace) -> int:
         raise NotFound(f"no child with id {args.child_id}")
     print(f"source: {row[0][0]}\nperson_ref: {row[0][1]}")
     return 0
+
+
+def _lookup_lines(rows: list[tuple[str, str, str, str | None, str]]) -> list[str]:
+    """A person's id and each agency's reference; a record not yet linked, as the working
+    store's look-up shows it."""
+    person = rows[0][3]
+    if person is None:
+        return [f"source: {rows[0][0]}", f"person_ref: {rows[0][2]}"]
+    lines = [f"person_id: {person}"]
+    lines += [f"  agency: {a}  source: {s}  person_ref: {r}" for s, a, r, _, _ in rows]
+    return lines
 
 
 def _who(by: str | None) -> str:
@@ -204,6 +211,8 @@ def link_command(args: argparse.Namespace) -> int:
 
             decide(con, args.record_a, args.record_b, args.decision, _who(args.by), _now())
             print(f"recorded: {args.record_a} and {args.record_b} are {args.decision}")
+        elif args.link_command == "run":
+            print("\n".join(_link_run(con, args)))
         else:
             from pipelines.identity.review import export_review
 
@@ -212,6 +221,28 @@ def link_command(args: argparse.Namespace) -> int:
     finally:
         con.close()
     return 0
+
+
+def _link_run(con: Any, args: argparse.Namespace) -> list[str]:
+    """Link the identity store with the saved model; the summary and, with a truth file,
+    overall precision and recall."""
+    from pipelines.identity.linkage import link_records
+    from pipelines.identity.quality import truth_from_file
+    from pipelines.ingest.pseudonym import load_key
+
+    key = load_key(create=False)
+    truth = truth_from_file(args.truth, key) if args.truth else None
+    now = _now()
+    summary = link_records(con, key, f"link-{now:%Y%m%dT%H%M%S}", args.model, now, truth)
+    lines = summary.lines()
+    if truth is not None:
+        measured = con.execute(
+            "select measure, value from linkage_quality where run_id = ? and breakdown = 'all' "
+            "and measure in ('precision', 'recall') order by measure",
+            [f"link-{now:%Y%m%dT%H%M%S}"],
+        ).fetchall()
+        lines += [f"  {m} of pairs: {v:.4f}" for m, v in measured if v is not None]
+    return lines
 
 
 def _link_train(args: argparse.Namespace, path: Path) -> int:

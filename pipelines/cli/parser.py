@@ -198,6 +198,21 @@ def _link_parser(commands: argparse._SubParsersAction) -> None:
     decide.add_argument("decision", choices=("same", "different"))
     _identity_db_option(decide)
     _by_option(decide, "who decided")
+    run = steps.add_parser(
+        "run",
+        help="link the identity store's new or changed records with the saved model",
+        description="Link the identity store's new or changed records with the saved model "
+        "(the nightly does this after capturing identities); prints persons, links and the "
+        "review backlog, and with --truth the precision and recall of pairs.",
+    )
+    _identity_db_option(run)
+    run.add_argument("--model", type=Path, default=settings.LINKAGE_MODEL, help="model file")
+    run.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="synthetic truth file (source, person_ref, true_person) to measure against",
+    )
     review = steps.add_parser(
         "review",
         help="the review queue as offline HTML pages, one per pair",

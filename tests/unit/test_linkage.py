@@ -250,8 +250,9 @@ def test_a_lookup_is_audited_and_shows_every_agencys_reference(tmp_path, capsys)
     identity = ["--work-db", str(work), "--identity-db", str(tmp_path / "identity.duckdb")]
     assert main(["lookup", person, *identity, "--by", "duty social worker"]) == 0
     assert capsys.readouterr().out == (
-        f"person_id: {person}  agency: council  source: council  person_ref: C1\n"
-        f"person_id: {person}  agency: force  source: force  person_ref: P1\n"
+        f"person_id: {person}\n"
+        "  agency: council  source: council  person_ref: C1\n"
+        "  agency: force  source: force  person_ref: P1\n"
     )
     assert main(["lookup", "nobody", *identity, "--by", "duty social worker"]) == 1
     assert capsys.readouterr().err == "whereabouts lookup: no child with id nobody\n"

@@ -91,3 +91,29 @@ def test_training_is_deterministic_and_records_its_blocking_counts(tmp_path, cap
     facts = json.loads((tmp_path / "a" / "model_training.json").read_text())
     assert facts["records"] == 2000
     assert list(facts["prediction_blocking_rule_pairs"]) == model.BLOCKING_RULES
+
+
+def test_link_run_measures_against_a_truth_file(tmp_path, capsys):
+    from pipelines.cli.main import main
+    from pipelines.ingest.pseudonym import child_ids, load_key
+
+    records, truth = person_records(300, 100, 9)
+    # The store's record ids are child ids, as the nightly's capture writes them.
+    key = load_key()
+    for source, part in records.groupby("source"):
+        records.loc[part.index, "record_id"] = child_ids(key, source, part["person_ref"])
+    con = open_identity_store(tmp_path / "identity.duckdb")
+    upsert_records(con, records, "r0", NOW)
+    con.close()
+    truth_file = tmp_path / "linkage_truth.csv"
+    truth.assign(source=records["source"], person_ref=records["person_ref"])[
+        ["source", "person_ref", "true_person"]
+    ].to_csv(truth_file, index=False)
+    identity = ["--identity-db", str(tmp_path / "identity.duckdb")]
+    assert main(["link", "run", *identity, "--truth", str(truth_file)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("linkage: 400 records, ")
+    assert [line.split(":")[0] for line in out[1:]] == [
+        "  precision of pairs",
+        "  recall of pairs",
+    ]
