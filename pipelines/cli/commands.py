@@ -246,7 +246,7 @@ def _link_run(con: Any, args: argparse.Namespace) -> list[str]:
 
 
 def _link_train(args: argparse.Namespace, path: Path) -> int:
-    from pipelines.identity.model import train_and_report
+    from pipelines.identity.training import train_and_report
 
     for line in train_and_report(None if args.synthetic else path, args.out):
         print(line)
