@@ -76,6 +76,7 @@ def briefing_command(args: argparse.Namespace) -> int:
 
 def synth_command(args: argparse.Namespace) -> int:
     from pipelines.synth import generate
+    from pipelines.synth.council_files import TRUTH_FILE
 
     only = [s.strip() for s in args.only.split(",")] if args.only else None
     manifest = generate(args.out, seed=args.seed, scale=args.scale, until=args.until, sources=only)
@@ -83,6 +84,7 @@ def synth_command(args: argparse.Namespace) -> int:
         rows = sum(f["rows"] for f in source["files"].values())
         print(f"{name}: {len(source['files'])} files, {rows} rows, {source['episodes']} episodes")
     print(f"manifest: {args.out / 'synth_manifest.json'}")
+    print(f"truth: {args.out.parent / TRUTH_FILE} (for linkage quality only, never loaded)")
     return 0
 
 

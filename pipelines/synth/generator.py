@@ -26,6 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.errors import UsageError
+from pipelines.synth import agencies as ag
+from pipelines.synth import council_files
 from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
 
@@ -602,9 +604,14 @@ def _write_police_file(
     idx: np.ndarray,
     as_of: int,
     path: Path,
+    identity: dict[str, np.ndarray],
 ) -> tuple[dict, np.ndarray, np.ndarray]:
-    """Write one extract; return its manifest entry and the episodes and children it loads."""
+    """Write one extract; return its manifest entry, the episodes it loads and the person
+    numbers of their children.
+    `identity`: the identity columns per child (agencies.Plan.police, in child order)."""
     rows = _rows_as_of(ep, idx, as_of, layout.source)
+    at = np.searchsorted(np.unique(ep["child"]), rows["child"])
+    rows |= {field: values[at] for field, values in identity.items()}
     overrides, dup, status, counts = _plant_police_defects(rng, rows, as_of)
     # A duplicated row sits right after its original, as a double export would put it.
     order = np.sort(np.concatenate([np.arange(len(status)), dup]), kind="stable")
@@ -642,7 +649,7 @@ def _write_police_file(
         "extracted_at": stamp,
     }
     loads = status == 0
-    return entry, rows["episode"][loads], rows["child"][loads]
+    return entry, rows["episode"][loads], rows["person_no"][loads]
 
 
 def _distinct(parts: list[np.ndarray]) -> int:
@@ -657,15 +664,28 @@ def _distinct(parts: list[np.ndarray]) -> int:
     return int(present.sum())
 
 
-def _police_source(
-    rng: np.random.Generator, source: str, out: Path, scale: float, last_day: dt.date
-) -> dict:
-    layout = sl.POLICE_LAYOUTS[source]
+def _police_episodes(
+    rng: np.random.Generator, source: str, scale: float, last_day: dt.date
+) -> tuple[dict[str, np.ndarray], int, int]:
+    """A force's episodes, and the times of its history extract and its last nightly."""
     t_final = _day(last_day) * DAY + EXTRACT_MINUTE
     t_hist = t_final - NIGHTLY_FILES * DAY
     years = (t_final - _minute(FIRST_DAY)) / DAY / 365.25
     n_target = max(1, round(EPISODES_PER_YEAR[source] * scale * years))
-    ep = _simulate_police(rng, source, n_target, t_final, t_hist)
+    return _simulate_police(rng, source, n_target, t_final, t_hist), t_final, t_hist
+
+
+def _police_source(
+    rng: np.random.Generator,
+    source: str,
+    out: Path,
+    simulated: tuple[dict[str, np.ndarray], int, int],
+    identity: dict[str, np.ndarray],
+    loaded: dict[str, np.ndarray],
+) -> dict:
+    """Write a force's files; note in `loaded` the person numbers of the children they load."""
+    layout = sl.POLICE_LAYOUTS[source]
+    ep, t_final, t_hist = simulated
     events = [ep[k] for k in ("reported_at", "upgrade_at", "returned", "rhi_offer", "rhi_done")]
 
     extracts = [("history", t_hist, np.flatnonzero(ep["reported_at"] <= t_hist))]
@@ -682,10 +702,11 @@ def _police_source(
     for kind, as_of, idx in extracts:
         date = (dt.date(1970, 1, 1) + dt.timedelta(days=int(as_of // DAY))).isoformat()
         name = f"{source}_history_{date}.{ext}" if kind == "history" else f"{source}_{date}.{ext}"
-        entry, eps, kids = _write_police_file(rng, layout, ep, idx, as_of, out / name)
+        entry, eps, kids = _write_police_file(rng, layout, ep, idx, as_of, out / name, identity)
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
+    loaded[source] = np.unique(np.concatenate(children))
     return {
         "layout": "standard" if source == "southbay" else "mapped",
         "format": ext,
@@ -737,6 +758,7 @@ def _simulate_la(rng: np.random.Generator, n_target: int, final_day: int) -> dic
         "start": start,
         "end": np.where(end > final_day, NEVER, end),
         "away": (rng.random(len(child)) < SSDA903_AWAY_SHARE).astype(np.int64),
+        "sex": ch["sex"][child],  # in no Missing table column: the header's SEX
     }
 
 
@@ -864,11 +886,19 @@ def _write_ssda903_file(  # noqa: C901
     return entry, key, child[order][loads]
 
 
-def _riverton(rng: np.random.Generator, out: Path, scale: float, last_day: dt.date) -> dict:
+def _riverton_spells(rng: np.random.Generator, scale: float, last: dt.date) -> dict:
+    years = (_day(last) - _day(dt.date.fromisoformat(FIRST_DAY))) / 365.25
+    return _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), _day(last))
+
+
+def _riverton(
+    rng: np.random.Generator,
+    out: Path,
+    la: dict[str, np.ndarray],
+    last_day: dt.date,
+    loaded: dict[str, np.ndarray],
+) -> dict:
     final_day = _day(last_day)
-    first_day = _day(dt.date.fromisoformat(FIRST_DAY))
-    years = (final_day - first_day) / 365.25
-    la = _simulate_la(rng, max(1, round(SSDA903_EPISODES_PER_YEAR * scale * years)), final_day)
     last_year = last_day.year if last_day.month >= 4 else last_day.year - 1
     files, episodes, children = {}, [], []
     for year in range(2012, last_year + 1):
@@ -879,6 +909,7 @@ def _riverton(rng: np.random.Generator, out: Path, scale: float, last_day: dt.da
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
+    loaded["riverton"] = np.unique(np.concatenate(children))
     return {
         "layout": "ssda903_missing",
         "format": "csv",
@@ -916,14 +947,24 @@ def generate(
         raise UsageError(f"unknown sources: {', '.join(unknown)} (known: {', '.join(SOURCES)})")
     out_dir = Path(out_dir)
     manifest: dict = {"seed": seed, "scale": scale, "until": until, "sources": {}}
-    for source in [s for s in SOURCES if s in chosen]:
-        rng = np.random.default_rng([seed, SOURCE_STREAM[source]])
+    # Episodes first, each source from its own stream; then, from another, who is who
+    # (pipelines.synth.agencies), which leaves the episodes as they were.
+    rngs = {s: np.random.default_rng([seed, SOURCE_STREAM[s]]) for s in SOURCES if s in chosen}
+    police = {
+        s: _police_episodes(rng, s, scale, last_day) for s, rng in rngs.items() if s != "riverton"
+    }
+    la = _riverton_spells(rngs["riverton"], scale, last_day) if "riverton" in rngs else None
+    plan = ag.plan_for(seed, {s: ep for s, (ep, _, _) in police.items()}, la, last_day)
+    loaded: dict[str, np.ndarray] = {}  # per source, the children its files load
+    for source, rng in rngs.items():
         folder = out_dir / source
         folder.mkdir(parents=True, exist_ok=True)
-        if source == "riverton":
-            manifest["sources"][source] = _riverton(rng, folder, scale, last_day)
-        else:
-            manifest["sources"][source] = _police_source(rng, source, folder, scale, last_day)
+        manifest["sources"][source] = (
+            _riverton(rng, folder, la, last_day, loaded)  # type: ignore[arg-type]
+            if source == "riverton"
+            else _police_source(rng, source, folder, police[source], plan.police[source], loaded)
+        )
+    manifest["sources"] |= council_files.write(plan, out_dir, last_day, loaded)
     text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
     (out_dir / "synth_manifest.json").write_text(text, encoding="utf-8")
     return manifest

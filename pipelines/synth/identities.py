@@ -1,5 +1,5 @@
 """Fictional children and the identity records agencies keep about them, with the errors real
-records have, and the truth of who is who (docs/linkage.md, "Synthetic truth").
+records have, and the truth of who is who.
 
 A child is a row of `people`: names from pipelines.synth.names, a date of birth, sex, a home
 postcode, a UPN and perhaps an NHS number; twins and siblings share a surname, an address and
@@ -155,14 +155,14 @@ def _next_in_group(idx: np.ndarray) -> np.ndarray:
     return out
 
 
-def _text(*parts: np.ndarray | str) -> np.ndarray:
+def join_text(*parts: np.ndarray | str) -> np.ndarray:
     """Parts joined into strings (numbers as decimal), as an object array: pyarrow does the
     work, numpy's string functions being slow at this volume."""
     arrays = [p if isinstance(p, str) else pa.array(p).cast(pa.string()) for p in parts]
     return pc.binary_join_element_wise(*arrays, "").to_numpy(zero_copy_only=False)
 
 
-def _zfill(numbers: np.ndarray, width: int) -> pa.Array:
+def zfill(numbers: np.ndarray, width: int) -> pa.Array:
     return pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width, "0")
 
 
@@ -173,7 +173,7 @@ def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
 
 def postcodes(rng: np.random.Generator, n: int) -> np.ndarray:
     """n fictional postcodes such as "XN12 3AB"; unrelated children may share one."""
-    return _text(
+    return join_text(
         np.array(AREAS, object)[rng.integers(0, len(AREAS), n)],
         rng.integers(1, 31, n),
         " ",
@@ -188,7 +188,7 @@ def upns(rng: np.random.Generator, n: int) -> np.ndarray:
     serial = rng.choice(10**9, n, replace=False)
     weighted = (_digits(serial, 9) * np.arange(5, 14)).sum(axis=1) + 9 * (2 + 3 + 4)
     check = UPN_CHECK_LETTERS.astype(object)[weighted % 23]
-    return _text(check, "999", _zfill(serial, 9))
+    return join_text(check, "999", zfill(serial, 9))
 
 
 def nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -198,7 +198,7 @@ def nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
     body = rng.choice(10**8, n, replace=False)
     check = 11 - ((_digits(body, 8) * np.arange(9, 1, -1)).sum(axis=1) + 9 * 10) % 11
     check[check == 11] = 0
-    out = _text("9", _zfill(body, 8), check % 10)
+    out = join_text("9", zfill(body, 8), check % 10)
     out[check == 10] = None
     return out
 
@@ -246,7 +246,7 @@ def noisy_records(
 
     def copy(field: str) -> np.ndarray:
         values = folk[field].astype(object)[person]
-        values[~carried[field] | pd.isna(values)] = None
+        values[~carried[field] | (values == None)] = None  # noqa: E711
         return values
 
     forename, surname, postcode = copy("forename"), copy("surname"), copy("postcode")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -113,6 +114,8 @@ NORTHSHIRE = PoliceLayout(
         ("forename", "Forename"),
         ("surname", "Surname"),
         ("date_of_birth", "DOB"),
+        ("postcode", "Postcode"),
+        ("la_child_ref", "LA Child ID"),
         ("sex", "Gender"),
         ("address", "Home Address"),
         ("looked_after", "LAC"),
@@ -167,7 +170,11 @@ EASTMOOR = PoliceLayout(
     columns=(
         ("episode_ref", "OCC_NO"),
         ("person_ref", "NOMINAL_ID"),
+        ("forename", "FORENAME"),
+        ("surname", "SURNAME"),
         ("date_of_birth", "BIRTH_DATE"),
+        ("postcode", "POSTCODE"),
+        ("la_child_ref", "LA_CHILD_ID"),
         ("sex", "SEX"),
         ("looked_after", "IN_CARE"),
         ("missing_from", "LOCATION_TYPE"),
@@ -207,7 +214,11 @@ WESTVALE = PoliceLayout(
     columns=(
         ("episode_ref", "incident_id"),
         ("person_ref", "person_urn"),
+        ("forename", "first_name"),
+        ("surname", "family_name"),
         ("date_of_birth", "dob"),
+        ("postcode", "home_postcode"),
+        ("la_child_ref", "la_child_id"),
         ("sex", "sex"),
         ("looked_after", "looked_after"),
         ("missing_from", "from_type"),
@@ -252,6 +263,8 @@ SOUTHBAY = PoliceLayout(
         ("forename", "forename"),
         ("surname", "surname"),
         ("address", "address"),
+        ("postcode", "postcode"),
+        ("la_child_ref", "la_child_ref"),
         ("date_of_birth", "date_of_birth"),
         ("sex", "sex"),
         ("looked_after", "looked_after"),
@@ -338,6 +351,28 @@ def labels(codes: np.ndarray, values: tuple) -> pa.Array:
     return pa.array(list(values)).take(pa.array(np.where(blank, 0, codes), mask=blank))
 
 
+# Identity columns a police extract may carry (pipelines.synth.agencies fills them).
+IDENTITY_TEXT = ("forename", "surname", "postcode", "la_child_ref")
+# Letters with no decomposition to a base letter, as a system without them stores them.
+ASCII_FOR = str.maketrans({"Ł": "L", "ł": "l", "ø": "o", "Ø": "O", "ß": "ss"})
+
+
+def encodable(values: np.ndarray, encoding: str) -> np.ndarray:
+    """Text a source's encoding can hold: a name with letters it lacks (Ł in Windows-1252)
+    is stored without their accents, as such a system would."""
+    if encoding == "utf-8":
+        return values
+    out = values.copy()
+    for value in set(v for v in values.tolist() if v is not None):
+        try:
+            value.encode(encoding)
+        except UnicodeEncodeError:
+            plain = unicodedata.normalize("NFKD", value.translate(ASCII_FOR))
+            plain = "".join(c for c in plain if not unicodedata.combining(c))
+            out[values == value] = plain.encode(encoding, "replace").decode(encoding)
+    return out
+
+
 def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[str, pa.Array]:
     """Every column of one file as text, keyed by field."""
 
@@ -349,9 +384,8 @@ def police_columns(layout: PoliceLayout, rows: dict[str, np.ndarray]) -> dict[st
         if field == "person_ref":
             assert layout.person_ref is not None
             return layout.person_ref(rows["person_no"])
-        if field in ("forename", "surname"):
-            prefix = "Testforename" if field == "forename" else "Testsurname"
-            return _join(prefix, pc.cast(pa.array(rows["person_no"]), pa.string()))
+        if field in IDENTITY_TEXT:
+            return pa.array(encodable(rows[field], layout.encoding), pa.string())
         if field == "address":
             house = pc.cast(pa.array(rows["person_no"] % 200 + 1), pa.string())
             return _join(house, f" Testaddress Road, {TOWN[layout.source]}")

@@ -21,7 +21,7 @@ BOYS = {
     "WOTH": """Jakub|Kuba|Jacob;Kacper||Kasper;Szymon||Simon;Oskar||Oscar;Łukasz|Łukas|Lukasz;
         Andrei||Andrey,Andrej;Mihai||;Stefan||Ștefan;Aleksander|Olek|Aleksandr,Alexandru;
         Mateusz|Mati|;Filip||Philip;Dawid||David;Tomás|Tomi|Tomas;José|Pepe|Jose;Zoran||""",
-    "ASIA": """Muhammad|Mo|Mohammed,Mohammad,Mohamed;Ibrahim||Ebrahim;Yusuf||Yousef,Youssef;
+    "AOTH": """Muhammad|Mo|Mohammed,Mohammad,Mohamed;Ibrahim||Ebrahim;Yusuf||Yousef,Youssef;
         Ali||;Omar||Umar;Hamza||Hamzah;Ahmed||Ahmad;Bilal||;Ayaan||Ayan;Zain||Zayn,Zayne;
         Abdullah||Abdulla;Hassan||Hasan;Imran||;Arjun||;Rohan||""",
     "BAFR": """Oluwaseun|Seun|;Chinedu|Nedu|;Kwame||;Tobiloba|Tobi|;Emmanuel|Manny|Emanuel;
@@ -40,7 +40,7 @@ GIRLS = {
     "WOTH": """Natalia|Nata|Natalie;Zuzanna|Zuzia|Susanna;Maja||Maya;Oliwia||Olivia;
         Wiktoria|Wika|Victoria;Julia||Yulia;Alexandra|Ola,Sasha|Aleksandra;Ioana||Joana;
         Andreea||Andrea;Małgorzata|Gosia|Malgorzata;Agnieszka|Aga|""",
-    "ASIA": """Fatima||Fatimah,Fatma;Aisha||Ayesha,Aysha,Aishah;Maryam||Mariam,Miriam;
+    "AOTH": """Fatima||Fatimah,Fatma;Aisha||Ayesha,Aysha,Aishah;Maryam||Mariam,Miriam;
         Zainab||Zaynab;Khadija||Khadijah;Noor||Nur;Hafsa||Hafsah;Amina||Aminah,Ameena;
         Sana||Sanaa;Priya||;Anaya||Ananya;Safiya||Safiyyah,Sofia;Iqra||;Halima||Halimah""",
     "BAFR": """Precious||;Chiamaka|Amaka|;Ayodele|Ayo|;Blessing||;Esther||;Abena||;
@@ -59,14 +59,14 @@ SURNAMES = {
     "WOTH": """Kowalski||Kowalska;Nowak||Novak;Wiśniewski||Wisniewski;Popescu||;
         Lewandowski||Lewandowska;Wójcik||Wojcik;Ionescu||;Dumitru||;Horvat||;
         Fernández||Fernandez;Müller||Muller,Mueller;Silva||Da Silva;Santos||""",
-    "ASIA": """Khan||Kahn;Hussain||Hussein,Husain;Ahmed||Ahmad;Begum||;Ali||;
+    "AOTH": """Khan||Kahn;Hussain||Hussein,Husain;Ahmed||Ahmad;Begum||;Ali||;
         Rahman||Rehman;Chowdhury||Choudhury,Chaudhry;Mohammed||Muhammad,Mohammad;
         Iqbal||;Shah||;Akhtar||Akhter;Patel||;Islam||;Mahmood||Mahmud;Uddin||Udin""",
     "BAFR": """Okafor||;Adeyemi||Adeymi;Mensah||;Osei||;Okoro||;Boateng||;Nwosu||;
         Adebayo||;Asante||;Mwangi||;Kamara||;Bangura||""",
 }
 # SSDA903 ethnicity codes for the groups above, and their shares among the children.
-ETHNIC_CODES = ("WBRI", "WOTH", "ASIA", "BAFR")
+ETHNIC_CODES = ("WBRI", "WOTH", "AOTH", "BAFR")
 ETHNIC_SHARES = (0.66, 0.12, 0.13, 0.09)
 
 

@@ -1,6 +1,6 @@
 """The errors real identity records have, planted in synthetic ones: each kind hits exactly
 round(rate x eligible) records, chosen at random among those it can apply to, so a test can
-state the count for a seed and a benchmark the rate (docs/linkage.md, "Synthetic truth")."""
+state the count for a seed and a benchmark the rate (identities.person_records, agencies)."""
 
 from __future__ import annotations
 

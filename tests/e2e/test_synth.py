@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import synth_standard_codes
 
+from pipelines.synth import council_files
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
@@ -111,14 +112,14 @@ def test_manifest_accounting(run) -> None:
     out, manifest = run
     assert json.loads((out / "synth_manifest.json").read_text()) == manifest
     assert re.fullmatch(r"\d{4}-\d\d", manifest["until"])
-    assert set(manifest["sources"]) == set(synth.SOURCES)
+    assert set(manifest["sources"]) == {*synth.SOURCES, *council_files.IDENTITY_SOURCES}
     budgeted = 0  # files big enough for one defect of every kind: the check below must run
     for source, info in manifest["sources"].items():
         assert sorted(info["files"]) == sorted(p.name for p in (out / source).iterdir())
         for name, f in info["files"].items():
             assert f["rows"] == f["loaded"] + f["quarantined"] + f["out_of_scope"], name
             assert f["quarantined"] <= 0.05 * f["rows"], name
-            if source == "riverton":
+            if source == "riverton" or source in council_files.IDENTITY_SOURCES:
                 continue
             assert f["out_of_scope"] == f["defects"]["adult"]
             assert f["quarantined"] == sum(f["defects"].values()) - f["defects"]["adult"]
@@ -252,7 +253,7 @@ def test_formats_are_as_declared(run) -> None:
 
     south_file = next((out / "southbay").glob("*history*"))
     south = pd.read_csv(south_file, dtype=str)
-    standard = [f for f, _ in sl.SOUTHBAY.columns if f not in ("forename", "surname", "address")]
+    standard = [f for f, _ in sl.SOUTHBAY.columns if f not in (*sl.IDENTITY_TEXT, "address")]
     assert set(standard) == {
         *STANDARD_CODES,
         *DATETIMES,

@@ -296,6 +296,11 @@ def test_the_projects_own_declarations_load() -> None:
         "eastmoor": "mapped",
         "northshire": "mapped",
         "riverton": "ssda903_missing",
+        "riverton_children": "la_children",
+        "riverton_cme": "cme",
+        "riverton_header": "ssda903_header",
         "southbay": "standard",
         "westvale": "mapped",
     }
+    council = {n for n, s in sources.items() if s.agency == "riverton"}
+    assert council == {"riverton", "riverton_children", "riverton_cme", "riverton_header"}

@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import synth_standard_codes
 
+from pipelines.synth import council_files
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
@@ -45,9 +46,10 @@ def test_layouts_agree_with_declarations() -> None:
         fields = {f: name for f, name in layout.columns if f in STANDARD_CODES or f in DATETIMES}
         fields |= {f: n for f, n in layout.columns if f in ("episode_ref", "person_ref")}
         fields |= {f: n for f, n in layout.columns if f == "date_of_birth"}
+        fields |= {f: n for f, n in layout.columns if f in sl.IDENTITY_TEXT}
         if declared["layout"] == "standard":
             standard = (*STANDARD_CODES, *DATETIMES, "episode_ref", "person_ref", "date_of_birth")
-            assert fields == {field: field for field in standard}
+            assert fields == {field: field for field in (*standard, *sl.IDENTITY_TEXT)}
             continue
         assert declared["layout"]["format"] == layout.fmt
         assert fields == declared["layout"]["columns"]
@@ -59,6 +61,15 @@ def test_layouts_agree_with_declarations() -> None:
         assert synth.TWO_TIER_FROM.get(source, synth.NATIONAL_TWO_TIER) == str(two_tier)
     assert _declaration("eastmoor")["layout"]["sheet"] == sl.EASTMOOR.sheet
     assert _declaration("riverton")["layout"] == "ssda903_missing"
+    council = {"riverton": "ssda903_missing"} | {
+        "riverton_children": "la_children",
+        "riverton_header": "ssda903_header",
+        "riverton_cme": "cme",
+    }
+    for source, layout_name in council.items():
+        assert _declaration(source)["layout"] == layout_name
+        assert _declaration(source)["agency"] == "riverton"
+    assert set(council) == {"riverton", *council_files.IDENTITY_SOURCES}
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

@@ -1,0 +1,209 @@
+"""The same fictional children across the generated sources (pipelines.synth.agencies): the
+truth file names the person behind every record, the episodes are those drawn without
+identities, cross-references and dates of birth agree as the truth says, twins exist, and
+the council's files hang together."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.synth import council_files
+from pipelines.synth import generator as synth
+from pipelines.synth import layouts as sl
+
+UNTIL = "2024-02"
+POLICE_CSV = ("northshire", "westvale", "southbay")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    base = tmp_path_factory.mktemp("agencies")
+    return base, synth.generate(base / "raw", seed=7, scale=0.3, until=UNTIL)
+
+
+@pytest.fixture(scope="module")
+def out(generated: tuple[Path, dict]) -> Path:
+    return generated[0]
+
+
+def _police(raw: Path, source: str) -> pd.DataFrame:
+    """Every row of a force's files, its columns by field name."""
+    layout = sl.POLICE_LAYOUTS[source]
+    frames = []
+    for path in sorted((raw / source).iterdir()):
+        if layout.fmt == "xlsx":
+            frame = pd.read_excel(path, sheet_name=layout.sheet, header=2, engine="calamine")
+            frame = frame.astype(object).where(frame.notna(), None)
+        else:
+            frame = pd.read_csv(
+                path,
+                sep=layout.delimiter,
+                encoding="utf-8-sig" if layout.bom else layout.encoding,
+                dtype=str,
+                keep_default_na=False,
+            ).replace("", None)
+        frames.append(frame.rename(columns={name: field for field, name in layout.columns}))
+    frame = pd.concat(frames, ignore_index=True)
+    if layout.fmt == "csv":
+        frame["dob"] = pd.to_datetime(frame["date_of_birth"], format=layout.date_format)
+    frame["source"] = source
+    return frame
+
+
+def _council(raw: Path, source: str) -> pd.DataFrame:
+    files = sorted((raw / source).iterdir())
+    return pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files])
+
+
+def _truth(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / council_files.TRUTH_FILE, dtype=str)
+
+
+def test_truth_sits_beside_the_raw_folder_and_names_every_loaded_record(
+    generated: tuple[Path, dict],
+) -> None:
+    out, manifest = generated
+    truth = _truth(out)
+    assert list(truth.columns) == ["source", "person_ref", "true_person"]
+    assert not list((out / "raw").rglob(council_files.TRUTH_FILE))
+    assert not truth.duplicated(["source", "person_ref"]).any()
+    written = [
+        _police(out / "raw", s)[["source", "person_ref"]].dropna() for s in synth.POLICE_SOURCES
+    ]
+    for source, column in (
+        ("riverton", "CHILD"),
+        ("riverton_children", "person_ref"),
+        ("riverton_header", "CHILD"),
+        ("riverton_cme", "person_ref"),
+    ):
+        refs = _council(out / "raw", source)[column]
+        written.append(pd.DataFrame({"source": source, "person_ref": refs}))
+    records = pd.concat(written).drop_duplicates()
+    assert set(map(tuple, truth[["source", "person_ref"]].to_numpy())) <= set(
+        map(tuple, records.to_numpy())
+    )
+    # One row per child a source's files load (a child whose every row is quarantined has
+    # no identity record); every row of the council's identity files loads.
+    children = {source: info["children"] for source, info in manifest["sources"].items()}
+    assert (
+        truth["source"].value_counts().to_dict()
+        == children
+        == {
+            "riverton_children": 456,
+            "riverton_header": 309,
+            "southbay": 299,
+            "riverton": 212,
+            "westvale": 77,
+            "eastmoor": 39,
+            "northshire": 74,
+            "riverton_cme": 52,
+        }
+    )
+    assert truth["true_person"].nunique() == 845
+
+
+def test_episodes_are_those_drawn_without_the_other_sources(out: Path, tmp_path: Path) -> None:
+    alone = synth.generate(tmp_path / "raw", seed=7, scale=0.3, until=UNTIL, sources=["westvale"])
+    drawn = _police(tmp_path / "raw", "westvale")
+    together = _police(out / "raw", "westvale")
+    episode = [f for f, _ in sl.WESTVALE.columns if f not in sl.IDENTITY_TEXT]
+    pd.testing.assert_frame_equal(drawn[episode], together[episode])
+    manifest = synth.generate(tmp_path / "all" / "raw", seed=7, scale=0.3, until=UNTIL)
+    assert alone["sources"]["westvale"] == manifest["sources"]["westvale"]
+
+
+def test_cross_references_name_the_same_child(out: Path) -> None:
+    truth = _truth(out).set_index(["source", "person_ref"])["true_person"]
+    police = pd.concat([_police(out / "raw", s) for s in synth.POLICE_SOURCES])
+    police = police.dropna(subset=["person_ref"]).drop_duplicates(["source", "person_ref"])
+    # Only children whose rows load have identity records, and so truth.
+    keys = zip(police["source"], police["person_ref"], strict=True)
+    police = police[[key in truth.index for key in keys]]
+    carried = police.dropna(subset=["la_child_ref"])
+    assert len(carried) == 33
+    child = [truth[("riverton_children", r)] for r in carried["la_child_ref"]]
+    own = [truth[key] for key in zip(carried["source"], carried["person_ref"], strict=True)]
+    assert child == own
+    la = _council(out / "raw", "riverton_children")
+    reported = la[la["police_ref"] != ""]
+    assert len(reported) == 34
+    refs = zip(police["source"], police["person_ref"], strict=True)
+    police_person = {r: truth[(s, r)] for s, r in refs}
+    assert [police_person[r] for r in reported["police_ref"]] == [
+        truth[("riverton_children", r)] for r in reported["person_ref"]
+    ]
+
+
+def test_one_childs_dates_of_birth_agree_or_differ_as_records_do(out: Path) -> None:
+    truth = _truth(out)
+    police = pd.concat([_police(out / "raw", s) for s in POLICE_CSV]).dropna(subset=["person_ref"])
+    # A child's date of birth as most of a source's rows give it (a few carry planted faults).
+    usual = police.groupby(["source", "person_ref"])["dob"].agg(lambda d: d.mode().iloc[0])
+    missing = _council(out / "raw", "riverton")
+    missing["dob"] = pd.to_datetime(missing["DOB"], format="%d/%m/%Y")
+    council = missing.groupby("CHILD")["dob"].agg(lambda d: d.mode().iloc[0])
+    dob = pd.concat(
+        [
+            usual.reset_index(),
+            council.rename_axis("person_ref").reset_index().assign(source="riverton"),
+        ]
+    )
+    rows = truth.merge(dob, on=["source", "person_ref"])
+    pairs = rows.merge(rows, on="true_person").query(
+        "source_x < source_y or (source_x == source_y and person_ref_x < person_ref_y)"
+    )
+    same = pairs["dob_x"] == pairs["dob_y"]
+    swapped = (pairs["dob_x"].dt.day == pairs["dob_y"].dt.month) & (
+        pairs["dob_x"].dt.month == pairs["dob_y"].dt.day
+    )
+    one_day = (pairs["dob_y"] - pairs["dob_x"]).abs() == pd.Timedelta(days=1)
+    assert (same | swapped | one_day).all()
+    # At this scale few children coincide in date of birth: all these agree exactly.
+    assert (int(same.sum()), int((swapped & ~same).sum()), int(one_day.sum())) == (9, 0, 0)
+
+
+def test_twins_share_surname_birth_and_home_but_not_forename(out: Path) -> None:
+    truth = _truth(out)
+    la = _council(out / "raw", "riverton_children")
+    la = la.merge(truth[truth["source"] == "riverton_children"], on="person_ref")
+    key = ["surname", "date_of_birth", "postcode"]
+    clean = la[(la[key] != "").all(axis=1)]
+    pairs = clean.merge(clean, on=key).query("true_person_x < true_person_y")
+    assert len(pairs) == 2
+    assert (pairs["forename_x"] != pairs["forename_y"]).all()
+
+
+def test_the_councils_files_hang_together(out: Path) -> None:
+    raw = out / "raw"
+    header = _council(raw, "riverton_header")
+    missing = _council(raw, "riverton")
+    la = _council(raw, "riverton_children")
+    assert list(header.columns) == ["CHILD", "SEX", "DOB", "ETHNIC", "UPN"]
+    assert set(header["SEX"]) == {"1", "2"}
+    assert header["UPN"].str.fullmatch(r"[A-Z]\d{12}|UN[1-5]").all()
+    # Every child missing from care is in a header, with its Missing table's date of birth.
+    given = missing.groupby("CHILD")["DOB"].agg(set)
+    assert set(given.index) <= set(header["CHILD"])
+    first = header.groupby("CHILD")["DOB"].first()
+    # All but five: each of those has only rows with a planted date of birth (586, adult).
+    differ = [child for child, dobs in given.items() if first[child] not in dobs]
+    assert len(differ) == 5
+    assert (missing["CHILD"].isin(differ).groupby(missing["CHILD"]).sum()[differ] == 1).all()
+    assert set(header["CHILD"]) <= set(la.loc[la["looked_after"] == "Y", "person_ref"])
+    cme = _council(raw, "riverton_cme")
+    assert list(cme.columns) == [
+        *("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode"),
+        *("off_roll_on", "reason", "resolved_on"),
+    ]
+    age = (pd.to_datetime(cme["off_roll_on"]) - pd.to_datetime(cme["date_of_birth"])).dt.days
+    assert age.between(5 * 365 - 3, 16 * 365.25 + 3).all()
+    ended = cme[cme["resolved_on"] != ""]
+    assert (ended["resolved_on"] > ended["off_roll_on"]).all()
+    last = dt.date(2024, 2, 29).isoformat()
+    assert (cme["off_roll_on"] <= last).all() and (ended["resolved_on"] <= last).all()
+    assert np.isin(la["sex"].unique(), ["M", "F", "X", "U"]).all()
