@@ -103,14 +103,13 @@ LINKAGE_FORENAME_VARIANTS = SCHEMAS_DIR / "linkage" / "forename_variants.csv"
 # A pair scored at or above this match probability is linked without review. Chosen from
 # measured precision and recall on seeded synthetic person records the model was not trained
 # on (docs/linkage.md, "Thresholds"): at 0.8, 8,000 records (seed 7) linked with precision
-# 0.9957 and recall 0.9921; 0.9 gave 0.9975 and 0.9881, 0.7 gave 0.9946 and 0.9928.
+# 0.9957 and recall 0.9908; 0.9 gave 0.9975 and 0.9872, 0.7 gave 0.9946 and 0.9914.
 LINK_UPPER_PROBABILITY = float(os.environ.get("WHEREABOUTS_LINK_UPPER", "0.8"))
 # A pair scored at or above this (and below the upper threshold) waits for a reviewer in the
-# review queue; below it, the pair is taken to be two children. At 0.4 the queue held 65
-# pairs of 8,000 records and deciding them by the truth raised recall to 0.9964; at 0.2 it
-# held 1,258 (a council's nameless SSDA903 records agree with many on birth date and sex
-# alone) for 0.9982.
-LINK_LOWER_PROBABILITY = float(os.environ.get("WHEREABOUTS_LINK_LOWER", "0.4"))
+# review queue; below it, the pair is taken to be two children. At 0.2 the queue held 84
+# pairs of those 8,000 records, and deciding them by the truth raised recall to 0.9959 (0.4:
+# 61 pairs, 0.9946; 0.1: 86 pairs, 0.9959).
+LINK_LOWER_PROBABILITY = float(os.environ.get("WHEREABOUTS_LINK_LOWER", "0.2"))
 # The namespace of person_id's keyed hash (pseudonym.keyed_hashes): a person_id can never
 # equal a child_id made from the same text.
 PERSON_ID_NAMESPACE = "person"

@@ -255,7 +255,7 @@ def _keep_scored(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> 
 
 
 def _apply_decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Must-link decisions become links; any decided pair leaves the queue."""
+    """Must-link decisions become links; a decided or linked pair leaves the queue."""
     con.execute("delete from record_pairs where rule = 'decision'")
     con.execute(
         """
@@ -267,10 +267,14 @@ def _apply_decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
         """,
         [run_id],
     )
+    # A decided pair, or one a rule has linked since it was queued, needs no reviewer.
     con.execute(
         """
-        delete from review_queue q where exists (select 1 from link_decisions d
-            where d.record_a = q.record_a and d.record_b = q.record_b)
+        delete from review_queue q
+        where exists (select 1 from link_decisions d
+                      where d.record_a = q.record_a and d.record_b = q.record_b)
+           or exists (select 1 from record_pairs p
+                      where p.record_a = q.record_a and p.record_b = q.record_b)
         """
     )
 

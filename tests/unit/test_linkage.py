@@ -282,3 +282,16 @@ def test_link_decide_and_review_from_the_command_line(tmp_path, capsys, monkeypa
         "select record_a, record_b, decision, decided_by from link_decisions"
     ).fetchall() == [("council:C1", "force:P1", "different", "reviewer")]
     assert con.execute("select count(*) from review_queue").fetchall() == [(0,)]
+
+
+def test_linking_without_a_saved_model_says_how_to_make_one(tmp_path):
+    from pipelines.errors import MissingInput
+
+    con = store(tmp_path, [record("force", "P1")])
+    missing = tmp_path / "model.json"
+    with pytest.raises(
+        MissingInput, match=r"model.json: no linkage model \(run 'whereabouts link train'\)"
+    ):
+        link_records(con, KEY, "r1", missing, NOW)
+    # Nothing of the failed run is kept.
+    assert con.execute("select count(*) from linkage_runs").fetchall() == [(0,)]
