@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
 from datetime import datetime
 from pathlib import Path
@@ -123,15 +122,19 @@ def waterfall_svg(steps: list[tuple[str, float]]) -> str:
     return "".join(parts) + "</svg>"
 
 
-def pair_steps(model: dict[str, Any], weights: dict[str, Any]) -> list[tuple[str, float]]:
-    """The waterfall's steps: the prior, then each comparison's level and weight."""
-    prior = model["probability_two_random_records_match"]
-    steps = [("prior (two random records)", math.log2(prior / (1 - prior)))]
+def pair_steps(
+    model: dict[str, Any], weights: dict[str, Any], match_weight: float
+) -> list[tuple[str, float]]:
+    """The waterfall's steps: the prior, then each comparison's level and weight. The prior
+    is what the run used (scaled to the store's size, model.model_for): the pair's match
+    weight less its comparisons' weights."""
     labels = _level_labels(model)
+    steps = []
     for name, value in weights.items():
         level = labels.get(name, {}).get(int(value["level"]), str(value["level"]))
         steps.append((f"{name}: {level}", float(value["weight"] or 0.0)))
-    return steps
+    prior = match_weight - sum(weight for _, weight in steps)
+    return [("prior (two random records)", prior), *steps]
 
 
 def pair_page(
@@ -168,7 +171,7 @@ def export_review(
     """One page per queued pair in `out` (0700), each 0600; returns their paths."""
     model = load_model(model_path)
     queue = con.execute(
-        "select record_a, record_b, match_probability, weights from review_queue "
+        "select record_a, record_b, match_probability, match_weight, weights from review_queue "
         "order by match_probability desc, record_a, record_b"
     ).fetchall()
     columns = ["record_id", *SHOWN]
@@ -176,14 +179,14 @@ def export_review(
     with private_files():
         out.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(out, 0o700)
-        for a, b, probability, weights in queue:
+        for a, b, probability, match_weight, weights in queue:
             rows = con.execute(
                 f"select {', '.join(columns)} from identity_records "
                 "where record_id in (?, ?) order by record_id",
                 [a, b],
             ).fetchall()
             records = [dict(zip(columns, row, strict=True)) for row in rows]
-            steps = pair_steps(model, json.loads(weights) if weights else {})
+            steps = pair_steps(model, json.loads(weights) if weights else {}, match_weight)
             path = out / f"review-{a}-{b}.html"
             path.write_text(pair_page(records, probability, steps), encoding="utf-8")
             os.chmod(path, 0o600)

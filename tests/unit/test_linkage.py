@@ -181,15 +181,20 @@ def test_pairs_between_the_thresholds_wait_for_review(tmp_path, monkeypatch):
     # Nothing is sure enough to link: the pair waits in the queue, and the two stay apart.
     monkeypatch.setattr(settings, "LINK_UPPER_PROBABILITY", 1.01)
     link(con, "r1")
-    queued = con.execute("select record_a, record_b, match_probability from review_queue")
-    (a, b, probability), = queued.fetchall()  # fmt: skip
+    queued = con.execute(
+        "select record_a, record_b, match_probability, match_weight from review_queue"
+    )
+    (a, b, probability, weight), = queued.fetchall()  # fmt: skip
     assert (a, b) == ("council:C1", "force:P1")
     assert settings.LINK_LOWER_PROBABILITY <= probability < 1.01
     assert persons(con) == [["council:C1"], ["force:P1"]]
     pages = export_review(con, tmp_path / "review")
     assert [p.name for p in pages] == ["review-council:C1-force:P1.html"]
     page = pages[0].read_text()
-    assert "OLIVAI" in page and "<svg" in page and "final match weight" in page
+    assert "OLIVAI" in page and "<svg" in page
+    # The waterfall's steps (the prior the run used, then each comparison) add up to the
+    # pair's match weight.
+    assert "final match weight</text><rect" in page and f">{weight:+.2f}</text></svg>" in page
     assert "://" not in page and "src=" not in page
     assert stat.S_IMODE(os.stat(pages[0]).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(tmp_path / "review").st_mode) == 0o700
