@@ -25,6 +25,8 @@ RECORD_COLUMNS = (
     "la_child_ref",
     "police_ref",
 )
+# The identity values of a record (the rest identify it).
+VALUES = RECORD_COLUMNS[4:]
 # Which normalisation each identity column gets (normalise.py is the one place it happens).
 NORMALISERS = {
     "forename": normalise.normalise_name,
@@ -53,7 +55,8 @@ def normalised(frame: pd.DataFrame) -> pd.DataFrame:
 def upsert_records(
     con: duckdb.DuckDBPyConnection, frame: pd.DataFrame, run_id: str, now: datetime
 ) -> int:
-    """Insert or replace these records (latest values win); returns how many."""
+    """Insert these records or update them (latest non-null values win, as the nightly's
+    capture does); returns how many."""
     rows = normalised(frame)
     rows["first_seen_at"] = now
     rows["updated_at"] = now
@@ -64,14 +67,9 @@ def upsert_records(
             """
             insert into identity_records by name
             select * from incoming_records
-            on conflict (record_id) do update set
-                forename = excluded.forename, surname = excluded.surname,
-                date_of_birth = excluded.date_of_birth, sex = excluded.sex,
-                postcode = excluded.postcode, upn = excluded.upn,
-                nhs_number = excluded.nhs_number, la_child_ref = excluded.la_child_ref,
-                police_ref = excluded.police_ref, updated_at = excluded.updated_at,
-                updated_run = excluded.updated_run
-            """
+            on conflict (record_id) do update set {kept},
+                updated_at = excluded.updated_at, updated_run = excluded.updated_run
+            """.format(kept=", ".join(f"{f} = coalesce(excluded.{f}, {f})" for f in VALUES))
         )
     finally:
         con.unregister("incoming_records")

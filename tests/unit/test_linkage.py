@@ -300,3 +300,31 @@ def test_linking_without_a_saved_model_says_how_to_make_one(tmp_path):
         link_records(con, KEY, "r1", missing, NOW)
     # Nothing of the failed run is kept.
     assert con.execute("select count(*) from linkage_runs").fetchall() == [(0,)]
+
+
+def test_a_changed_record_is_scored_again_and_a_link_it_loses_is_a_split(tmp_path):
+    con = store(
+        tmp_path,
+        [record("force", "P1", nhs_number=NHS_A), record("council", "C1", nhs_number=NHS_A)],
+    )
+    assert link(con, "r1").scored == 2
+    person = person_of(con, "force:P1")
+    assert persons(con) == [["council:C1", "force:P1"]]
+    assert link(con, "r2").scored == 0  # nothing new or changed: nothing scored
+    # The council corrects its record: another child altogether.
+    corrected = record(
+        "council", "C1", forename="Zed", date_of_birth="2012-01-02", nhs_number=NHS_B
+    )
+    add(con, [corrected], run="r3")
+    assert link(con, "r3").scored == 1
+    assert persons(con) == [["council:C1"], ["force:P1"]]
+    assert person_of(con, "force:P1") != person or person_of(con, "council:C1") != person
+    ((change, kept, new, moved, reason),) = con.execute(
+        "select change, person_id, other_person_id, record_id, reason from person_changes"
+    ).fetchall()
+    assert (change, kept, reason) == (
+        "split",
+        person,
+        "links no longer hold (records changed or keys corrected)",
+    )
+    assert person_of(con, moved) == new
