@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -54,6 +55,7 @@ def nightly_command(args: argparse.Namespace) -> int:
         validation_dir=args.reports,
         full_rebuild=args.full_rebuild,
         force=args.force,
+        identity_db=args.identity_db,
     )
     print("\n".join(summary.lines()))
     return EXIT_ATTENTION if summary.attention else 0
@@ -99,7 +101,7 @@ def demo_command(args: argparse.Namespace) -> int:
 
         print(f"writing synthetic extracts to {raw} ...")
         generate(raw, seed=42, scale=1.0, until=month)
-    summary = run_nightly(as_of=today)
+    summary = run_nightly(as_of=today, identity_db=args.identity_db)
     print("\n".join(summary.lines()))
     path = briefing_flow(month=month)
     print(f"  briefing for {month}: {path}")
@@ -129,12 +131,10 @@ def _print_headlines(db: Path) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     from pipelines.orchestration.schedules import serve as serve_schedules
 
-    try:
+    # Ctrl-C or SIGTERM is how serve is meant to end, whichever step it interrupts
+    # (one CI run in about ten saw an interrupt escape Prefect's own shutdown).
+    with contextlib.suppress(KeyboardInterrupt):
         serve_schedules()
-    except KeyboardInterrupt:
-        # Ctrl-C or SIGTERM is how serve is meant to end, whichever step it interrupts
-        # (one CI run in about ten saw an interrupt escape Prefect's own shutdown).
-        pass
     return 0
 
 

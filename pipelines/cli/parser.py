@@ -52,12 +52,13 @@ def parser() -> argparse.ArgumentParser:
     )
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
+    demo = commands.add_parser(
         "demo",
         help="synthetic extracts (if data/raw is empty), nightly, then the latest briefing",
         description="Synthetic extracts (if the raw folder is empty), then nightly, then the "
         "briefing for the latest complete month; prints where everything is.",
     )
+    _identity_db_option(demo)
 
     nightly = commands.add_parser(
         "nightly",
@@ -79,6 +80,7 @@ def parser() -> argparse.ArgumentParser:
         help="private working store (default: the --db's own, data/work/whereabouts-work.duckdb "
         "for the default --db; WHEREABOUTS_WORK_DB)",
     )
+    _identity_db_option(nightly)
     nightly.add_argument(
         "--as-of", type=_date, default=None, help="run date for as-of figures (default today)"
     )

@@ -14,18 +14,8 @@ import duckdb
 
 from pipelines.db import connect, private_files
 
-# The identity values a source may carry (README, "Identity columns"), with their types.
-IDENTITY_FIELDS: dict[str, str] = {
-    "forename": "VARCHAR",
-    "surname": "VARCHAR",
-    "date_of_birth": "DATE",
-    "sex": "VARCHAR",
-    "postcode": "VARCHAR",
-    "upn": "VARCHAR",
-    "nhs_number": "VARCHAR",
-    "la_child_ref": "VARCHAR",
-    "police_ref": "VARCHAR",
-}
+# The identity values a source may carry: declared with the standard record, re-exported.
+from pipelines.sources.record import IDENTITY_FIELDS as IDENTITY_FIELDS
 
 DDL = """
 -- One row per source and person reference: the latest known identity values, normalised
@@ -47,6 +37,15 @@ create table if not exists identity_records (
     first_seen_at timestamp not null,
     updated_at timestamp not null,
     updated_run varchar not null
+);
+-- Each raw file whose identities are stored here, written in the transaction that stores
+-- them: a loaded file of the working store's ledger missing here (a run killed between the
+-- two stores, or files ingested before identities were captured) is read again.
+create table if not exists identity_files (
+    file varchar primary key,
+    sha256 varchar not null,
+    captured_at timestamp not null,
+    run_id varchar not null
 );
 -- Which person each record belongs to, and how it was linked.
 create table if not exists person_links (

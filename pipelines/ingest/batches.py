@@ -31,6 +31,21 @@ class Batch:
     persons: pd.DataFrame
     rows_read: int
     rows_out_of_scope: int
+    # row_number and child_id of rows loaded as identities alone (the identity layouts)
+    identity_rows: pd.DataFrame | None = None
+
+    @property
+    def loaded(self) -> pd.DataFrame:
+        """row_number and child_id of every row loaded, as an episode or as an identity."""
+        if self.identity_rows is not None:
+            return self.identity_rows
+        return self.versions[["row_number", "child_id"]]
+
+    @property
+    def rows_loaded(self) -> int:
+        return len(self.versions) + (
+            len(self.identity_rows) if self.identity_rows is not None else 0
+        )
 
 
 def _reasons(failures: pd.DataFrame) -> pd.Series:

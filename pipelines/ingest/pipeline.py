@@ -20,6 +20,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipelines.db import private_files
 from pipelines.ingest.batches import (
@@ -29,6 +30,12 @@ from pipelines.ingest.batches import (
     repeated_refs,
     ssda903_batch,
     with_repeats,
+)
+from pipelines.ingest.identities import (
+    LatestRows,
+    identity_batch,
+    split_identities,
+    ssda903_identities,
 )
 from pipelines.ingest.prepared import FileResult, Prepared
 from pipelines.ingest.pseudonym import ChildIds
@@ -69,8 +76,11 @@ def prepare(
     key: bytes,
     this_run: dict[str, str],
     reading: list[str],
+    collect: bool = False,
 ) -> Prepared:
-    """Hash, de-duplicate, read and type one file; SSDA903 tables are decided here.
+    """Hash, de-duplicate, read and type one file; SSDA903 tables and files of identities
+    alone are decided here. Identity columns are split off the text at once, and kept only
+    where `collect`.
 
     `this_run` maps the hashes of files already prepared in this run to their names;
     `reading` names every file this run reads, whose bytes in the ledger are about to change.
@@ -104,9 +114,20 @@ def prepare(
         prepared.result.message = str(exc)
         return prepared
     prepared.text, prepared.malformed = read.table, read.malformed
+    if raw.source.is_ssda903:
+        identity = ssda903_identities(read.table)
+    elif raw.source.is_identity_only:
+        identity = read.table
+    else:
+        prepared.text, identity = split_identities(read.table)
+    prepared.identity = identity if collect else None
     # Only a file that was read can be the original a later copy is skipped for.
     this_run[sha] = raw.rel
-    if raw.source.is_ssda903:
+    if raw.source.is_identity_only:
+        prepared.batch = identity_batch(
+            text_frame(prepared.text), raw.source, key, prepared.malformed
+        )
+    elif raw.source.is_ssda903:
         assert year_end is not None  # read above for every SSDA903 file
         prepared.batch = ssda903_batch(
             text_frame(prepared.text), raw.source, key, year_end, prepared.malformed
@@ -263,14 +284,37 @@ def ingest_files(
     key: bytes,
     run_id: str,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    identities: list[pa.Table] | None = None,
 ) -> tuple[list[FileResult], list[SuiteResult]]:
     """Ingest files in arrival order; each file is stored (or not) in one transaction.
 
-    Returns each file's ledger row and the suites that checked them, for the report.
+    Returns each file's ledger row and the suites that checked them, for the report. Given
+    `identities`, each file loaded appends its children's identities to it, one row per
+    child (pipelines.ingest.identities.CAPTURED), for the identity store: they are never
+    written to the working store.
     """
     # Every write to the private store, its write-ahead log made afresh after checkpoints.
     with private_files():
-        return _ingest_files(con, files, key, run_id, progress)
+        return _ingest_files(con, files, key, run_id, progress, identities)
+
+
+def _keep_identities(prepared: Prepared, batch: Batch, key: bytes) -> None:
+    """Note which rows hold the latest identity values of the children a piece loaded."""
+    if prepared.identity is None:
+        return
+    if prepared.latest is None:
+        # A police file's children's ids are made for its checks; other files' here.
+        refs = prepared.identity["person_ref"]
+        ids = prepared.ids or ChildIds(key, prepared.raw.source.name, refs)
+        prepared.latest = LatestRows(prepared.identity, ids)
+    prepared.latest.add(batch)
+
+
+def _hand_identities(prepared: Prepared, handed: list[tuple[FileResult, pa.Table]]) -> None:
+    """The file's loaded children with their identities, to hand out once it is stored."""
+    if prepared.latest is not None:
+        handed.append((prepared.result, prepared.latest.table(prepared.raw.source)))
+    prepared.identity = prepared.latest = None
 
 
 def _ingest_files(
@@ -279,14 +323,18 @@ def _ingest_files(
     key: bytes,
     run_id: str,
     progress: Callable[[int, int], None],
+    identities: list[pa.Table] | None,
 ) -> tuple[list[FileResult], list[SuiteResult]]:
     suites: list[SuiteResult] = []
     this_run: dict[str, str] = {}
     reading = [raw.rel for raw in files]
+    collect = identities is not None
+    # Each file's identities, handed out once its ledger row says it was loaded.
+    handed: list[tuple[FileResult, pa.Table]] = []
     # Storing has a connection (and so temporary tables and transactions) of its own.
     store = FileStore(con.cursor(), run_id)
     with closing(store.con), StoreThread(store, lambda done: progress(done, len(files))) as storing:
-        for group in _groups(prepare(con, raw, key, this_run, reading) for raw in files):
+        for group in _groups(prepare(con, raw, key, this_run, reading, collect) for raw in files):
             waiting = [p for p in group if p.awaits_checks]
             checked = checked_pieces(waiting, key, suites)
             for prepared in group:
@@ -295,10 +343,17 @@ def _ingest_files(
                         piece_of, batch = next(checked)
                         assert piece_of is prepared, "pieces arrive in file order"
                         storing.add(prepared, batch)
+                        _keep_identities(prepared, batch, key)
+                    _hand_identities(prepared, handed)
                     prepared.text = prepared.ids = prepared.repeated = None  # handed over: let go
                 elif prepared.batch is not None:
                     if prepared.raw.source.is_ssda903:
                         suites.append(dfe_outcomes(prepared))
                     storing.add(prepared, prepared.batch)
+                    _keep_identities(prepared, prepared.batch, key)
+                    _hand_identities(prepared, handed)
                 storing.finish(prepared)
+    if identities is not None:
+        # A file held back by the gate (its status set as it was stored) loaded no child.
+        identities += [table for result, table in handed if result.status == "loaded"]
     return storing.results, suites

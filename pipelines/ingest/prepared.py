@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from pipelines.ingest.batches import Batch
+from pipelines.ingest.identities import LatestRows
 from pipelines.ingest.pseudonym import ChildIds
 from pipelines.sources.discovery import RawFile
 
@@ -42,6 +43,10 @@ class Prepared:
     repeated: pa.Array | None = None  # its references on more than one row, made with its ids
     # Rows that could not be split into the header's fields: row number -> quarantine reason.
     malformed: dict[int, str] = field(default_factory=dict)
+    # Its identity columns as text (pipelines.ingest.identities), kept only when identities
+    # are handed out, and which rows hold its loaded children's latest values.
+    identity: pa.Table | None = None
+    latest: LatestRows | None = None
 
     @property
     def awaits_checks(self) -> bool:

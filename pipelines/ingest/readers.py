@@ -28,7 +28,14 @@ import pyarrow.parquet as pq
 from pipelines.errors import WhereaboutsError
 from pipelines.ingest.unreadable import library_problem
 from pipelines.sources.declarations import Source
-from pipelines.sources.record import DATE_FIELDS, DATETIME_FIELDS, FIELDS, REQUIRED, SSDA903_COLUMNS
+from pipelines.sources.record import (
+    DATE_FIELDS,
+    DATETIME_FIELDS,
+    FIELDS,
+    IDENTITY_ONLY,
+    REQUIRED,
+    SSDA903_COLUMNS,
+)
 
 EXTENSIONS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".parquet": "parquet"}
 DELIMITERS = (",", ";", "|", "\t")
@@ -338,9 +345,23 @@ def read_parquet_text(path: Path) -> pa.Table:
 
 
 def required_columns(source: Source) -> list[str]:
+    """The columns a file of this source must have: an identity layout's every column."""
     if source.is_ssda903:
         return list(SSDA903_COLUMNS)
+    if source.is_identity_only:
+        return list(source.columns.values())
     return [source.columns[f] for f in REQUIRED]
+
+
+def read_fields(source: Source) -> dict[str, str]:
+    """Field -> this source's column for every field a file is read into: an identity layout's
+    own, else the standard record's (blank where unmapped) and the identity columns mapped."""
+    if source.is_ssda903:
+        return {c: c for c in SSDA903_COLUMNS}
+    if source.is_identity_only:
+        return dict(source.columns)
+    identities = {f: source.columns[f] for f in IDENTITY_ONLY if source.columns.get(f)}
+    return {field: source.columns.get(field, "") for field in FIELDS} | identities
 
 
 def _text_column(column: pa.ChunkedArray, strip: bool) -> pa.ChunkedArray:
@@ -390,11 +411,9 @@ def read_text_file(path: Path, source: Source) -> TextFile:
 
 def _read_text_file(path: Path, source: Source, fmt: str) -> TextFile:
     # Every standard field is present afterwards; those a source does not send are blank.
-    wanted = (
-        {c: c for c in SSDA903_COLUMNS}
-        if source.is_ssda903
-        else {field: source.columns.get(field, "") for field in FIELDS}
-    )
+    # Identity columns are read only where the file has them (pipelines.ingest.identities
+    # splits them off at once).
+    wanted = read_fields(source)
     malformed: dict[int, str] = {}
     epoch = EXCEL_EPOCH
     if fmt == "csv":
@@ -412,6 +431,8 @@ def _read_text_file(path: Path, source: Source, fmt: str) -> TextFile:
     if absent:
         raise RejectedFile(f"required column(s) absent: {', '.join(absent)}")
     originals = {f: by_lower.get(c.lower()) if c else None for f, c in wanted.items()}
+    if not source.is_identity_only:
+        originals = {f: o for f, o in originals.items() if o is not None or f not in IDENTITY_ONLY}
     uses = Counter(o for o in originals.values() if o is not None)
     # Memory: unmapped columns go at once, and each mapped one as soon as it is converted,
     # so a large file is never held twice. Two are converted at a time: Arrow's string

@@ -77,6 +77,13 @@ create table if not exists person_keys (
     source varchar not null,
     person_ref varchar not null
 );
+-- The person each child id was linked to (pipelines.identity): pseudonymous on both sides,
+-- replaced whole by each run's linkage; the names behind it stay in the identity store.
+create table if not exists person_ids (
+    child_id varchar primary key,
+    person_id varchar not null,
+    linked_by varchar not null     -- the rule that last joined the record to its person
+);
 create table if not exists store_identity (
     store_id varchar not null,      -- random, made when the store is created
     created_at timestamp not null

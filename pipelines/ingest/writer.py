@@ -54,6 +54,9 @@ class FileStore:
         self.con, self.run_id = con, run_id
         self.quarantine_rules: Counter[str] = Counter()
         self.seq: int | None = None  # the ingest number of the file being staged
+        # Rows of the file loaded as identities alone (no episode version): quarantined
+        # instead if the file is held.
+        self.identity_rows: list[int] = []
 
     def open(self, prepared: Prepared) -> None:
         """Empty staging tables and a new ingest number for the file."""
@@ -62,6 +65,7 @@ class FileStore:
                 f"create or replace temp table staged_{staged} as from {table} limit 0"
             )
         self.quarantine_rules = Counter()
+        self.identity_rows = []
         self.seq = next_ingest_seq(self.con)
 
     def add(self, prepared: Prepared, batch: Batch) -> None:
@@ -77,7 +81,9 @@ class FileStore:
         result.rows_read += batch.rows_read
         result.rows_out_of_scope += batch.rows_out_of_scope
         result.rows_quarantined += len(batch.quarantine)
-        result.rows_loaded += len(batch.versions)
+        result.rows_loaded += batch.rows_loaded
+        if batch.identity_rows is not None:
+            self.identity_rows += batch.identity_rows["row_number"].tolist()
 
     def finish(self, prepared: Prepared) -> FileResult:
         """Gate the file and store it with its ledger row in one transaction."""
@@ -131,6 +137,12 @@ class FileStore:
             "select source, file, row_number, ?, null from episode_versions where ingest_seq = ?",
             [f"held: {result.message}", self.seq],
         )
+        if self.identity_rows:
+            self.con.execute(
+                "insert into staged_quarantine (source, file, row_number, reasons, raw_values) "
+                "select ?, ?, unnest(?), ?, null",
+                [result.source, result.file, self.identity_rows, f"held: {result.message}"],
+            )
         self.con.execute("delete from episode_versions where ingest_seq = ?", [self.seq])
         for staged in ("findings", "persons"):
             self.con.execute(f"delete from staged_{staged}")

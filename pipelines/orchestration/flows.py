@@ -18,9 +18,11 @@ from prefect.states import Completed, Failed
 
 from pipelines import settings
 from pipelines.errors import WhereaboutsError
+from pipelines.identity.store import identity_db_for
 from pipelines.ingest.ledger import to_ingest
 from pipelines.ingest.pipeline import FileResult, ingest_files
 from pipelines.ingest.pseudonym import key_file
+from pipelines.orchestration.identities import Captured, capture_identities, with_uncaptured
 from pipelines.orchestration.locking import AlreadyRunning, run_lock
 from pipelines.orchestration.report import write_report
 from pipelines.orchestration.runs import KILLED, close_unfinished, finish_run, start_run
@@ -128,9 +130,11 @@ def find_new_files(
     sources: dict[str, Source],
     work_db: Path,
     force: bool = False,
+    identity_db: Path | None = None,
 ) -> Found:
     """List the raw files the working store has not yet ingested; the store must be one the
-    key made, of this raw folder (or `force`)."""
+    key made, of this raw folder (or `force`). With `identity_db`, files the working store
+    loaded whose identities that store lacks are read again (pipelines.identity.capture)."""
     found, undeclared = discover(raw_dir, sources)
     from pipelines.ingest.working_store import claim_raw_dir, open_work
 
@@ -138,6 +142,8 @@ def find_new_files(
     try:
         claim_raw_dir(con, work_db, raw_dir, force)
         pending = to_ingest(con, found)
+        if identity_db is not None:
+            pending = with_uncaptured(con, identity_db, found, pending)
         rows = con.execute("select distinct source from ingest_files").fetchall()
         delivered = {row[0] for row in rows}
     finally:
@@ -150,15 +156,21 @@ def find_new_files(
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5, retry_condition_fn=_can_mend)
 def ingest(
     files: list[RawFile], work_db: Path, run_id: str
-) -> tuple[list[FileResult], list[SuiteResult]]:
-    """Ingest each new file in arrival order, one transaction per file."""
+) -> tuple[list[FileResult], list[SuiteResult], Captured]:
+    """Ingest each new file in arrival order, one transaction per file; the identities read
+    are handed back, for the identity store alone."""
     from pipelines.ingest.working_store import open_work
 
     # The key is read here, never passed through Prefect, which records what tasks are given.
     key = key_file()
     con = open_work(work_db, key=key, memory_limit=settings.INGEST_DUCKDB_MEMORY_LIMIT)
+    captured = Captured()
     try:
-        return ingest_files(con, files, key.key, run_id, _progress)
+        results, suites = ingest_files(
+            con, files, key.key, run_id, _progress, identities=captured.tables
+        )
+        captured.files = [(r.file, r.sha256) for r in results if r.status == "loaded"]
+        return results, suites, captured
     finally:
         con.close()
         # Arrow's allocator keeps what the ingest freed for its own reuse; the build that
@@ -178,9 +190,14 @@ def build_database(
 
 
 @task(cache_policy=NO_CACHE)
-def validate_database(built: Path, work_db: Path) -> list[SuiteResult]:
+def validate_database(
+    built: Path, work_db: Path, sources: dict[str, Source] | None = None
+) -> list[SuiteResult]:
     """Run the curated suite and the reconciliations on the new file."""
-    return checks.curated_suites(built, building.CURATED) + [checks.reconcile(built, work_db)]
+    identity_only = [name for name, s in (sources or {}).items() if s.is_identity_only]
+    return checks.curated_suites(built, building.CURATED) + [
+        checks.reconcile(built, work_db, identity_only)
+    ]
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
@@ -220,6 +237,7 @@ class Paths:
     db: Path
     work_db: Path
     validation_dir: Path
+    identity_db: Path
 
 
 @flow(name="nightly", log_prints=False)
@@ -232,18 +250,23 @@ def nightly(
     validation_dir: Path = settings.VALIDATION_DIR,
     full_rebuild: bool = False,
     force: bool = False,
+    identity_db: Path | None = None,
 ) -> RunSummary | State:
     """Ingest new files, classify, validate, build and publish the curated database.
 
     `work_db` defaults to the published database's own working store
-    (settings.work_db_for); `force` lets a working store ingest another raw folder.
+    (settings.work_db_for), and `identity_db` to the identity store beside the working store
+    (identity.store.identity_db_for); `force` lets a working store ingest another raw folder.
     """
     as_of = as_of or date.today()
-    paths = Paths(raw_dir, sources_dir, db, work_db or settings.work_db_for(db), validation_dir)
+    work = work_db or settings.work_db_for(db)
+    paths = Paths(
+        raw_dir, sources_dir, db, work, validation_dir, identity_db or identity_db_for(work)
+    )
     run_id = datetime.now().strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     summary = RunSummary(run_id, "running", as_of.isoformat(), database=str(db))
     try:
-        with run_lock(paths.work_db, db):
+        with run_lock(paths.work_db, db, paths.identity_db):
             _record_run(paths, summary, as_of, full_rebuild, force)
     except AlreadyRunning as exc:
         return Failed(message=str(exc))
@@ -355,10 +378,14 @@ def _nightly_steps(
             "without it no child_id can be traced, and another key splits every child in two"
         )
     sources = load_declarations(paths.sources_dir)
-    found = find_new_files(paths.raw_dir, sources, paths.work_db, force)
+    found = find_new_files(paths.raw_dir, sources, paths.work_db, force, paths.identity_db)
     summary.files_seen, summary.undeclared_folders = found.seen, found.undeclared
     summary.quiet_sources = found.quiet
-    files, batch_suites = ingest(found.pending, paths.work_db, summary.run_id)
+    files, batch_suites, captured = ingest(found.pending, paths.work_db, summary.run_id)
+    capture_identities(paths.identity_db, captured, summary.run_id)
+    del captured  # identities go to the identity store and nowhere else
+    # Hook for linkage (issue 20): link the identity store's new and changed records here,
+    # before the build, so that the build can give every episode its person_id.
     summary.files_new = len(files)
     for f in files:
         summary.rows_read += f.rows_read
@@ -372,7 +399,7 @@ def _nightly_steps(
     result = build_database(paths.work_db, paths.db, sources, as_of, summary.run_id, full_rebuild)
     built, summary.build = result.path, result.line()
     try:
-        curated = validate_database(built, paths.work_db)
+        curated = validate_database(built, paths.work_db, sources)
         summary.message = gate(files, curated)
         suites = batch_suites + curated
         summary.episodes, summary.children = checks.headline_counts(built)

@@ -23,9 +23,11 @@ def lock_path(store: Path) -> Path:
 
 
 @contextmanager
-def run_lock(work_db: Path, db: Path | None = None) -> Iterator[None]:
-    """Hold exclusive locks beside the working store and beside the published database
-    (`db`) for the whole run.
+def run_lock(
+    work_db: Path, db: Path | None = None, identity_db: Path | None = None
+) -> Iterator[None]:
+    """Hold exclusive locks beside the working store, beside the published database (`db`)
+    and beside the identity store (`identity_db`) for the whole run.
 
     The second lock keeps a run with another working store from clearing this run's build
     file or renaming its own over the database this run is publishing. flock locks die with
@@ -37,6 +39,10 @@ def run_lock(work_db: Path, db: Path | None = None) -> Iterator[None]:
         held.enter_context(_flock(lock_path(work_db), ""))
         if db is not None:
             held.enter_context(_flock(lock_path(db), f" on {db}"))
+        if identity_db is not None:
+            # Another working store's run may name the same identity store (--identity-db).
+            identity_db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            held.enter_context(_flock(lock_path(identity_db), f" on {identity_db}"))
         yield
 
 

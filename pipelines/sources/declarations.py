@@ -12,12 +12,20 @@ from typing import Any, TypedDict
 import yaml
 
 from pipelines.errors import ConfigurationError
-from pipelines.sources.record import CODES, FIELDS, REQUIRED, canonical_code
+from pipelines.sources.record import (
+    CODES,
+    FIELDS,
+    IDENTITY_FIELDS,
+    IDENTITY_LAYOUTS,
+    IDENTITY_ONLY,
+    REQUIRED,
+    canonical_code,
+)
 
 REGIMES = ("single", "two_tier", "continuum")
-LAYOUTS = ("standard", "ssda903_missing")
+LAYOUTS = ("standard", "ssda903_missing", *IDENTITY_LAYOUTS)
 FORMATS = ("csv", "xlsx", "parquet")
-TOP_KEYS = {"name", "description", "layout", "regimes"}
+TOP_KEYS = {"name", "agency", "description", "layout", "regimes"}
 MAPPING_KEYS = {"format", "sheet", "columns", "codes"}
 
 
@@ -34,7 +42,7 @@ class RegimeChange:
 @dataclass(frozen=True)
 class Source:
     name: str
-    kind: str  # "standard", "ssda903_missing" or "mapped"
+    kind: str  # "standard", "ssda903_missing", "mapped", or an identity layout (cme, ...)
     file: Path
     fingerprint: str  # changes whenever the declaration's meaning changes
     description: str = ""
@@ -45,10 +53,22 @@ class Source:
     # standard field -> {this source's code, upper-cased: standard code}
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
     regimes: tuple[RegimeChange, ...] | None = None
+    # Sources of one agency share person references (a council's SSDA903 and its own
+    # case-management extract); left empty, it is the source's own name.
+    agency: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.agency:
+            object.__setattr__(self, "agency", self.name)
 
     @property
     def is_ssda903(self) -> bool:
         return self.kind == "ssda903_missing"
+
+    @property
+    def is_identity_only(self) -> bool:
+        """A layout of identities alone (ssda903_header, la_children, cme): no episodes."""
+        return self.kind in IDENTITY_LAYOUTS
 
 
 def _fail(path: Path, key: str, problem: str) -> DeclarationError:
@@ -93,6 +113,7 @@ class _Common(TypedDict):
     """The Source fields every layout shares."""
 
     name: str
+    agency: str
     file: Path
     fingerprint: str
     description: str
@@ -139,8 +160,10 @@ def _parse_mapping(path: Path, raw: dict[str, Any]) -> _Mapping:
     if not isinstance(columns, dict):
         raise _fail(path, "layout.columns", "must map standard fields to this source's columns")
     for std in columns:
-        if std not in FIELDS:
-            raise _fail(path, f"layout.columns.{std}", "not a field of the standard record")
+        if std not in FIELDS and std not in IDENTITY_FIELDS:
+            raise _fail(
+                path, f"layout.columns.{std}", "not a field of the standard record or an identity"
+            )
     for std in REQUIRED:
         if not columns.get(std):
             raise _fail(path, f"layout.columns.{std}", "required field has no mapping")
@@ -151,6 +174,12 @@ def _parse_mapping(path: Path, raw: dict[str, Any]) -> _Mapping:
         "columns": {std: str(col) for std, col in columns.items()},
         "codes": codes,
     }
+
+
+def _agency(path: Path, raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise _fail(path, "agency", "must be a name (leave it out to use the source's name)")
+    return raw.strip()
 
 
 def _text_keys(value: object) -> object:
@@ -191,6 +220,7 @@ def load_source(path: Path) -> Source:
     ).hexdigest()
     common: _Common = {
         "name": name,
+        "agency": _agency(path, raw.get("agency", name)),
         "file": path,
         "fingerprint": fingerprint[:16],
         "description": str(raw.get("description", "")),
@@ -204,7 +234,13 @@ def load_source(path: Path) -> Source:
         )
     if layout == "ssda903_missing" and regimes is not None:
         raise _fail(path, "regimes", "an SSDA903 table has no police recording regime")
-    columns = {f: f for f in FIELDS} if layout == "standard" else {}
+    if layout in IDENTITY_LAYOUTS and regimes is not None:
+        raise _fail(path, "regimes", f"a {layout} file has no episodes, so no recording regime")
+    columns = (
+        {f: f for f in (*FIELDS, *IDENTITY_ONLY)}
+        if layout == "standard"
+        else dict(IDENTITY_LAYOUTS.get(layout, {}))
+    )
     return Source(kind=layout, columns=columns, **common)
 
 

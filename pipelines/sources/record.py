@@ -41,6 +41,51 @@ CODES: dict[str, tuple[str, ...]] = {
     "cse_flag": ("Y", "N"),
     "outcome": ("returned", "found_by_police", "found_by_other", "found_harmed", "found_dead"),
 }
+# The identity values a source may carry (CONTRACT.md, "Identity columns"), with the types
+# the identity store keeps them as. They go only to the restricted identity store
+# (pipelines.identity), never to the working store's episode tables: date_of_birth and sex
+# are episode fields as well, the rest are read only to be handed to the identity store.
+IDENTITY_FIELDS: dict[str, str] = {
+    "forename": "VARCHAR",
+    "surname": "VARCHAR",
+    "date_of_birth": "DATE",
+    "sex": "VARCHAR",
+    "postcode": "VARCHAR",
+    "upn": "VARCHAR",
+    "nhs_number": "VARCHAR",
+    "la_child_ref": "VARCHAR",
+    "police_ref": "VARCHAR",
+}
+# Identity fields that are not episode fields: split off a police file as soon as it is read.
+IDENTITY_ONLY: tuple[str, ...] = tuple(f for f in IDENTITY_FIELDS if f not in FIELD_TYPES)
+# Layouts that carry only identities (no episodes), each as standard field -> its fixed
+# column (matched case-insensitively). Every mapped column must be present in a file.
+# ETHNIC (SSDA903 header) and looked_after, off_roll_on, reason, resolved_on (la_children,
+# cme) are not identity values and are not read.
+IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
+    "ssda903_header": {
+        "person_ref": "CHILD",
+        "sex": "SEX",
+        "date_of_birth": "DOB",
+        "upn": "UPN",
+    },
+    "la_children": {
+        f: f
+        for f in (
+            "person_ref",
+            "forename",
+            "surname",
+            "date_of_birth",
+            "sex",
+            "postcode",
+            "upn",
+            "nhs_number",
+        )
+    },  # fmt: skip
+    "cme": {
+        f: f for f in ("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode")
+    },
+}
 # Columns of the SSDA903 Missing table, exactly as DfE names them.
 SSDA903_COLUMNS: tuple[str, ...] = ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END")
 SSDA903_CODES: dict[str, str] = {"M": "missing", "A": "away"}

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.synth import council_records as cr
+from pipelines.synth import identifiers as idf
 from pipelines.synth import identities as ids
 from pipelines.synth import record_errors as err
 
@@ -255,12 +256,12 @@ def _records(
     # Council references: a child missing from care keeps its CHILD; the rest get new ones.
     council_ref = np.full(total, None, object)
     if council is not None:
-        council_ref[council_person] = ids.council_refs(council.number)
+        council_ref[council_person] = idf.council_refs(council.number)
         new = np.setdiff1d(np.concatenate([la, cme_only]), missing)
         base = max(500_000, (int(council.number.max(initial=0)) // 100_000 + 1) * 100_000)
-        council_ref[new] = ids.council_refs(base + rng.permutation(len(new)))
+        council_ref[new] = idf.council_refs(base + rng.permutation(len(new)))
     police_refs = np.concatenate(
-        [ids.police_refs(k.source, k.number) for k in police_known] + [np.zeros(0, object)]
+        [idf.police_refs(k.source, k.number) for k in police_known] + [np.zeros(0, object)]
     )
     kinds = np.full(n_police, ids.KINDS.index("police"))
     columns, _ = ids.noisy_records(rng, folk, police_person, kinds, np.ones(n_police, bool))
@@ -315,7 +316,7 @@ def _records(
                 )
             )
     everyone = pd.concat(truth, ignore_index=True)
-    label = ids.join_text("P", ids.zfill(rng.permutation(total), 6))
+    label = idf.join_text("P", idf.zfill(rng.permutation(total), 6))
     everyone["true_person"] = label[everyone.pop("person").to_numpy()]
     return Plan(police, la_children, header, register, everyone)
 
@@ -326,9 +327,9 @@ def loaded_only(plan: Plan, loaded: dict[str, np.ndarray]) -> Plan:
     refs = {
         source: set(
             (
-                ids.council_refs(numbers)
+                idf.council_refs(numbers)
                 if source == "riverton"
-                else ids.police_refs(source, numbers)
+                else idf.police_refs(source, numbers)
             ).tolist()
         )
         for source, numbers in loaded.items()

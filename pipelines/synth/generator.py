@@ -4,8 +4,10 @@
 figures (the NCA UK Missing Persons Unit's data reports, the DfE's children looked after
 statistics), then writes what each fictional source would send: for a police force one history
 file and seven overlapping nightly files, for Riverton Council one SSDA903 Missing table per
-collection year. Known defects are planted at known rates and recorded in
-`synth_manifest.json`, so ingest tests can check their accounting row for row.
+collection year, with its SSDA903 header, case-management extract and CME register (the same
+children under names and identifiers, pipelines.synth.agencies). Known defects are planted at
+known rates and recorded in `synth_manifest.json`, so ingest tests can check their accounting
+row for row; who is behind every record goes to `<out>/../linkage_truth.csv`.
 
 Same seed, scale and `until` give byte-identical files: every random draw comes from one
 numpy Generator per source, and no wall-clock time is written anywhere. All names and

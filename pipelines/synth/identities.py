@@ -14,11 +14,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
-from pipelines.synth import layouts as sl
 from pipelines.synth import record_errors as err
+from pipelines.synth.identifiers import (
+    council_refs,
+    nhs_numbers,
+    police_refs,
+    postcodes,
+    upns,
+)
 from pipelines.synth.names import ETHNIC_CODES, ETHNIC_SHARES, FORENAMES, SURNAME_POOL
 
 # Identities draw from stream [seed, IDENTITY_STREAM], apart from every episode stream.
@@ -49,10 +53,6 @@ CARRIES: dict[str, dict[str, float]] = {
     "ssda903_header": {"date_of_birth": 1, "sex": 1, "upn": 0.9},
     "cme": {"forename": 1, "surname": 1, "date_of_birth": 1, "postcode": 1, "upn": 0.7},
 }
-# Fictional postcode areas: no UK postcode area begins with Q, V or X.
-AREAS = ("QR", "XN", "XE", "XW", "XS")
-INWARD_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))
-UPN_CHECK_LETTERS = np.array(list("ABCDEFGHJKLMNPQRTUVWXYZ"))
 BIRTHS = ("2006-04-01", "2016-03-31")  # dates of birth drawn between these
 RECORD_COLUMNS = (
     *("record_id", "source", "agency", "person_ref", "forename", "surname", "date_of_birth"),
@@ -153,66 +153,6 @@ def _next_in_group(idx: np.ndarray) -> np.ndarray:
         options = FORENAMES.of(int(FORENAMES.group[i]), bool(FORENAMES.girl[i]))
         out[k] = options[(np.searchsorted(options, i) + 1) % len(options)]
     return out
-
-
-def join_text(*parts: np.ndarray | str) -> np.ndarray:
-    """Parts joined into strings (numbers as decimal), as an object array: pyarrow does the
-    work, numpy's string functions being slow at this volume."""
-    arrays = [p if isinstance(p, str) else pa.array(p).cast(pa.string()) for p in parts]
-    return pc.binary_join_element_wise(*arrays, "").to_numpy(zero_copy_only=False)
-
-
-def zfill(numbers: np.ndarray, width: int) -> pa.Array:
-    return pc.utf8_lpad(pa.array(numbers).cast(pa.string()), width, "0")
-
-
-def _digits(numbers: np.ndarray, width: int) -> np.ndarray:
-    """The decimal digits of each number, most significant first, as an (n, width) array."""
-    return numbers[:, None] // 10 ** np.arange(width - 1, -1, -1) % 10
-
-
-def postcodes(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n fictional postcodes such as "XN12 3AB"; unrelated children may share one."""
-    return join_text(
-        np.array(AREAS, object)[rng.integers(0, len(AREAS), n)],
-        rng.integers(1, 31, n),
-        " ",
-        rng.integers(0, 10, n),
-        INWARD_LETTERS.astype(object)[rng.integers(0, 20, n)],
-        INWARD_LETTERS.astype(object)[rng.integers(0, 20, n)],
-    )
-
-
-def upns(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n distinct UPNs: the DfE check letter, then a fictional authority 999 and 9 digits."""
-    serial = rng.choice(10**9, n, replace=False)
-    weighted = (_digits(serial, 9) * np.arange(5, 14)).sum(axis=1) + 9 * (2 + 3 + 4)
-    check = UPN_CHECK_LETTERS.astype(object)[weighted % 23]
-    return join_text(check, "999", zfill(serial, 9))
-
-
-def nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    """n distinct NHS numbers with a valid modulus-11 check digit, all beginning 9 (a range
-    never issued to a person in England); a draw whose check digit would be 10 is no number
-    (None), as NHS England never issues one."""
-    body = rng.choice(10**8, n, replace=False)
-    check = 11 - ((_digits(body, 8) * np.arange(9, 1, -1)).sum(axis=1) + 9 * 10) % 11
-    check[check == 11] = 0
-    out = join_text("9", zfill(body, 8), check % 10)
-    out[check == 10] = None
-    return out
-
-
-def police_refs(source: str, numbers: np.ndarray) -> np.ndarray:
-    """A force's person references, as its extracts write them (pipelines.synth.layouts)."""
-    layout = sl.POLICE_LAYOUTS[source]
-    assert layout.person_ref is not None
-    return layout.person_ref(numbers).to_numpy(zero_copy_only=False).astype(object)
-
-
-def council_refs(numbers: np.ndarray) -> np.ndarray:
-    """The council's child ids (SSDA903 CHILD), as its files write them."""
-    return sl.riverton_child(numbers).to_numpy(zero_copy_only=False).astype(object)
 
 
 KINDS = tuple(CARRIES)

@@ -302,6 +302,14 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     con.execute(f"set variable since_seq = {since_seq}")
     _create_views(con, tuple(ancestors(TOUCHED, MODELS)), scoped=False)
     con.execute(f"create temp table {TOUCHED} as {model_sql(TOUCHED)}")
+    # A merge or split of persons moves children with no new versions to another person_id:
+    # their rows are re-modelled too (the copied file still holds the ids they had).
+    con.execute(
+        f"insert into {TOUCHED} select distinct e.child_id from main.episodes e "
+        "left join work.person_ids p using (child_id) "
+        f"where e.person_id is distinct from p.person_id "
+        f"and e.child_id not in (select child_id from {TOUCHED})"
+    )
     (count,) = con.execute(f"select count(*) from {TOUCHED}").fetchall()[0]
     con.execute(f"set variable children_rebuilt = {count}")
     _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=True)

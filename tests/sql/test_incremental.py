@@ -122,6 +122,32 @@ def test_incremental_build_gives_the_full_builds_curated_rows(first_night, tmp_p
     assert sorted(kept) == sorted(("main", t) for t in CURATED)  # no working tables left
 
 
+def link_persons(work: Path, rows: list[tuple[str, str, str]]) -> None:
+    """Replace the working store's person ids, as the identity stage does each night."""
+    con = open_work(work)
+    con.execute("delete from person_ids")
+    con.executemany("insert into person_ids values (?, ?, ?)", rows)
+    con.close()
+
+
+def test_a_merge_of_persons_re_models_children_with_nothing_new(first_night, tmp_path):
+    work, published = first_night
+    link_persons(work, [("child-a", "person-1", "agency_ref"), ("child-b", "person-2", "model")])
+    second = build(work, tmp_path / "night2.duckdb", SOURCES, AS_OF, published=published).path
+    # The two children are found to be one person: no episode has a new version.
+    link_persons(work, [("child-a", "person-1", "agency_ref"), ("child-b", "person-1", "model")])
+    incremental = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=second)
+    full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
+    assert (incremental.mode, incremental.children_rebuilt) == ("incremental", 1)
+    assert curated_rows(incremental.path) == curated_rows(full.path)
+    con = duckdb.connect(str(incremental.path), read_only=True)
+    assert con.execute(
+        "select person_id, string_agg(distinct child_id, ',' order by child_id), count(*) "
+        "from episodes group by all"
+    ).fetchall() == [("person-1", "child-a,child-b", 4)]
+    con.close()
+
+
 def test_a_moved_episode_leaves_its_old_child(first_night, tmp_path):
     work, published = first_night
     store_file(work, "force/night2.csv", INCREMENTAL_CASES[

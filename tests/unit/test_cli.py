@@ -38,7 +38,7 @@ def test_a_bad_declaration_stops_nightly_with_file_and_key(tmp_path, capsys):
     assert code == 1
     assert capsys.readouterr().err == (
         f"whereabouts nightly: {tmp_path / 'force.yaml'}: key 'colour': unknown key "
-        "(use description, layout, name, regimes)\n"
+        "(use agency, description, layout, name, regimes)\n"
     )
 
 
@@ -66,3 +66,34 @@ def test_a_bug_is_not_dressed_as_a_known_failure(tmp_path, capsys):
               "--db", str(tmp_path / "c.duckdb")])  # fmt: skip
     assert not isinstance(raised.value, WhereaboutsError)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        pytest.param(["nightly"], None, id="nightly_default_follows_the_working_store"),
+        pytest.param(["nightly", "--identity-db", "/x/id.duckdb"], "/x/id.duckdb", id="nightly"),
+        pytest.param(["demo", "--identity-db", "/x/id.duckdb"], "/x/id.duckdb", id="demo"),
+    ],
+)
+def test_identity_db_option(argv, expected):
+    from pipelines.cli.parser import parser
+
+    got = parser().parse_args(argv).identity_db
+    assert (str(got) if got else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("work_db", "identity_db"),
+    [
+        ("data/work/whereabouts-work.duckdb", "data/work/whereabouts-identity.duckdb"),
+        ("/tmp/trial-work.duckdb", "/tmp/trial-identity.duckdb"),
+        ("/srv/w/work.duckdb", "/srv/w/work-identity.duckdb"),
+    ],
+)
+def test_the_identity_store_follows_the_working_store(work_db, identity_db):
+    from pathlib import Path
+
+    from pipelines.identity.store import identity_db_for
+
+    assert identity_db_for(Path(work_db)) == Path(identity_db)

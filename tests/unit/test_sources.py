@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.sources.declarations import DeclarationError, RegimeChange, load_source, load_sources
-from pipelines.sources.record import FIELDS
+from pipelines.sources.record import FIELDS, IDENTITY_LAYOUTS, IDENTITY_ONLY
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_COLUMNS = (
@@ -30,7 +30,7 @@ def mapped(extra: str = "", columns: str = REQUIRED_COLUMNS, name: str = "shire"
 BAD = [
     pytest.param(
         "name: shire\nlayout: standard\nregime: []\n",
-        "key 'regime': unknown key (use description, layout, name, regimes)",
+        "key 'regime': unknown key (use agency, description, layout, name, regimes)",
         id="unknown_top_level_key",
     ),
     pytest.param(
@@ -91,8 +91,8 @@ BAD = [
         id="no_columns",
     ),
     pytest.param(
-        mapped(columns=REQUIRED_COLUMNS.replace("}", ", forename: First Name}")),
-        "key 'layout.columns.forename': not a field of the standard record",
+        mapped(columns=REQUIRED_COLUMNS.replace("}", ", first_name: First Name}")),
+        "key 'layout.columns.first_name': not a field of the standard record or an identity",
         id="column_not_in_standard_record",
     ),
     pytest.param(
@@ -129,7 +129,8 @@ BAD = [
     ),
     pytest.param(
         "name: shire\nlayout: standrad\n",
-        "key 'layout': unknown layout 'standrad' (use standard, ssda903_missing or a mapping)",
+        "key 'layout': unknown layout 'standrad' (use standard, ssda903_missing, "
+        "ssda903_header, la_children, cme or a mapping)",
         id="unknown_layout_name",
     ),
     pytest.param(
@@ -137,6 +138,21 @@ BAD = [
         "  - {from: 2016-01-01, regime: two_tier}\n",
         "key 'regimes': an SSDA903 table has no police recording regime",
         id="ssda903_with_regimes",
+    ),
+    pytest.param(
+        "name: shire\nagency: ''\nlayout: standard\n",
+        "key 'agency': must be a name (leave it out to use the source's name)",
+        id="agency_blank",
+    ),
+    pytest.param(
+        "name: shire\nagency: [a, b]\nlayout: standard\n",
+        "key 'agency': must be a name (leave it out to use the source's name)",
+        id="agency_not_a_name",
+    ),
+    pytest.param(
+        "name: shire\nlayout: la_children\nregimes:\n  - {from: 2016-01-01, regime: two_tier}\n",
+        "key 'regimes': a la_children file has no episodes, so no recording regime",
+        id="identity_layout_with_regimes",
     ),
     pytest.param(
         "name: southbay\nlayout: standard\n",
@@ -188,7 +204,8 @@ def test_standard_layout_maps_every_field_to_itself(tmp_path: Path) -> None:
         None,
         None,
     )
-    assert source.columns == {f: f for f in FIELDS}
+    assert source.columns == {f: f for f in (*FIELDS, *IDENTITY_ONLY)}
+    assert source.agency == "bay"
     assert (source.codes, source.regimes, source.is_ssda903) == ({}, None, False)
 
 
@@ -201,6 +218,66 @@ def test_ssda903_layout(tmp_path: Path) -> None:
         "A council",
         {},
     )
+
+
+@pytest.mark.parametrize(
+    ("layout", "columns"),
+    [
+        pytest.param(
+            "ssda903_header",
+            {"person_ref": "CHILD", "sex": "SEX", "date_of_birth": "DOB", "upn": "UPN"},
+            id="ssda903_header",
+        ),
+        pytest.param(
+            "la_children",
+            {
+                f: f
+                for f in (
+                    "person_ref",
+                    "forename",
+                    "surname",
+                    "date_of_birth",
+                    "sex",
+                    "postcode",
+                    "upn",
+                    "nhs_number",
+                )
+            },  # fmt: skip
+            id="la_children",
+        ),
+        pytest.param(
+            "cme",
+            {
+                f: f
+                for f in ("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode")
+            },
+            id="cme",
+        ),
+    ],
+)
+def test_identity_layouts_read_their_fixed_columns(
+    tmp_path: Path, layout: str, columns: dict[str, str]
+) -> None:
+    body = f"name: council\nagency: shire_council\nlayout: {layout}\n"
+    source = load_source(declare(tmp_path, "council", body))
+    assert (source.kind, source.is_identity_only, source.is_ssda903) == (layout, True, False)
+    assert (source.columns, source.agency) == (columns, "shire_council")
+    assert source.columns == IDENTITY_LAYOUTS[layout]
+
+
+def test_mapped_layout_maps_identity_columns(tmp_path: Path) -> None:
+    columns = REQUIRED_COLUMNS.replace("}", ", forename: FIRST_NAME, police_ref: Nominal}")
+    source = load_source(declare(tmp_path, "shire", mapped(columns=columns)))
+    assert (source.columns["forename"], source.columns["police_ref"]) == ("FIRST_NAME", "Nominal")
+    assert (source.agency, source.is_identity_only) == ("shire", False)
+
+
+def test_agency_is_in_the_fingerprint(tmp_path: Path) -> None:
+    plain = load_source(declare(tmp_path, "shire", "name: shire\nlayout: standard\n"))
+    own = load_source(declare(tmp_path, "shire", "name: shire\nagency: shire\nlayout: standard\n"))
+    other = load_source(declare(tmp_path, "shire", "name: shire\nagency: x\nlayout: standard\n"))
+    assert (plain.agency, own.agency, other.agency) == ("shire", "shire", "x")
+    assert plain.fingerprint != other.fingerprint
 
 
 def test_mapping_codes_are_upper_cased_and_made_standard(tmp_path: Path) -> None:
@@ -270,7 +347,7 @@ def test_load_sources_first_bad_declaration_stops(tmp_path: Path) -> None:
     with pytest.raises(DeclarationError) as raised:
         load_sources(tmp_path)
     assert str(raised.value) == (
-        f"{bad}: key 'extra': unknown key (use description, layout, name, regimes)"
+        f"{bad}: key 'extra': unknown key (use agency, description, layout, name, regimes)"
     )
 
 

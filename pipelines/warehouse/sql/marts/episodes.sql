@@ -3,9 +3,14 @@ with sequenced as (
     select * from int_episodes_sequenced
 ),
 
+person_ids as (
+    select * from stg_person_ids
+),
+
 measured as (
     select
-        *,
+        sequenced.*,
+        person_ids.person_id,
         returned_at is null as is_open,
         date_diff('second', coalesce(last_seen_at, reported_at), returned_at) / 3600.0
             as duration_hours,
@@ -14,6 +19,7 @@ measured as (
         - if(strftime(reported_at, '%m-%d') < strftime(date_of_birth, '%m-%d'), 1, 0)
             as age_years
     from sequenced
+    left join person_ids on sequenced.child_id = person_ids.child_id
 ),
 
 final as (
@@ -22,6 +28,7 @@ final as (
         source,
         episode_ref,
         child_id,
+        person_id,
         reported_at,
         last_seen_at,
         returned_at,
