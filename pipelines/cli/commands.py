@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -148,17 +148,108 @@ def export_command(args: argparse.Namespace) -> int:
 
 def lookup_command(args: argparse.Namespace) -> int:
     from pipelines.db import connect
+    from pipelines.identity.lookup import lookup
+    from pipelines.identity.store import identity_db_for, open_identity_store
 
     if not args.work_db.exists():
         raise MissingInput(f"{args.work_db}: no working store")
+    identity = open_identity_store(args.identity_db or identity_db_for(args.work_db))
+    try:
+        rows = lookup(identity, args.child_id, _who(args.by), _now())
+        if rows:
+            print("\n".join(_lookup_lines(rows)))
+            return 0
+    finally:
+        identity.close()
+    # Not (yet) in the identity store: the child id's own source reference.
     con = connect(args.work_db, read_only=True)
     try:
         row = con.execute(
             "select source, person_ref from person_keys where child_id = ?", [args.child_id]
-        ).fetchone()
+        ).fetchall()
     finally:
         con.close()
-    if row is None:
+    if not row:
         raise NotFound(f"no child with id {args.child_id}")
-    print(f"source: {row[0]}\nperson_ref: {row[1]}")
+    print(f"source: {row[0][0]}\nperson_ref: {row[0][1]}")
+    return 0
+
+
+def _lookup_lines(rows: list[tuple[str, str, str, str | None, str]]) -> list[str]:
+    """A person's id and each agency's reference; a record not yet linked, as the working
+    store's look-up shows it."""
+    person = rows[0][3]
+    if person is None:
+        return [f"source: {rows[0][0]}", f"person_ref: {rows[0][2]}"]
+    lines = [f"person_id: {person}"]
+    lines += [f"  agency: {a}  source: {s}  person_ref: {r}" for s, a, r, _, _ in rows]
+    return lines
+
+
+def _who(by: str | None) -> str:
+    """Who is acting: --by, else the login name."""
+    import getpass
+
+    return by or getpass.getuser()
+
+
+def _now() -> datetime:
+    """The local clock time, as the pipeline's other timestamps are kept."""
+    return datetime.now().replace(microsecond=0)
+
+
+def link_command(args: argparse.Namespace) -> int:
+    from pipelines.identity.store import identity_db_for, open_identity_store
+
+    path = args.identity_db or identity_db_for(settings.WORK_DB)
+    if args.link_command == "train":
+        return _link_train(args, path)
+    if not path.exists():
+        raise MissingInput(f"{path}: no identity store (run 'whereabouts nightly')")
+    con = open_identity_store(path)
+    try:
+        if args.link_command == "decide":
+            from pipelines.identity.review import decide
+
+            decide(con, args.record_a, args.record_b, args.decision, _who(args.by), _now())
+            print(f"recorded: {args.record_a} and {args.record_b} are {args.decision}")
+        elif args.link_command == "run":
+            print("\n".join(_link_run(con, args)))
+        else:
+            from pipelines.identity.review import export_review
+
+            pages = export_review(con, args.out)
+            print(f"{len(pages)} pairs to review in {args.out}")
+    finally:
+        con.close()
+    return 0
+
+
+def _link_run(con: Any, args: argparse.Namespace) -> list[str]:
+    """Link the identity store with the saved model; the summary and, with a truth file,
+    overall precision and recall."""
+    from pipelines.identity.linkage import link_records
+    from pipelines.identity.quality import truth_from_file
+    from pipelines.ingest.pseudonym import load_key
+
+    key = load_key(create=False)
+    truth = truth_from_file(args.truth, key) if args.truth else None
+    now = _now()
+    summary = link_records(con, key, f"link-{now:%Y%m%dT%H%M%S}", args.model, now, truth)
+    lines = summary.lines()
+    if truth is not None:
+        measured = con.execute(
+            "select measure, value from linkage_quality where run_id = ? and breakdown = 'all' "
+            "and measure in ('precision', 'recall') order by measure",
+            [f"link-{now:%Y%m%dT%H%M%S}"],
+        ).fetchall()
+        lines += [f"  {m} of pairs: {v:.4f}" for m, v in measured if v is not None]
+    return lines
+
+
+def _link_train(args: argparse.Namespace, path: Path) -> int:
+    from pipelines.identity.training import train_and_report
+
+    for line in train_and_report(None if args.synthetic else path, args.out):
+        print(line)
     return 0

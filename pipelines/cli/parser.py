@@ -147,12 +147,79 @@ def parser() -> argparse.ArgumentParser:
 
     lookup = commands.add_parser(
         "lookup",
-        help="the source and person reference behind a pseudonymised child id",
-        description="For those entitled to act: the source and person reference behind a "
-        "child_id, read from the private working store.",
+        help="the agency references behind a person id or a child id (audited)",
+        description="For those entitled to act: every agency's source and person reference "
+        "behind a person_id (or the person of a child_id), from the restricted identity "
+        "store; a child_id the identity store does not know is looked up in the private "
+        "working store. Every look-up is appended to the identity store's lookup_audit.",
     )
-    lookup.add_argument("child_id")
+    lookup.add_argument("child_id", metavar="PERSON_ID|CHILD_ID")
     lookup.add_argument(
         "--work-db", type=Path, default=settings.WORK_DB, help="private working store"
     )
+    _identity_db_option(lookup)
+    _by_option(lookup, "who is looking (recorded in lookup_audit)")
+    _link_parser(commands)
     return top
+
+
+def _by_option(command: argparse.ArgumentParser, text: str) -> None:
+    command.add_argument("--by", default=None, help=f"{text}; default: the login name")
+
+
+def _link_parser(commands: argparse._SubParsersAction) -> None:
+    """`whereabouts link train|decide|review`: the linkage model and its review."""
+    link = commands.add_parser(
+        "link",
+        help="train the linkage model, record review decisions, export the review queue",
+        description="Record linkage of children across agencies (docs/linkage.md).",
+    )
+    steps = link.add_subparsers(dest="link_command", required=True, metavar="STEP")
+    train = steps.add_parser(
+        "train",
+        help="fit the splink model and write schemas/linkage/model.json",
+        description="Fit the splink model (u by seeded random sampling, m by EM on blocked "
+        "pairs) on the identity store's records, or on seeded synthetic person records with "
+        "--synthetic, print each blocking rule's comparison count, and write the model.",
+    )
+    _identity_db_option(train)
+    train.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="train on seeded synthetic person records instead of the identity store",
+    )
+    train.add_argument("--out", type=Path, default=settings.LINKAGE_MODEL, help="model file")
+    decide = steps.add_parser(
+        "decide",
+        help="record a reviewer's decision on two records",
+        description="Record that two identity records are the same child or different "
+        "children; every later run obeys it (never-link beats any score; must-link joins).",
+    )
+    decide.add_argument("record_a", metavar="A")
+    decide.add_argument("record_b", metavar="B")
+    decide.add_argument("decision", choices=("same", "different"))
+    _identity_db_option(decide)
+    _by_option(decide, "who decided")
+    run = steps.add_parser(
+        "run",
+        help="link the identity store's new or changed records with the saved model",
+        description="Link the identity store's new or changed records with the saved model "
+        "(the nightly does this after capturing identities); prints persons, links and the "
+        "review backlog, and with --truth the precision and recall of pairs.",
+    )
+    _identity_db_option(run)
+    run.add_argument("--model", type=Path, default=settings.LINKAGE_MODEL, help="model file")
+    run.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="synthetic truth file (source, person_ref, true_person) to measure against",
+    )
+    review = steps.add_parser(
+        "review",
+        help="the review queue as offline HTML pages, one per pair",
+        description="Write one offline HTML page (mode 0600) per queued pair: the two "
+        "records side by side and the waterfall of the model's match weights.",
+    )
+    review.add_argument("--out", type=Path, required=True, help="folder for the pages")
+    _identity_db_option(review)

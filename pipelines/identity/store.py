@@ -54,7 +54,29 @@ create table if not exists person_links (
     linked_by varchar not null,
     match_probability double,
     linked_at timestamp not null,
-    run_id varchar not null
+    run_id varchar not null,
+    -- md5 of the values the model compared when this record was last scored: a record
+    -- whose values differ is scored again by the next run (pipelines.identity.linkage).
+    scored_values varchar
+);
+-- The links behind person_links: one row per pair of records and rule that joined them
+-- (an exact rule such as shared_nhs_number, `model` above the upper threshold, or
+-- `decision` for a reviewer's must-link), record_a < record_b.
+create table if not exists record_pairs (
+    record_a varchar not null,
+    record_b varchar not null,
+    rule varchar not null,
+    match_probability double,
+    match_weight double,
+    run_id varchar not null,
+    primary key (record_a, record_b, rule)
+);
+-- One row per linkage run: records after `linked_at` were new or changed for the next run.
+create table if not exists linkage_runs (
+    run_id varchar primary key,
+    linked_at timestamp not null,
+    records_scored integer not null,
+    model varchar not null
 );
 -- Every merge and split of persons: when, which ids, why.
 create table if not exists person_changes (
@@ -83,6 +105,9 @@ create table if not exists review_queue (
     match_weight double not null,
     queued_at timestamp not null,
     run_id varchar not null,
+    -- splink's Bayes factor of each comparison for this pair (JSON: comparison -> level
+    -- label, weight), for the review page's waterfall.
+    weights varchar,
     primary key (record_a, record_b)
 );
 -- Every look-up of the real references behind an id.

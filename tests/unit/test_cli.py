@@ -7,7 +7,7 @@ import pytest
 from pipelines.cli.main import main
 from pipelines.errors import MissingInput, WhereaboutsError
 
-COMMANDS = ["demo", "nightly", "briefing", "synth", "serve", "export", "lookup"]
+COMMANDS = ["demo", "nightly", "briefing", "synth", "serve", "export", "lookup", "link"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

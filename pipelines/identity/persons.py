@@ -1,0 +1,304 @@
+"""Persons: the links clustered (never-link decisions respected), each cluster given a
+stable person_id, and every merge and split recorded.
+
+Clustering: links are taken strongest first (reviewers' must-links, then exact rules, then
+model links by match probability), and a link is refused when it would put two records a
+reviewer said are different into one person: never-link beats any score. A model link is
+also refused when it would give one person two NHS numbers or two UPNs: lookalikes (same
+name, sex and date of birth) are likelier than a child with two NHS numbers, and the model
+does not compare the keys (a shared key is an exact link already).
+
+Which id survives (docs/linkage.md, "Stable person ids"):
+1. An existing person_id goes to the new cluster holding most of its records (a tie: the
+   cluster whose smallest record_id is smallest). So a person keeps its id when records join.
+2. A cluster that gets several ids keeps the one held by most of its records (a tie: the
+   person first linked earliest, then the smaller id); the others are merged into it.
+3. A cluster that gets none has a new id: the keyed hash (pseudonym.keyed_hashes, namespace
+   settings.PERSON_ID_NAMESPACE) of its smallest record_id, or of that record_id and `#2`,
+   `#3`... if that id was ever used. A cluster of records that had an id is a split.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipelines import settings
+from pipelines.ingest.pseudonym import keyed_hashes
+
+# Links taken first to last: reviewers' must-links, exact keys, then the model.
+EDGES_SQL = """
+select record_a, record_b, rule, match_probability from record_pairs
+order by case rule when 'decision' then 0 when 'model' then 2 else 1 end,
+         match_probability desc nulls first, record_a, record_b, rule
+"""
+
+
+class Clusters:
+    """Union-find over record ids whose unions refuse never-link pairs."""
+
+    def __init__(
+        self,
+        records: list[str],
+        never: list[tuple[str, str]],
+        keys: dict[str, frozenset[str]] | None = None,
+    ) -> None:
+        self.parent = {r: r for r in records}
+        # Each cluster's NHS numbers and UPNs (as "nhs:..." and "upn:..."), where it has any.
+        self.keys: dict[str, frozenset[str]] = dict(keys or {})
+        self.members: dict[str, list[str]] = {r: [r] for r in records}
+        self.never: dict[str, set[str]] = defaultdict(set)
+        for a, b in never:
+            self.never[a].add(b)
+            self.never[b].add(a)
+        self.barred: dict[str, set[str]] = {r: set(self.never[r]) for r in self.never}
+
+    def root(self, record: str) -> str:
+        while self.parent[record] != record:
+            self.parent[record] = self.parent[self.parent[record]]
+            record = self.parent[record]
+        return record
+
+    def join(self, a: str, b: str, keys_must_agree: bool = False) -> bool:
+        """Join two records' clusters unless a never-link decision forbids it (or, when
+        `keys_must_agree`, the two hold different NHS numbers or UPNs)."""
+        ra, rb = self.root(a), self.root(b)
+        if ra == rb:
+            return True
+        if len(self.members[ra]) < len(self.members[rb]):
+            ra, rb = rb, ra
+        barred_a, barred_b = self.barred.get(ra, set()), self.barred.get(rb, set())
+        if barred_a & set(self.members[rb]) or barred_b & set(self.members[ra]):
+            return False
+        keys = self.keys.get(ra, frozenset()) | self.keys.get(rb, frozenset())
+        if keys_must_agree and any(
+            len({k for k in keys if k.startswith(kind)}) > 1 for kind in ("nhs:", "upn:")
+        ):
+            return False
+        if keys:
+            self.keys[ra] = keys
+            self.keys.pop(rb, None)
+        self.parent[rb] = ra
+        self.members[ra].extend(self.members.pop(rb))
+        if barred_a or barred_b:
+            self.barred[ra] = barred_a | barred_b
+            self.barred.pop(rb, None)
+        return True
+
+    def groups(self) -> list[list[str]]:
+        """Every cluster's records, sorted, the clusters by their smallest record."""
+        return sorted(sorted(m) for m in self.members.values())
+
+
+def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, tuple]]:
+    """The clusters, and for each record the first accepted link that touched it."""
+    records = [r[0] for r in con.execute("select record_id from identity_records").fetchall()]
+    never = con.execute(
+        "select record_a, record_b from link_decisions where decision = 'different'"
+    ).fetchall()
+    keys = {
+        record: frozenset(k for k in (nhs, upn) if k)
+        for record, nhs, upn in con.execute(
+            "select record_id, 'nhs:' || nhs_number, 'upn:' || upn from identity_records "
+            "where nhs_number is not null or upn is not null"
+        ).fetchall()
+    }
+    clusters = Clusters(records, never, keys)
+    linked_by: dict[str, tuple] = {}
+    for a, b, rule, probability in con.execute(EDGES_SQL).fetchall():
+        known = a in clusters.parent and b in clusters.parent
+        if known and clusters.join(a, b, keys_must_agree=rule == "model"):
+            linked_by.setdefault(a, (rule, probability))
+            linked_by.setdefault(b, (rule, probability))
+    return clusters.groups(), linked_by
+
+
+def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now: datetime) -> None:
+    """Cluster, choose each cluster's person_id, update person_links and log changes."""
+    groups, linked_by = cluster(con)
+    # record -> (person_id, linked_at, run_id, scored_values, linked_by, match_probability)
+    before = {
+        row[0]: row[1:]
+        for row in con.execute(
+            "select record_id, person_id, linked_at, run_id, scored_values, linked_by, "
+            "match_probability from person_links"
+        ).fetchall()
+    }
+    first_linked: dict[str, datetime] = {}
+    for person, at, *_ in before.values():
+        first_linked[person] = min(at, first_linked.get(person, at))
+    ids = _surviving_ids(groups, before, first_linked)
+    _new_ids(con, key, groups, ids)
+    changes = _changes(con, groups, ids, before, run_id, now)
+    rows = []
+    for index, group in enumerate(groups):
+        for record in group:
+            old = before.get(record)
+            rule, probability = linked_by.get(record, ("alone", None))
+            if old and (old[0], old[4], old[5]) == (ids[index], rule, probability):
+                continue  # unchanged: only what changed is written (500,000 rows a night)
+            kept = old is not None and old[0] == ids[index]
+            rows.append(
+                (
+                    record,
+                    ids[index],
+                    rule,
+                    probability,
+                    old[1] if kept and old else now,
+                    old[2] if kept and old else run_id,
+                    old[3] if old else None,
+                )
+            )
+    _write_links(con, rows, changes)
+
+
+def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: list[tuple]) -> None:
+    """Changed person_links rows replaced, links of records no longer stored dropped, and
+    the changes logged."""
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "record_id",
+            "person_id",
+            "linked_by",
+            "match_probability",
+            "linked_at",
+            "run_id",
+            "scored_values",
+        ],
+    ).astype({"match_probability": "float64"})
+    con.execute(
+        "delete from person_links where record_id not in (select record_id from identity_records)"
+    )
+    con.register("new_person_links", frame)
+    try:
+        con.execute("insert or replace into person_links by name select * from new_person_links")
+        if changes:
+            con.executemany("insert into person_changes values (?, ?, ?, ?, ?, ?, ?)", changes)
+    finally:
+        con.unregister("new_person_links")
+
+
+def _surviving_ids(
+    groups: list[list[str]],
+    before: dict[str, tuple],
+    first_linked: dict[str, datetime],
+) -> dict[int, str]:
+    """Rules 1 and 2: which existing id each cluster keeps."""
+    held = [Counter(before[r][0] for r in g if r in before) for g in groups]
+    claims: dict[str, int] = {}
+    for index, counts in enumerate(held):
+        for person, n in counts.items():
+            best = claims.get(person)
+            # Groups are in order of their smallest record, so a tie keeps the earlier one.
+            if best is None or n > held[best][person]:
+                claims[person] = index
+    won: dict[int, list[str]] = defaultdict(list)
+    for person, index in claims.items():
+        won[index].append(person)
+    return {
+        index: min(people, key=lambda p: (-held[index][p], first_linked[p], p))
+        for index, people in won.items()
+    }
+
+
+def _new_ids(
+    con: duckdb.DuckDBPyConnection, key: bytes, groups: list[list[str]], ids: dict[int, str]
+) -> None:
+    """Rule 3: a keyed hash of the smallest record_id, never an id used before."""
+    used = {
+        r[0]
+        for r in con.execute(
+            "select person_id from person_links union select person_id from person_changes "
+            "union select other_person_id from person_changes where other_person_id is not null"
+        ).fetchall()
+    } | set(ids.values())
+    pending = [i for i in range(len(groups)) if i not in ids]
+    attempt = 1
+    while pending:
+        seeds = [groups[i][0] + (f"#{attempt}" if attempt > 1 else "") for i in pending]
+        hashed = keyed_hashes(key, settings.PERSON_ID_NAMESPACE, pa.array(seeds)).to_pylist()
+        retry = []
+        for index, person in zip(pending, hashed, strict=True):
+            if person in used:
+                retry.append(index)
+            else:
+                ids[index] = person
+                used.add(person)
+        pending, attempt = retry, attempt + 1
+
+
+def _changes(
+    con: duckdb.DuckDBPyConnection,
+    groups: list[list[str]],
+    ids: dict[int, str],
+    before: dict[str, tuple],
+    run_id: str,
+    now: datetime,
+) -> list[tuple]:
+    """person_changes rows: a merge for each id absorbed, a split for each cluster of
+    records that had an id another cluster kept."""
+    rows: list[tuple] = []
+    surviving = set(ids.values())
+    records_of: dict[str, list[str]] = defaultdict(list)
+    for record, old in before.items():
+        records_of[old[0]].append(record)
+    for index, group in enumerate(groups):
+        person = ids[index]
+        previous = sorted({before[r][0] for r in group if r in before})
+        for other in previous:
+            if other == person:
+                continue
+            if other in surviving:
+                # Some of `other`'s records came here; `other` lives on elsewhere: a split.
+                moved = [r for r in group if r in before and before[r][0] == other]
+                stayed = [r for r in records_of[other] if r not in set(moved)]
+                reason = _split_reason(con, moved, stayed)
+                rows.append((now, run_id, "split", other, person, moved[0], reason))
+            else:
+                reason = _merge_reason(con, group, person, other, before)
+                rows.append((now, run_id, "merge", person, other, None, reason))
+    return rows
+
+
+def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list[str]) -> str:
+    """Why records left a person: a reviewer's never-link decision, or links gone."""
+    decided = con.execute(
+        """
+        select decided_by from link_decisions
+        where decision = 'different'
+          and ((record_a in (select unnest($1)) and record_b in (select unnest($2)))
+            or (record_a in (select unnest($2)) and record_b in (select unnest($1))))
+        order by decided_at limit 1
+        """,
+        [moved, stayed],
+    ).fetchall()
+    if decided:
+        return f"never-link decision by {decided[0][0]}"
+    return "links no longer hold (records changed or keys corrected)"
+
+
+def _merge_reason(
+    con: duckdb.DuckDBPyConnection,
+    group: list[str],
+    person: str,
+    other: str,
+    before: dict[str, tuple],
+) -> str:
+    """Which rules linked the two persons' records."""
+    mine = [r for r in group if r not in before or before[r][0] != other]
+    theirs = [r for r in group if r in before and before[r][0] == other]
+    rules = con.execute(
+        """
+        select distinct rule from record_pairs
+        where (record_a in (select unnest($1)) and record_b in (select unnest($2)))
+           or (record_a in (select unnest($2)) and record_b in (select unnest($1)))
+        order by 1
+        """,
+        [mine, theirs],
+    ).fetchall()
+    return "linked by " + (", ".join(r[0] for r in rules) or "records in common")
