@@ -56,6 +56,7 @@ def nightly_command(args: argparse.Namespace) -> int:
         full_rebuild=args.full_rebuild,
         force=args.force,
         identity_db=args.identity_db,
+        truth=args.truth,
     )
     print("\n".join(summary.lines()))
     return EXIT_ATTENTION if summary.attention else 0
@@ -92,6 +93,7 @@ def synth_command(args: argparse.Namespace) -> int:
 
 def demo_command(args: argparse.Namespace) -> int:
     from pipelines.orchestration.flows import briefing as briefing_flow
+    from pipelines.synth.council_files import TRUTH_FILE
 
     raw = settings.RAW_DIR
     today = date.today()
@@ -101,7 +103,11 @@ def demo_command(args: argparse.Namespace) -> int:
 
         print(f"writing synthetic extracts to {raw} ...")
         generate(raw, seed=42, scale=1.0, until=month)
-    summary = run_nightly(as_of=today, identity_db=args.identity_db)
+    # The demo's data is synthetic: its truth file shows how well the agencies were linked.
+    truth = raw.parent / TRUTH_FILE
+    summary = run_nightly(
+        as_of=today, identity_db=args.identity_db, truth=truth if truth.is_file() else None
+    )
     print("\n".join(summary.lines()))
     path = briefing_flow(month=month)
     print(f"  briefing for {month}: {path}")

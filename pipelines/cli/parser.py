@@ -82,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
     )
     _identity_db_option(nightly)
     nightly.add_argument(
+        "--truth",
+        type=Path,
+        default=None,
+        help="synthetic data's truth file (whereabouts synth writes it): adds linkage precision "
+        "and recall to the run; never give it real data's",
+    )
+    nightly.add_argument(
         "--as-of", type=_date, default=None, help="run date for as-of figures (default today)"
     )
     nightly.add_argument(

@@ -278,3 +278,21 @@ def forget_files(
             f"delete from {table} where file in (select unnest(?)){newer}",
             [files, staged_seq] if newer else [files],
         )
+
+
+def replace_person_ids(con: duckdb.DuckDBPyConnection, mapping: pa.Table) -> None:
+    """Replace the child id -> person id mapping (child_id, person_id, linked_by) whole, in
+    one transaction: the build joins it onto every episode."""
+    con.register("incoming_person_ids", mapping)
+    con.execute("begin transaction")
+    try:
+        con.execute("delete from person_ids")
+        con.execute(
+            "insert into person_ids select child_id, person_id, linked_by from incoming_person_ids"
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("incoming_person_ids")

@@ -22,7 +22,12 @@ from pipelines.identity.store import identity_db_for
 from pipelines.ingest.ledger import to_ingest
 from pipelines.ingest.pipeline import FileResult, ingest_files
 from pipelines.ingest.pseudonym import key_file
-from pipelines.orchestration.identities import Captured, capture_identities, with_uncaptured
+from pipelines.orchestration.identities import (
+    Captured,
+    capture_identities,
+    link_identities,
+    with_uncaptured,
+)
 from pipelines.orchestration.locking import AlreadyRunning, run_lock
 from pipelines.orchestration.report import write_report
 from pipelines.orchestration.runs import KILLED, close_unfinished, finish_run, start_run
@@ -58,6 +63,7 @@ class RunSummary:
     held: list[str] = field(default_factory=list)  # "<file>: <reason>"
     quiet_sources: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)  # e.g. a new key to back up
+    linkage: list[str] = field(default_factory=list)  # the identity stage's counts
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -78,6 +84,7 @@ class RunSummary:
                 f"  rows: {self.rows_read} read, {self.rows_loaded} loaded, "
                 f"{self.rows_quarantined} quarantined, {self.rows_out_of_scope} out of scope",
                 f"  curated: {self.episodes} episodes, {self.children} children",
+                *(f"  {line}" for line in self.linkage),
                 f"  database: {self.database}",
                 f"  build: {self.build}",
                 f"  validation report: {self.report}",
@@ -238,6 +245,7 @@ class Paths:
     work_db: Path
     validation_dir: Path
     identity_db: Path
+    truth: Path | None = None  # synthetic data's truth file, for linkage precision and recall
 
 
 @flow(name="nightly", log_prints=False)
@@ -251,17 +259,19 @@ def nightly(
     full_rebuild: bool = False,
     force: bool = False,
     identity_db: Path | None = None,
+    truth: Path | None = None,
 ) -> RunSummary | State:
     """Ingest new files, classify, validate, build and publish the curated database.
 
     `work_db` defaults to the published database's own working store
     (settings.work_db_for), and `identity_db` to the identity store beside the working store
     (identity.store.identity_db_for); `force` lets a working store ingest another raw folder.
+    `truth` (synthetic data's truth file) adds linkage precision and recall to the run.
     """
     as_of = as_of or date.today()
     work = work_db or settings.work_db_for(db)
     paths = Paths(
-        raw_dir, sources_dir, db, work, validation_dir, identity_db or identity_db_for(work)
+        raw_dir, sources_dir, db, work, validation_dir, identity_db or identity_db_for(work), truth
     )
     run_id = datetime.now().strftime("%Y%m%dT%H%M%S-") + uuid.uuid4().hex[:6]
     summary = RunSummary(run_id, "running", as_of.isoformat(), database=str(db))
@@ -384,8 +394,8 @@ def _nightly_steps(
     files, batch_suites, captured = ingest(found.pending, paths.work_db, summary.run_id)
     capture_identities(paths.identity_db, captured, summary.run_id)
     del captured  # identities go to the identity store and nowhere else
-    # Hook for linkage (issue 20): link the identity store's new and changed records here,
-    # before the build, so that the build can give every episode its person_id.
+    # Before the build, so that the build gives every episode its person_id.
+    summary.linkage = link_identities(paths.identity_db, paths.work_db, summary.run_id, paths.truth)
     summary.files_new = len(files)
     for f in files:
         summary.rows_read += f.rows_read

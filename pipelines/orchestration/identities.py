@@ -65,3 +65,45 @@ def capture_identities(identity_db: Path, captured: Captured, run_id: str) -> in
             )
         finally:
             con.close()
+
+
+@task(cache_policy=NO_CACHE)
+def link_identities(
+    identity_db: Path, work_db: Path, run_id: str, truth: Path | None = None
+) -> list[str]:
+    """Link the identity store's new and changed records with the saved model, then hand the
+    working store each child id's person id; the summary lines. A `truth` file (synthetic
+    data only, and only when asked for) adds precision and recall."""
+    from pipelines.db import private_files
+    from pipelines.identity.linkage import link_records
+    from pipelines.identity.quality import run_quality, truth_from_file
+    from pipelines.identity.store import open_identity_store
+    from pipelines.ingest.pseudonym import key_file
+    from pipelines.ingest.working_store import open_work, replace_person_ids
+
+    key = key_file()
+    truth_frame = truth_from_file(truth, key.key) if truth else None
+    with private_files():
+        con = open_identity_store(identity_db)
+        try:
+            now = datetime.now().replace(microsecond=0)
+            linked = link_records(con, key.key, run_id, None, now, truth_frame)
+            measured = [
+                f"{measure} of pairs: {value:.4f} (against {truth})"
+                for measure, breakdown, value in run_quality(con, run_id)
+                if breakdown == "all" and measure in ("precision", "recall") and value is not None
+            ]
+            # Pseudonymous on both sides: the only thing that leaves the identity store.
+            mapping = con.sql(
+                "select record_id as child_id, person_id, linked_by from person_links"
+            ).to_arrow_table()
+        finally:
+            con.close()
+        # The whole mapping each night, so a run killed between the two stores' commits is
+        # made good by the next one.
+        work = open_work(work_db, key=key)
+        try:
+            replace_person_ids(work, mapping)
+        finally:
+            work.close()
+    return linked.lines() + measured
