@@ -13,11 +13,14 @@ from pathlib import Path
 import duckdb
 
 from pipelines.db import connect, private_files
+from pipelines.ingest.working_store import LINKAGE_OUTPUT_DDL
 
 # The identity values a source may carry: declared with the standard record, re-exported.
 from pipelines.sources.record import IDENTITY_FIELDS as IDENTITY_FIELDS
 
-DDL = """
+DDL = (
+    LINKAGE_OUTPUT_DDL
+    + """
 -- One row per source and person reference: the latest known identity values, normalised
 -- (pipelines.identity.normalise). record_id is the child_id the rest of the pipeline knows.
 create table if not exists identity_records (
@@ -78,16 +81,6 @@ create table if not exists linkage_runs (
     records_scored integer not null,
     model varchar not null
 );
--- Every merge and split of persons: when, which ids, why.
-create table if not exists person_changes (
-    changed_at timestamp not null,
-    run_id varchar not null,
-    change varchar not null,
-    person_id varchar not null,
-    other_person_id varchar,
-    record_id varchar,
-    reason varchar not null
-);
 -- Reviewers' decisions on a pair of records, obeyed by every later run.
 create table if not exists link_decisions (
     record_a varchar not null,
@@ -118,16 +111,8 @@ create table if not exists lookup_audit (
     purpose varchar,
     records_shown integer not null
 );
--- One row per run and measure (records, persons, links by rule, review backlog, and with a
--- truth file, precision and recall by source pair, sex and age band).
-create table if not exists linkage_quality (
-    run_id varchar not null,
-    measured_at timestamp not null,
-    measure varchar not null,
-    breakdown varchar not null,
-    value double
-);
 """
+)
 
 
 def identity_db_for(work_db: Path) -> Path:

@@ -37,7 +37,33 @@ EPISODE_VERSION_TYPES: dict[str, str] = _VERSION_KEYS | {
 }
 EPISODE_COLUMNS = list(EPISODE_VERSION_TYPES)
 
-SCHEMA = """
+# What the identity stage publishes, pseudonymous on every column: kept in the identity store,
+# and copied whole each night to the working store, where the build reads it.
+LINKAGE_OUTPUT_DDL = """
+-- Every merge and split of persons: when, which ids, why.
+create table if not exists person_changes (
+    changed_at timestamp not null,
+    run_id varchar not null,
+    change varchar not null,
+    person_id varchar not null,
+    other_person_id varchar,
+    record_id varchar,
+    reason varchar not null
+);
+-- One row per run and measure (records, persons, links by rule, review backlog, and with a
+-- truth file, precision and recall by source pair, sex and age band).
+create table if not exists linkage_quality (
+    run_id varchar not null,
+    measured_at timestamp not null,
+    measure varchar not null,
+    breakdown varchar not null,
+    value double
+);
+"""
+
+SCHEMA = (
+    LINKAGE_OUTPUT_DDL
+    + """
 create table if not exists ingest_files (
     file varchar primary key,      -- <source>/<file name>, relative to the raw folder
     sha256 varchar not null,
@@ -108,10 +134,11 @@ create table if not exists runs (
     message varchar
 );
 """.replace(
-    "{episode_versions}",
-    "create table if not exists episode_versions (\n"
-    + ",\n".join(f"    {name} {kind}" for name, kind in EPISODE_VERSION_TYPES.items())
-    + "\n);",
+        "{episode_versions}",
+        "create table if not exists episode_versions (\n"
+        + ",\n".join(f"    {name} {kind}" for name, kind in EPISODE_VERSION_TYPES.items())
+        + "\n);",
+    )
 )
 
 
@@ -280,19 +307,17 @@ def forget_files(
         )
 
 
-def replace_person_ids(con: duckdb.DuckDBPyConnection, mapping: pa.Table) -> None:
-    """Replace the child id -> person id mapping (child_id, person_id, linked_by) whole, in
-    one transaction: the build joins it onto every episode."""
-    con.register("incoming_person_ids", mapping)
+def replace_linkage_output(con: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    """Replace the identity stage's pseudonymous output whole (person_ids, person_changes,
+    linkage_quality: each table's rows by column name), in one transaction."""
     con.execute("begin transaction")
     try:
-        con.execute("delete from person_ids")
-        con.execute(
-            "insert into person_ids select child_id, person_id, linked_by from incoming_person_ids"
-        )
+        for name, rows in tables.items():
+            con.register("incoming_linkage_rows", rows)
+            con.execute(f"delete from {name}")
+            con.execute(f"insert into {name} by name select * from incoming_linkage_rows")
+            con.unregister("incoming_linkage_rows")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    finally:
-        con.unregister("incoming_person_ids")

@@ -18,6 +18,13 @@ from prefect.cache_policies import NO_CACHE
 
 from pipelines.sources.discovery import RawFile
 
+# What the working store is given after linkage, from the identity store.
+LINKAGE_OUTPUT = {
+    "person_ids": "select record_id as child_id, person_id, linked_by from person_links",
+    "person_changes": "select * from person_changes",
+    "linkage_quality": "select * from linkage_quality",
+}
+
 
 def with_uncaptured(
     con: duckdb.DuckDBPyConnection, identity_db: Path, found: list[RawFile], pending: list[RawFile]
@@ -79,7 +86,7 @@ def link_identities(
     from pipelines.identity.quality import run_quality, truth_from_file
     from pipelines.identity.store import open_identity_store
     from pipelines.ingest.pseudonym import key_file
-    from pipelines.ingest.working_store import open_work, replace_person_ids
+    from pipelines.ingest.working_store import open_work, replace_linkage_output
 
     key = key_file()
     truth_frame = truth_from_file(truth, key.key) if truth else None
@@ -93,17 +100,15 @@ def link_identities(
                 for measure, breakdown, value in run_quality(con, run_id)
                 if breakdown == "all" and measure in ("precision", "recall") and value is not None
             ]
-            # Pseudonymous on both sides: the only thing that leaves the identity store.
-            mapping = con.sql(
-                "select record_id as child_id, person_id, linked_by from person_links"
-            ).to_arrow_table()
+            # Pseudonymous on every column: all that leaves the identity store.
+            output = {name: con.sql(sql).to_arrow_table() for name, sql in LINKAGE_OUTPUT.items()}
         finally:
             con.close()
         # The whole mapping each night, so a run killed between the two stores' commits is
         # made good by the next one.
         work = open_work(work_db, key=key)
         try:
-            replace_person_ids(work, mapping)
+            replace_linkage_output(work, output)
         finally:
             work.close()
     return linked.lines() + measured

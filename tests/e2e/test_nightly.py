@@ -20,13 +20,14 @@ UNTIL = "2026-10"
 AS_OF = date(2026, 11, 1)
 
 
-def nightly_into(base: Path, raw: Path):
+def nightly_into(base: Path, raw: Path, truth: Path | None = None):
     return run_nightly(
         raw_dir=raw,
         db=base / "curated" / "whereabouts.duckdb",
         work_db=base / "work" / "work.duckdb",
         as_of=AS_OF,
         validation_dir=base / "reports",
+        truth=truth,
     )
 
 
@@ -34,7 +35,7 @@ def nightly_into(base: Path, raw: Path):
 def run(prefect_harness, tmp_path_factory):
     base = tmp_path_factory.mktemp("nightly")
     manifest = generate(base / "raw", seed=7, scale=0.5, until=UNTIL)
-    summary = nightly_into(base, base / "raw")
+    summary = nightly_into(base, base / "raw", truth=base / "linkage_truth.csv")
     con = duckdb.connect(str(base / "curated" / "whereabouts.duckdb"), read_only=True)
     yield {"base": base, "manifest": manifest, "summary": summary, "con": con}
     con.close()
@@ -46,6 +47,33 @@ def test_run_publishes_and_summarises(run):
     files = sum(len(s["files"]) for s in run["manifest"]["sources"].values())
     assert (summary.files_seen, summary.files_new) == (files, files)
     assert Path(summary.report).exists()
+
+
+def test_the_agencies_are_linked_above_the_precision_and_recall_floors(run):
+    linkage = run["summary"].linkage
+    assert linkage[0].startswith("linkage: ") and "pairs awaiting review" in linkage[0]
+    identity = duckdb.connect(str(run["base"] / "work" / "work-identity.duckdb"), read_only=True)
+    measured = dict(
+        identity.execute(
+            "select measure, value from linkage_quality "
+            "where breakdown = 'all' and measure in ('precision', 'recall')"
+        ).fetchall()
+    )
+    identity.close()
+    assert measured["precision"] >= 0.995
+    assert measured["recall"] >= 0.99
+    assert linkage[1:] == [
+        f"{m} of pairs: {measured[m]:.4f} (against {run['base'] / 'linkage_truth.csv'})"
+        for m in ("precision", "recall")
+    ]
+    # Every episode carries its person; some persons are known to more than one source.
+    (episodes, with_person, across) = run["con"].execute(
+        "select count(*), count(person_id), "
+        "(select count(*) from (select person_id from episodes group by 1 "
+        "having count(distinct source) > 1)) from episodes"
+    ).fetchone()
+    assert episodes == with_person
+    assert across > 0
 
 
 def test_every_file_accounted_for_as_the_manifest_says(run):
