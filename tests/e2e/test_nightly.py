@@ -67,11 +67,15 @@ def test_the_agencies_are_linked_above_the_precision_and_recall_floors(run):
         for m in ("precision", "recall")
     ]
     # Every episode carries its person; some persons are known to more than one source.
-    (episodes, with_person, across) = run["con"].execute(
-        "select count(*), count(person_id), "
-        "(select count(*) from (select person_id from episodes group by 1 "
-        "having count(distinct source) > 1)) from episodes"
-    ).fetchone()
+    (episodes, with_person, across) = (
+        run["con"]
+        .execute(
+            "select count(*), count(person_id), "
+            "(select count(*) from (select person_id from episodes group by 1 "
+            "having count(distinct source) > 1)) from episodes"
+        )
+        .fetchone()
+    )
     assert episodes == with_person
     assert across > 0
 
