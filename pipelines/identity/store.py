@@ -12,7 +12,10 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import settings
 from pipelines.db import connect, private_files
+from pipelines.errors import ConfigurationError
+from pipelines.ingest.pseudonym import key_fingerprint
 from pipelines.ingest.working_store import LINKAGE_OUTPUT_DDL
 
 # The identity values a source may carry: declared with the standard record, re-exported.
@@ -111,6 +114,11 @@ create table if not exists lookup_audit (
     purpose varchar,
     records_shown integer not null
 );
+-- The pseudonymisation key the store's record and person ids were made with (its
+-- fingerprint: an HMAC of a fixed label, never the key).
+create table if not exists store_key (
+    key_fingerprint varchar not null
+);
 """
 )
 
@@ -122,12 +130,37 @@ def identity_db_for(work_db: Path) -> Path:
     return work_db.with_name(f"{stem}-identity.duckdb")
 
 
-def open_identity_store(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """The identity store, created (mode 0600) with its tables if it does not exist."""
+def open_identity_store(
+    path: Path, read_only: bool = False, key: bytes | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The identity store, created (mode 0600) with its tables if it does not exist. With
+    `key`, the store is first checked to be one that key made (check_key)."""
     if read_only:
         return connect(path, read_only=True)
     with private_files():
         con = connect(path)
-        con.execute(DDL)
+        try:
+            con.execute(DDL)
+            if key is not None:
+                check_key(con, path, key)
+        except BaseException:
+            con.close()
+            raise
     os.chmod(path, 0o600)
     return con
+
+
+def check_key(con: duckdb.DuckDBPyConnection, path: Path, key: bytes) -> None:
+    """Refuse a key other than the one the store's ids were made with; the first key a store
+    meets is recorded as its own. Another key would give every record another id, and every
+    person a second id."""
+    fingerprint = key_fingerprint(key)
+    recorded = con.execute("select any_value(key_fingerprint) from store_key").fetchall()[0][0]
+    if recorded is None:
+        con.execute("insert into store_key values (?)", [fingerprint])
+    elif recorded != fingerprint:
+        raise ConfigurationError(
+            f"{path}: the identity store was built with another pseudonymisation key "
+            f"(fingerprint {recorded[:12]}, this key's {fingerprint[:12]}); restore that key "
+            f"file, or point {settings.KEY_FILE_ENV} at it"
+        )

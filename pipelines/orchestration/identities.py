@@ -61,11 +61,13 @@ def capture_identities(identity_db: Path, captured: Captured, run_id: str) -> in
     from pipelines.db import private_files
     from pipelines.identity.capture import store_identities
     from pipelines.identity.store import open_identity_store
+    from pipelines.ingest.pseudonym import key_file
 
     # Every write inside private_files: DuckDB makes its write-ahead log again after each
     # checkpoint, with the umask of the moment.
     with private_files():
-        con = open_identity_store(identity_db)
+        # The record ids the ingest made are this key's: the store must be this key's too.
+        con = open_identity_store(identity_db, key=key_file().key)
         try:
             return store_identities(
                 con, captured.tables, run_id, datetime.now().replace(microsecond=0), captured.files
@@ -91,7 +93,7 @@ def link_identities(
     key = key_file()
     truth_frame = truth_from_file(truth, key.key) if truth else None
     with private_files():
-        con = open_identity_store(identity_db)
+        con = open_identity_store(identity_db, key=key.key)
         try:
             now = datetime.now().replace(microsecond=0)
             linked = link_records(con, key.key, run_id, None, now, truth_frame)

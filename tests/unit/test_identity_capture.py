@@ -16,12 +16,13 @@ import pyarrow as pa
 import pytest
 
 from pipelines import settings
+from pipelines.errors import ConfigurationError
 from pipelines.identity.capture import store_identities
 from pipelines.identity.store import open_identity_store
 from pipelines.ingest.identities import CAPTURED
 from pipelines.ingest.ledger import to_ingest
 from pipelines.ingest.pipeline import FileResult, ingest_files
-from pipelines.ingest.pseudonym import child_id
+from pipelines.ingest.pseudonym import child_id, key_fingerprint
 from pipelines.ingest.working_store import open_work
 from pipelines.sources.declarations import Source, load_source
 from pipelines.sources.discovery import discover
@@ -335,3 +336,16 @@ def test_a_cross_reference_is_read_where_the_file_has_it(drop: Drop) -> None:
         ("C1", None),
         ("C2", "NS-77"),
     ]
+
+
+def test_an_identity_store_refuses_another_key(tmp_path: Path) -> None:
+    path = tmp_path / "identity.duckdb"
+    open_identity_store(path, key=KEY).close()
+    open_identity_store(path, key=KEY).close()  # the same key opens it again
+    with pytest.raises(ConfigurationError) as refused:
+        open_identity_store(path, key=b"another key" * 4)
+    fingerprint = key_fingerprint(KEY)[:12]
+    assert str(refused.value).startswith(
+        f"{path}: the identity store was built with another pseudonymisation key "
+        f"(fingerprint {fingerprint}, this key's "
+    )
