@@ -85,9 +85,13 @@ def test_a_run_with_a_rejected_file_and_a_quiet_source_publishes_and_exits_3(
     assert main(_args(base)) == EXIT_ATTENTION == 3
     out = capsys.readouterr().out.splitlines()
     assert out[0].endswith(": published")
-    assert out[-2:] == [
+    # The council's case-management, header and CME extracts came with riverton's tables.
+    assert out[-5:] == [
         "  rejected file riverton/missing.csv: the file name has no collection year "
         "(name it like missing_2024_25.csv)",
+        "  no new files from riverton_children",
+        "  no new files from riverton_cme",
+        "  no new files from riverton_header",
         "  no new files from southbay",
     ]
     assert hashlib.sha256(db.read_bytes()).hexdigest() != before  # still published
@@ -120,7 +124,8 @@ def test_prefect_shows_the_attention_state_and_the_database_is_published(deliver
     assert state.message == (
         "published; needs attention: rejected file riverton/missing.csv: the file name has no "
         "collection year (name it like missing_2024_25.csv); no new files from riverton; "
-        "no new files from southbay"
+        "no new files from riverton_children; no new files from riverton_cme; "
+        "no new files from riverton_header; no new files from southbay"
     )
     assert state.result().status == "published"
 

@@ -123,11 +123,21 @@ def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
         "select child_id from episodes where source = 'southbay' order by episode_id limit 1"
     ).fetchone()[0]
     con.close()
-    assert main(["lookup", child, "--work-db", str(work)]) == 0
+    assert main(["lookup", child, "--work-db", str(work), "--by", "duty-officer"]) == 0
     out = capsys.readouterr().out
-    assert re.fullmatch(r"source: southbay\nperson_ref: \S+\n", out)
-    assert main(["lookup", "nobody", "--work-db", str(work)]) == 1
+    # The child's person, and every agency's reference behind it (this one's among them).
+    assert re.fullmatch(
+        r"person_id: [0-9a-f]{32}\n(  agency: \S+  source: \S+  person_ref: \S+\n)+", out
+    )
+    assert re.search(r"^  agency: southbay  source: southbay  person_ref: \S+$", out, re.M)
+    assert main(["lookup", "nobody", "--work-db", str(work), "--by", "duty-officer"]) == 1
     assert capsys.readouterr().err == "whereabouts lookup: no child with id nobody\n"
+    identity = duckdb.connect(str(work.with_name(work.stem + "-identity.duckdb")), read_only=True)
+    audited = identity.execute(
+        "select looked_up_by, looked_up_id, records_shown > 0 from lookup_audit order by all"
+    ).fetchall()
+    identity.close()
+    assert audited == sorted([("duty-officer", child, True), ("duty-officer", "nobody", False)])
 
 
 def test_a_second_nightly_while_one_runs_is_refused(published):
