@@ -90,3 +90,15 @@ def test_persons_agency_counts(scratch: Path) -> None:
         ("p-2", "northshire", 1, "northshire", 1, 1, 1, 1, 0, 0, 0, 0,
          ts("2024-02-01 10:00"), ts("2024-02-01 10:00"), False, False, "2011-01", "F", False),
     ]  # fmt: skip
+
+
+def test_repeat_missing_carries_the_childs_person(scratch: Path) -> None:
+    rows = [police("northshire", f"N{i}", "n-a", f"2024-0{i}-01 10:00") for i in (1, 2, 3)] + [
+        police("northshire", f"U{i}", "n-unlinked", f"2024-0{i}-01 10:00") for i in (1, 2, 3)
+    ]
+    con = build_linked(scratch, rows, [("n-a", "p-1", "alone")])
+    assert rows_of(
+        con,
+        "select child_id, person_id, definition from repeat_missing "
+        "where definition = '3_in_90_days' order by child_id",
+    ) == [("n-a", "p-1", "3_in_90_days"), ("n-unlinked", None, "3_in_90_days")]
