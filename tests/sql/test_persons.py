@@ -102,3 +102,113 @@ def test_repeat_missing_carries_the_childs_person(scratch: Path) -> None:
         "select child_id, person_id, definition from repeat_missing "
         "where definition = '3_in_90_days' order by child_id",
     ) == [("n-a", "p-1", "3_in_90_days"), ("n-unlinked", None, "3_in_90_days")]
+
+
+# --- person_repeat --------------------------------------------------------------------------
+
+PERSON_REPEAT = (
+    "select person_id, entered_repeat_at, repeat_qualifying_episode_id, repeat_entered_sources, "
+    "last_repeat_at, last_repeat_sources, last_repeat_source_count from person_repeat "
+    "order by person_id"
+)
+
+
+def test_cross_agency_3_in_90_days_boundary(scratch: Path) -> None:
+    # 2024 is a leap year: 2024-03-31 is 90 days after 2024-01-01, 2024-04-01 is 91.
+    rows, links = [], []
+    for person, third in (("in_90", "2024-03-31 10:00"), ("out_91", "2024-04-01 10:00")):
+        rows += [
+            police("northshire", f"{person}-N", f"{person}-n", "2024-01-01 10:00"),
+            council(f"{person}-C", f"{person}-c", "2024-02-01 10:00", "missing"),
+            police("southshire", f"{person}-S", f"{person}-s", third),
+        ]
+        links += [(f"{person}-{s}", person, "model") for s in "ncs"]
+    # The council's away episodes never count, across agencies as within one source.
+    rows += [
+        police("northshire", "away-N", "away-n", "2024-01-01 10:00"),
+        council("away-C", "away-c", "2024-02-01 10:00", "away"),
+        police("southshire", "away-S", "away-s", "2024-03-01 10:00"),
+    ]
+    links += [("away-n", "away", "model"), ("away-c", "away", "model"), ("away-s", "away", "model")]
+    con = build_linked(scratch, rows, links)
+    assert rows_of(con, PERSON_REPEAT) == [
+        ("away", None, None, None, None, None, None),
+        ("in_90", ts("2024-03-31 10:00"), "southshire:in_90-S", "council, northshire, southshire",
+         ts("2024-03-31 10:00"), "council, northshire, southshire", 3),
+        ("out_91", None, None, None, None, None, None),
+    ]  # fmt: skip
+    # No one source saw three episodes: the per-source measure has no one.
+    assert rows_of(con, "select count(*) from repeat_missing") == [(0,)]
+
+
+def test_time_to_next_episode_across_sources(scratch: Path) -> None:
+    rows = [
+        police("northshire", "N1", "n-a", "2024-01-01 10:00"),
+        council("C1", "c-a", "2024-01-02 16:00", "missing"),
+        council("C2", "c-a", "2024-01-10 10:00", "away"),  # not counted
+        police("southshire", "S1", "s-a", "2024-01-05 16:00"),
+        police("northshire", "L1", "n-lone", "2024-01-05 16:00"),
+    ]
+    links = [("n-a", "p", "model"), ("c-a", "p", "model"), ("s-a", "p", "model"),
+             ("n-lone", "lone", "alone")]  # fmt: skip
+    con = build_linked(scratch, rows, links)
+    assert rows_of(
+        con,
+        "select person_id, median_days_to_next_episode, shortest_days_to_next_episode "
+        "from person_repeat order by 1",
+    ) == [("lone", None, None), ("p", 2.1, 1.3)]
+
+
+# Episode counts in the 12 months to the run date (2024-12-31: from 2024-01-01 00:00) and
+# the band each falls in; one person per case.
+BANDS = {
+    "one": (1, "1"),
+    "five": (5, "5"),
+    "six": (6, "6-10"),
+    "ten": (10, "6-10"),
+    "eleven": (11, "11-20"),
+    "twenty": (20, "11-20"),
+    "twenty_one": (21, "21-50"),
+    "fifty": (50, "21-50"),
+    "fifty_one": (51, "over 50"),
+}
+
+
+@pytest.fixture(scope="module")
+def banded() -> Iterator[duckdb.DuckDBPyConnection]:
+    with tempfile.TemporaryDirectory(dir=FAST_DIR) as folder:
+        rows, links = [], []
+        for person, (count, _) in BANDS.items():
+            for i in range(count):
+                # Alternate forces: the band counts the person, whichever source reported.
+                source = ("northshire", "southshire")[i % 2]
+                at = pd.Timestamp("2024-01-01 00:00") + pd.Timedelta(days=5 * i)
+                rows.append(police(source, f"{person}-{i}", f"{person}-{source}", str(at)))
+            links += [(f"{person}-{s}", person, "model") for s in ("northshire", "southshire")]
+        # Just outside the 12 months, and an away episode inside: neither counts.
+        rows += [
+            police("northshire", "old-1", "old-n", "2023-12-31 23:59"),
+            police("northshire", "old-2", "old-n", "2024-01-01 00:00"),
+            council("old-3", "old-c", "2024-06-01 10:00", "away"),
+        ]
+        links += [("old-n", "old", "model"), ("old-c", "old", "model")]
+        con = build_linked(Path(folder), rows, links)
+        yield con
+        con.close()
+
+
+@pytest.mark.parametrize(("count", "band"), BANDS.values(), ids=BANDS.keys())
+def test_episode_count_bands(banded, count, band) -> None:
+    person = next(p for p, case in BANDS.items() if case == (count, band))
+    assert rows_of(
+        banded,
+        f"select episodes_last_12_months, episode_band from person_repeat "
+        f"where person_id = '{person}'",
+    ) == [(count, band)]
+
+
+def test_episode_count_band_window_is_12_months_to_the_run_date(banded) -> None:
+    assert rows_of(
+        banded,
+        "select episodes_last_12_months, episode_band from person_repeat where person_id = 'old'",
+    ) == [(1, "1")]
