@@ -212,3 +212,88 @@ def test_episode_count_band_window_is_12_months_to_the_run_date(banded) -> None:
         banded,
         "select episodes_last_12_months, episode_band from person_repeat where person_id = 'old'",
     ) == [(1, "1")]
+
+
+# --- at_risk_children -----------------------------------------------------------------------
+
+AT_RISK = (
+    "select priority, person_id, child_id, priority_tier, reasons, sources, source_count, "
+    "episodes_last_90_days, has_open_episode, has_open_high_risk from at_risk_children "
+    "order by priority"
+)
+
+
+def test_at_risk_order_across_agencies(scratch: Path) -> None:
+    # as_of 2024-12-31: the last 90 days are [2024-10-03 00:00, 2025-01-01 00:00).
+    n, s = "northshire", "southshire"
+    rows = [
+        police(n, "BO1", "both_open-n", "2024-12-20 10:00", risk_grade="high", returned_at=None),
+        council("BO2", "both_open-c", "2024-12-21 10:00", "missing", returned_at=None),
+        police(s, "OL1", "open_low-s", "2024-12-01 10:00", returned_at=None),
+        police(n, "CS1", "cse-n", "2024-11-01 10:00", cse_flag="Y"),
+        police(s, "HI1", "high-s", "2024-11-02 10:00", risk_grade="high"),
+        police(n, "X1", "cross-n", "2024-10-10 10:00"),
+        council("X2", "cross-c", "2024-11-10 10:00", "missing"),
+        police(s, "X3", "cross-s", "2024-12-10 10:00"),
+        police(n, "Y1", "cross2-n", "2024-10-11 10:00"),
+        police(n, "Y2", "cross2-n", "2024-11-11 10:00"),
+        council("Y3", "cross2-c", "2024-12-11 10:00", "missing"),
+        police(n, "L1", "lone-n", "2024-10-12 10:00"),  # not linked: a person of its own
+        police(n, "L2", "lone-n", "2024-11-12 10:00"),
+        police(n, "L3", "lone-n", "2024-12-12 10:00"),
+        police(n, "AB1", "absent-n", "2024-12-05 10:00", risk_grade="no_apparent_risk",
+               looked_after="Y"),
+    ]  # fmt: skip
+    people = {
+        "both_open": "nc", "open_low": "s", "cse": "n", "high": "s", "cross": "ncs",
+        "cross2": "nc", "absent": "n",
+    }  # fmt: skip
+    links = [(f"{p}-{k}", p, "model") for p, kinds in people.items() for k in kinds]
+    con = build_linked(scratch, rows, links)
+    assert rows_of(con, AT_RISK) == [
+        (1, "both_open", "both_open-c", 1,
+         "open police missing episode (northshire), high risk; "
+         "open council missing episode (council); high risk in last 90 days (northshire)",
+         "council, northshire", 2, 2, True, True),
+        (2, "open_low", "open_low-s", 2, "open police missing episode (southshire)",
+         "southshire", 1, 1, True, False),
+        (3, "cse", "cse-n", 3, "CSE flag in last 90 days (northshire)", "northshire", 1, 1,
+         False, False),
+        (4, "high", "high-s", 4, "high risk in last 90 days (southshire)", "southshire", 1, 1,
+         False, False),
+        (5, None, "lone-n", 5, "3 episodes within 90 days (northshire)", "northshire", 1, 3,
+         False, False),
+        (6, "cross2", "cross2-c", 5,
+         "3 episodes within 90 days across 2 sources (council, northshire)",
+         "council, northshire", 2, 3, False, False),
+        (7, "cross", "cross-s", 5,
+         "3 episodes within 90 days across 3 sources (council, northshire, southshire)",
+         "council, northshire, southshire", 3, 3, False, False),
+        (8, "absent", "absent-n", 6, "absent decision needs review (northshire)",
+         "northshire", 1, 1, False, False),
+    ]  # fmt: skip
+    # The per-source list keeps each source's child apart: no one source saw the repeats.
+    assert rows_of(
+        con, "select child_id, priority_tier from at_risk_by_source order by priority"
+    ) == [
+        ("both_open-n", 1), ("both_open-c", 2), ("open_low-s", 2), ("cse-n", 3),
+        ("high-s", 4), ("lone-n", 5), ("absent-n", 6),
+    ]  # fmt: skip
+
+
+def test_at_risk_repeat_across_agencies_only_when_completed_in_the_last_90_days(
+    scratch: Path,
+) -> None:
+    rows = [
+        police("northshire", "E1", "early-n", "2024-08-01 10:00"),
+        council("E2", "early-c", "2024-08-15 10:00", "missing"),
+        police("southshire", "E3", "early-s", "2024-10-02 23:59"),  # a minute before the window
+        police("northshire", "W1", "edge-n", "2024-08-01 10:00"),
+        council("W2", "edge-c", "2024-08-15 10:00", "missing"),
+        police("southshire", "W3", "edge-s", "2024-10-03 00:00"),  # the window's first minute
+    ]
+    links = [(f"{p}-{k}", p, "model") for p in ("early", "edge") for k in "ncs"]
+    con = build_linked(scratch, rows, links)
+    assert rows_of(con, "select person_id, priority_tier, reasons from at_risk_children") == [
+        ("edge", 5, "3 episodes within 90 days across 3 sources (council, northshire, southshire)")
+    ]
