@@ -297,3 +297,31 @@ def test_at_risk_repeat_across_agencies_only_when_completed_in_the_last_90_days(
     assert rows_of(con, "select person_id, priority_tier, reasons from at_risk_children") == [
         ("edge", 5, "3 episodes within 90 days across 3 sources (council, northshire, southshire)")
     ]
+
+
+# --- person_rhi -----------------------------------------------------------------------------
+
+
+def test_one_interview_counts_for_every_return_it_follows_within_72_hours(scratch: Path) -> None:
+    n = "northshire"
+    rows = [
+        # One interview after the third return covers the two before it where within 72 hours.
+        police(n, "S1", "shared-n", "2024-05-01 01:00", returned_at="2024-05-01 08:00"),
+        council("S2", "shared-c", "2024-05-02 01:00", "missing", returned_at="2024-05-02 10:00"),
+        police(n, "S3", "shared-n", "2024-05-03 01:00", returned_at="2024-05-03 12:00",
+               rhi_offered_at="2024-05-03 14:00", rhi_completed_at="2024-05-04 10:00"),
+        council("S4", "shared-c", "2024-05-02 02:00", "away", returned_at="2024-05-02 09:00"),
+        # Exactly 72 hours after the return is in; an interview before a return never covers it.
+        police(n, "B1", "before-n", "2024-06-10 01:00", returned_at="2024-06-10 08:00",
+               rhi_offered_at="2024-06-13 08:00"),
+        police(n, "B2", "before-n", "2024-06-12 01:00", returned_at="2024-06-14 08:00"),
+        police(n, "B3", "before-n", "2024-06-20 01:00", returned_at="2024-06-20 08:00",
+               outcome="found_dead"),
+    ]  # fmt: skip
+    links = [("shared-n", "shared", "model"), ("shared-c", "shared", "model"),
+             ("before-n", "before", "alone")]  # fmt: skip
+    con = build_linked(scratch, rows, links)
+    assert rows_of(con, "select * from person_rhi order by person_id") == [
+        ("before", 2, 1, 0, 1, 0),
+        ("shared", 3, 3, 2, 1, 1),
+    ]
