@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -28,7 +29,11 @@ def scratch() -> Iterator[Path]:
 
 
 def build_linked(
-    folder: Path, rows: list[dict], links: list[tuple[str, str, str]], as_of=date(2024, 12, 31)
+    folder: Path,
+    rows: list[dict],
+    links: list[tuple[str, str, str]],
+    as_of=date(2024, 12, 31),
+    sources=tuple(SOURCES),
 ) -> duckdb.DuckDBPyConnection:
     """Build from episode versions and the identity stage's person ids (child, person, rule)."""
     work = folder / "work.duckdb"
@@ -40,7 +45,7 @@ def build_linked(
     insert_frame(con, "episode_versions", frame)
     con.executemany("insert into person_ids values (?, ?, ?)", links)
     con.close()
-    built = build(work, folder / "curated.duckdb", {s.name: s for s in SOURCES}, as_of)
+    built = build(work, folder / "curated.duckdb", {s.name: s for s in sources}, as_of)
     return duckdb.connect(str(built.path), read_only=True)
 
 
@@ -90,6 +95,25 @@ def test_persons_agency_counts(scratch: Path) -> None:
         ("p-2", "northshire", 1, "northshire", 1, 1, 1, 1, 0, 0, 0, 0,
          ts("2024-02-01 10:00"), ts("2024-02-01 10:00"), False, False, "2011-01", "F", False),
     ]  # fmt: skip
+
+
+def test_persons_count_sources_of_one_agency_as_one_agency(scratch: Path) -> None:
+    # A council's SSDA903 table and a second source of the same council: one agency.
+    other = dataclasses.replace(la_source("council_b"), agency="council")
+    rows = [
+        council("C1", "c-a", "2024-06-01 10:00", "missing"),
+        council("B1", "b-a", "2024-06-02 10:00", "missing", source="council_b",
+                file="council_b/f.csv"),
+        police("northshire", "N1", "n-a", "2024-06-03 10:00"),
+    ]  # fmt: skip
+    links = [("c-a", "p", "la_child_ref"), ("b-a", "p", "same_agency_ref"),
+             ("n-a", "p", "police_ref")]  # fmt: skip
+    con = build_linked(scratch, rows, links, sources=(*SOURCES, other))
+    assert rows_of(
+        con,
+        "select agencies, agency_count, sources, source_count, child_ids, "
+        "council_missing_episodes, police_missing_episodes, linked_by_review from persons",
+    ) == [("council, northshire", 2, "council, council_b, northshire", 3, 3, 2, 1, False)]
 
 
 def test_repeat_missing_carries_the_childs_person(scratch: Path) -> None:
