@@ -349,3 +349,26 @@ def test_one_interview_counts_for_every_return_it_follows_within_72_hours(scratc
         ("before", 2, 1, 0, 1, 0),
         ("shared", 3, 3, 2, 1, 1),
     ]
+
+
+def test_person_tables_pass_their_contracts(scratch: Path) -> None:
+    from pipelines.quality.curated import curated_suites
+
+    rows = [
+        police("northshire", "U1", "unlinked-1", "2024-12-20 10:00", returned_at=None),
+        police("northshire", "U2", "unlinked-2", "2024-12-21 10:00", returned_at=None),
+        police("northshire", "N1", "n-a", "2024-12-01 10:00", rhi_offered_at="2024-12-02 20:00"),
+        council("C1", "c-a", "2024-12-10 10:00", "missing", returned_at=None),
+        council("C2", "c-a", "2024-11-10 10:00", "away"),
+    ]
+    con = build_linked(scratch, rows, [("n-a", "p", "decision"), ("c-a", "p", "decision")])
+    assert rows_of(con, "select person_id, child_id from at_risk_children order by 1, 2") == [
+        ("p", "c-a"),
+        (None, "unlinked-1"),
+        (None, "unlinked-2"),
+    ]
+    con.close()
+    tables = ("persons", "person_repeat", "person_rhi", "at_risk_children", "repeat_missing")
+    results = curated_suites(scratch / "curated.duckdb", tables)
+    failed = [(r.suite, o.rule, o.column) for r in results for o in r.outcomes if not o.success]
+    assert failed == []
