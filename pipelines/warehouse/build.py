@@ -113,7 +113,12 @@ def model_variables(as_of: date) -> dict[str, str]:
 
 
 def declarations_table(sources: dict[str, Source]) -> pd.DataFrame:
-    return pd.DataFrame([(s.name, s.kind) for s in sources.values()], columns=["source", "layout"])
+    # The agency lets person-level tables say who knows a child (sources of one agency share
+    # person references).
+    return pd.DataFrame(
+        [(s.name, s.kind, s.agency) for s in sources.values()],
+        columns=["source", "layout", "agency"],
+    )
 
 
 def models_fingerprint(sources: dict[str, Source]) -> str:

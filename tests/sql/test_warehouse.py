@@ -173,15 +173,15 @@ def test_financial_year_boundary(scratch: Path) -> None:
     ) == [("Q2",), ("R3",)]
 
 
-# --- at_risk_children ----------------------------------------------------------------------
+# --- at_risk_by_source ---------------------------------------------------------------------
 
 AT_RISK = (
     "select priority, child_id, priority_tier, reasons, episodes_last_90_days, last_reported_at, "
-    "last_episode_id, has_open_episode, has_open_high_risk from at_risk_children order by 1"
+    "last_episode_id, has_open_episode, has_open_high_risk from at_risk_by_source order by 1"
 )
 
 
-def test_at_risk_children_order_and_reasons(scratch: Path) -> None:
+def test_at_risk_by_source_order_and_reasons(scratch: Path) -> None:
     # as_of 2024-12-31: the window is [2024-10-03 00:00, 2025-01-01 00:00).
     rows = [
         ep("H1", "h", "2024-12-20 10:00", risk_grade="high", returned_at=None),
@@ -242,7 +242,7 @@ def test_at_risk_ties_within_a_tier(scratch: Path) -> None:
         ep("W1", "w_old", "2024-12-09 10:00", risk_grade="high"),
     ]
     con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
-    assert rows_of(con, "select priority, child_id from at_risk_children order by 1") == [
+    assert rows_of(con, "select priority, child_id from at_risk_by_source order by 1") == [
         (1, "u_two"),
         (2, "t_one"),
         (3, "v_same"),
@@ -271,7 +271,7 @@ def test_at_risk_lists_only_children_by_their_age_on_the_run_date(scratch: Path)
         ("seventeen", 17),
         ("unknown", None),
     ]
-    assert rows_of(con, "select child_id, priority_tier from at_risk_children order by 1") == [
+    assert rows_of(con, "select child_id, priority_tier from at_risk_by_source order by 1") == [
         ("seventeen", 4),
         ("unknown", 4),
     ]
@@ -570,7 +570,7 @@ def test_an_open_episode_graded_high_only_when_reported_is_tier_1(scratch: Path)
            returned_at=None)
     ]  # fmt: skip
     con = build_curated(scratch, rows, as_of=date(2024, 12, 31))
-    assert rows_of(con, "select child_id, priority_tier, reasons from at_risk_children") == [
+    assert rows_of(con, "select child_id, priority_tier, reasons from at_risk_by_source") == [
         ("i", 1, "open high-risk episode; high risk in last 90 days")
     ]
 

@@ -1,39 +1,51 @@
--- The children most at risk as of the run date, in the order to act on them.
--- Only children: anyone 18 or over on the run date (by the full date of birth on their latest
--- episode, read inside the build and never published) is left out; a child whose date of
--- birth is not recorded stays.
+-- The children most at risk as of the run date across agencies, in the order to act on them:
+-- one row per person (a child id not yet linked is a person of its own), each reason naming
+-- the source that gave it. at_risk_by_source is the same list per source's child id.
+-- Only children: anyone 18 or over on the run date (by the full date of birth on the person's
+-- latest episode, read inside the build and never published) is left out; a child whose date
+-- of birth is not recorded stays.
 -- An episode counts as open while no return is recorded by the end of the run date and it was
--- reported at most open_episode_limit_days (90) days before the run date. One open longer is
--- taken to be left open by the source: it is a finding (open_too_long, in findings) for the
--- source to close, and no reason to list the child.
--- Priority tiers (README.md): 1 open episode graded high; 2 any other open episode;
--- 3 CSE-flagged episode in the last 90 days; 4 high-risk episode in the last 90 days;
--- 5 completed 3 episodes within 90 days in the last 90 days; 6 an absent decision
--- needing review in the last 90 days. Within a tier: more reasons, then more recent
--- episodes, then the latest report first.
+-- reported at most open_episode_limit_days (90) days before the run date; one open longer is
+-- an open_too_long finding for the source to close, and no reason to list the child.
+-- Priority tiers (README.md, schemas/tables/at_risk_children.yml): 1 an open episode graded
+-- high (any source); 2 any other open episode; 3 a CSE-flagged episode in the last 90 days;
+-- 4 a high-risk episode in the last 90 days; 5 3 episodes within 90 days across sources
+-- (person_repeat) completed in the last 90 days; 6 an absent decision needing review in the
+-- last 90 days. Within a tier: more kinds of reason, then more episodes in the last 90 days
+-- (every source), then the latest report first, then the person (or child) id.
 with episodes as (
     select * from episodes
+),
+
+person_repeat as (
+    select * from person_repeat
+),
+
+declared_sources as (
+    select * from source_declarations
 ),
 
 birth_dates as (
     select * from stg_version_birth_dates
 ),
 
--- Episodes reported by the run date, with what the tiers look at.
+-- Episodes reported by the run date, with what the tiers look at and the words that say who
+-- recorded what (an SSDA903 Missing source is a council's, any other a police force's).
 reported as (
     select
-        *,
-        -- The highest grade known: the initial one where no highest grade is recorded.
+        episodes.*,
+        coalesce(person_id, child_id) as person_key,
         coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
-        -- Open as of the run date: a return recorded after it had not happened yet; and
-        -- reported within the limit (findings.sql reports longer ones as open_too_long).
         (
             returned_at is null
             or returned_at >= getvariable('as_of')::timestamp + interval 1 day
         )
         and date_diff('day', reported_at::date, getvariable('as_of')::date)
-        <= getvariable('open_episode_limit_days') as open_then
+        <= getvariable('open_episode_limit_days') as open_then,
+        'open ' || if(declared_sources.layout = 'ssda903_missing', 'council', 'police') || ' '
+        || category || ' episode (' || source || ')' as open_words
     from episodes
+    left join declared_sources using (source)
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
@@ -43,52 +55,85 @@ window_start as (
         - to_days(getvariable('at_risk_lookback_days')) as starts
 ),
 
--- Only children with something to act on are summarised: far fewer than all children.
+-- Only persons with something to act on are summarised: far fewer than all persons. A linked
+-- person's repeat is across sources (person_repeat); a child id not yet linked has one
+-- source, where the per-source window is the same test.
 flagged as (
-    select distinct child_id
+    select distinct person_key
     from reported, window_start
     where open_then
         or reported_at >= starts
-        and (cse_flag or graded_high or completes_repeat_window or absent_needs_review)
+        and (
+            cse_flag or graded_high or absent_needs_review
+            or person_id is null and completes_repeat_window
+        )
+    union
+    select person_id
+    from person_repeat, window_start
+    where last_repeat_at >= starts
 ),
 
-per_child as (
+per_person as (
     select
-        child_id,
+        person_key,
+        any_value(person_id) as person_id,
         bool_or(open_then) as has_open_episode,
-        coalesce(bool_or(open_then and graded_high), false)
-            as has_open_high_risk,
-        coalesce(bool_or(reported_at >= starts and cse_flag), false) as recent_cse,
-        coalesce(bool_or(reported_at >= starts and graded_high), false)
-            as recent_high_risk,
-        coalesce(bool_or(reported_at >= starts and completes_repeat_window), false)
-            as recent_repeat,
-        coalesce(bool_or(reported_at >= starts and absent_needs_review), false)
-            as recent_absent_review,
+        coalesce(bool_or(open_then and graded_high), false) as has_open_high_risk,
+        string_agg(distinct open_words || ', high risk', '; ' order by open_words || ', high risk')
+            filter (where open_then and graded_high) as open_high_words,
+        string_agg(distinct open_words, '; ' order by open_words)
+            filter (where open_then and not coalesce(graded_high, false)) as open_other_words,
+        string_agg(distinct source, ', ' order by source)
+            filter (where reported_at >= starts and cse_flag) as cse_sources,
+        string_agg(distinct source, ', ' order by source)
+            filter (where reported_at >= starts and graded_high) as high_risk_sources,
+        string_agg(distinct source, ', ' order by source)
+            filter (where reported_at >= starts and completes_repeat_window)
+            as child_repeat_sources,
+        string_agg(distinct source, ', ' order by source)
+            filter (where reported_at >= starts and absent_needs_review) as absent_sources,
+        string_agg(distinct source, ', ' order by source) as all_sources,
+        count(distinct source) as source_count,
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,
         max(reported_at) as last_reported_at,
-        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id
-    from reported semi join flagged using (child_id), window_start
-    group by child_id
+        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id,
+        arg_max(child_id, (reported_at, episode_id)) as child_id
+    from reported semi join flagged using (person_key), window_start
+    group by person_key
 ),
 
--- The date of birth on the latest version of each child's latest episode (the version the
--- published episode is built from).
+-- The repeat across sources for a linked person; the child's own for one not yet linked.
+with_repeat as (
+    select
+        per_person.*,
+        if(
+            per_person.person_id is null,
+            child_repeat_sources,
+            if(person_repeat.last_repeat_at >= starts, person_repeat.last_repeat_sources, null)
+        ) as repeat_sources,
+        if(
+            per_person.person_id is null, 1, person_repeat.last_repeat_source_count
+        ) as repeat_source_count
+    from per_person
+    cross join window_start
+    left join person_repeat on per_person.person_id = person_repeat.person_id
+),
+
+-- The date of birth on the latest version of each person's latest episode.
 born as (
     select episode_id, date_of_birth
     from birth_dates
-    where episode_id in (select last_episode_id from per_child)
+    where episode_id in (select last_episode_id from per_person)
     qualify row_number() over (
             partition by episode_id
             order by extracted_at desc nulls last, ingest_seq desc, row_number desc
         ) = 1
 ),
 
--- Whole years on the run date, the birthday counted on the day.
 children_only as (
-    select per_child.*
-    from per_child
-    left join born on per_child.last_episode_id = born.episode_id
+    select with_repeat.*
+    from with_repeat
+    left join born on with_repeat.last_episode_id = born.episode_id
     where born.date_of_birth is null
         or date_diff('year', born.date_of_birth, getvariable('as_of')::date)
         - if(
@@ -112,26 +157,27 @@ listed as (
         *,
         concat_ws(
             '; ',
-            if(has_open_high_risk, 'open high-risk episode', null),
-            if(has_open_episode and not has_open_high_risk, 'open episode', null),
-            if(recent_cse, 'CSE flag in ' || lookback, null),
-            if(recent_high_risk, 'high risk in ' || lookback, null),
-            if(recent_repeat, repeat_trigger, null),
-            if(recent_absent_review, 'absent decision needs review', null)
+            open_high_words,
+            open_other_words,
+            'CSE flag in ' || lookback || ' (' || cse_sources || ')',
+            'high risk in ' || lookback || ' (' || high_risk_sources || ')',
+            repeat_trigger
+            || if(repeat_source_count > 1, ' across ' || repeat_source_count || ' sources', '')
+            || ' (' || repeat_sources || ')',
+            'absent decision needs review (' || absent_sources || ')'
         ) as reasons,
-        has_open_episode::int + recent_cse::int + recent_high_risk::int + recent_repeat::int
-        + recent_absent_review::int as reason_count,
+        has_open_episode::int + (cse_sources is not null)::int
+        + (high_risk_sources is not null)::int + (repeat_sources is not null)::int
+        + (absent_sources is not null)::int as reason_count,
         case
             when has_open_high_risk then 1
             when has_open_episode then 2
-            when recent_cse then 3
-            when recent_high_risk then 4
-            when recent_repeat then 5
-            when recent_absent_review then 6
+            when cse_sources is not null then 3
+            when high_risk_sources is not null then 4
+            when repeat_sources is not null then 5
+            when absent_sources is not null then 6
         end as priority_tier
     from children_only, wording
-    where has_open_episode or recent_cse or recent_high_risk or recent_repeat
-        or recent_absent_review
 ),
 
 final as (
@@ -139,17 +185,21 @@ final as (
         row_number() over (
             order by
                 priority_tier, reason_count desc, episodes_last_90_days desc,
-                last_reported_at desc, child_id
+                last_reported_at desc, person_key
         ) as priority,
+        person_id,
         child_id,
         priority_tier,
         reasons,
+        all_sources as sources,
+        source_count,
         episodes_last_90_days,
         last_reported_at,
         last_episode_id,
         has_open_episode,
         has_open_high_risk
     from listed
+    where priority_tier is not null
 )
 
 select * from final

@@ -1,4 +1,5 @@
--- One row per child per repeat definition met, side by side.
+-- One row per child per repeat definition met, side by side, with the child's person
+-- (the per-source measures; person_repeat has the same child across agencies).
 with episodes as (
     select * from episodes
 ),
@@ -6,6 +7,8 @@ with episodes as (
 three_in_90 as (
     select
         child_id,
+        -- A child id has one person (or none yet), so any value is the value.
+        any_value(person_id) as person_id,
         '3_in_90_days' as definition,
         arg_min(reported_at, (reported_at, episode_id)) as entered_at,
         arg_min(episode_id, (reported_at, episode_id)) as qualifying_episode_id
@@ -17,6 +20,8 @@ three_in_90 as (
 missing_three_in_90 as (
     select
         child_id,
+        -- A child id has one person (or none yet), so any value is the value.
+        any_value(person_id) as person_id,
         'missing_3_in_90_days' as definition,
         arg_min(reported_at, (reported_at, episode_id)) as entered_at,
         arg_min(episode_id, (reported_at, episode_id)) as qualifying_episode_id
@@ -30,6 +35,8 @@ missing_three_in_90 as (
 more_than_one_in_year as (
     select
         child_id,
+        -- A child id has one person (or none yet), so any value is the value.
+        any_value(person_id) as person_id,
         'more_than_1_in_financial_year' as definition,
         arg_min(reported_at, (reported_at, episode_id)) as entered_at,
         arg_min(episode_id, (reported_at, episode_id)) as qualifying_episode_id
