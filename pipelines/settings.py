@@ -92,6 +92,11 @@ AT_RISK_LOOKBACK_DAYS = 90
 OPEN_EPISODE_LIMIT_DAYS = 90
 # No one this old or older on the run date is a child: the at-risk list leaves them out.
 ADULT_AGE_YEARS = 18
+# Agency reconciliation: a council missing episode and a police report of the same person
+# are taken to be one event when they start at most this many hours apart (either way round).
+# SSDA903 records a start date, not a time (read as midnight), and a report may follow the
+# council's concern by hours, so a day either side; a gap only just outside is still listed.
+RECONCILIATION_TOLERANCE_HOURS = 24
 
 # --- linkage (docs/linkage.md) --------------------------------------------------------------
 # The saved splink model: trained by `whereabouts link train`, reviewed and committed like

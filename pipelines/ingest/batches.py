@@ -33,6 +33,8 @@ class Batch:
     rows_out_of_scope: int
     # row_number and child_id of rows loaded as identities alone (the identity layouts)
     identity_rows: pd.DataFrame | None = None
+    # a cme file's loaded rows' spells off roll (pipelines.ingest.cme.CME_ROW_COLUMNS)
+    spells: pd.DataFrame | None = None
 
     @property
     def loaded(self) -> pd.DataFrame:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines.ingest.batches import Batch
+from pipelines.ingest.cme import spell_failures, spell_rows
 from pipelines.ingest.pseudonym import ChildIds
 from pipelines.sources.declarations import Source
 from pipelines.sources.record import IDENTITY_FIELDS, IDENTITY_ONLY
@@ -46,24 +47,26 @@ def identity_batch(
     text: pd.DataFrame, source: Source, key: bytes, malformed: dict[int, str] | None = None
 ) -> Batch:
     """A file of an identity layout: no episodes; a row with a person reference is loaded
-    (as an identity), one without is quarantined, as is one `malformed`. The quarantine
-    keeps no raw values: they are identities."""
+    (as an identity), one without is quarantined, as is one `malformed` and (cme) one whose
+    spell off roll has no valid start date. The quarantine keeps no raw values: they are
+    identities."""
     malformed = malformed or {}
-    blank = text["person_ref"].isna() & ~text.index.isin(list(malformed))
-    reasons = pd.concat(
-        [
-            pd.Series(NO_PERSON_REF, index=text.index[blank], dtype="str"),
-            pd.Series(malformed, dtype="str"),
-        ]
-    ).sort_index()
-    good = text[~blank & ~text.index.isin(list(malformed))]
+    unread = text.index.isin(list(malformed))
+    failures: dict[int, list[str]] = {row: [why] for row, why in malformed.items()}
+    for row in text.index[text["person_ref"].isna() & ~unread]:
+        failures[int(row)] = [NO_PERSON_REF]
+    is_cme = source.kind == "cme"
+    if is_cme:
+        for row, spell in spell_failures(text[~unread]).items():
+            failures.setdefault(row, []).extend(spell)
+    reasons = pd.Series({row: "; ".join(why) for row, why in failures.items()}, dtype="str")
+    reasons = reasons.sort_index()
+    good = text[~text.index.isin(list(failures))]
     ids = ChildIds(key, source.name, pa.array(good["person_ref"], type=pa.string()))
     rows = pd.RangeIndex(len(good))
+    child = ids.of_rows(rows)
     loaded = pd.DataFrame(
-        {
-            "row_number": good.index.to_numpy(dtype="int64"),
-            "child_id": ids.of_rows(rows).to_numpy(),
-        }
+        {"row_number": good.index.to_numpy(dtype="int64"), "child_id": child.to_numpy()}
     )
     empty = pd.DataFrame(columns=["row_number", "child_id"]).astype({"row_number": "int64"})
     return Batch(
@@ -80,6 +83,7 @@ def identity_batch(
         rows_read=len(text),
         rows_out_of_scope=0,
         identity_rows=loaded,
+        spells=spell_rows(good, child) if is_cme else None,
     )
 
 

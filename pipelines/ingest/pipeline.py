@@ -44,6 +44,7 @@ from pipelines.ingest.writer import FileStore, StoreThread
 from pipelines.quality.contracts import load_contract
 from pipelines.quality.suites import ExpectationOutcome, SuiteResult
 from pipelines.sources.discovery import OUTSIDE, RawFile, outside
+from pipelines.sources.record import LAYOUT_VALUES
 
 # "2024_25" or "2024-25" in an SSDA903 file name: the collection year ending 31 March 2025.
 COLLECTION_YEAR = re.compile(r"(20\d\d)[_-](\d\d)(?!\d)")
@@ -117,7 +118,10 @@ def prepare(
     if raw.source.is_ssda903:
         identity = ssda903_identities(read.table)
     elif raw.source.is_identity_only:
-        identity = read.table
+        # A cme file's spell off roll stays in the working store (batch.spells), never
+        # reaching the identity store.
+        spell = [c for c in LAYOUT_VALUES.get(raw.source.kind, {}) if c in read.table.column_names]
+        identity = read.table.drop_columns(spell)
     else:
         prepared.text, identity = split_identities(read.table)
     prepared.identity = identity if collect else None

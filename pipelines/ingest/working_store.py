@@ -98,6 +98,18 @@ create table if not exists findings (
     episode_ref varchar,
     message varchar not null
 );
+-- A cme file's spells off roll (pipelines.ingest.cme), one row per loaded file row; the
+-- child's names and identifiers went to the identity store.
+create table if not exists cme_rows (
+    source varchar not null,
+    file varchar not null,
+    row_number bigint not null,
+    ingest_seq bigint not null,
+    child_id varchar not null,
+    off_roll_on date not null,
+    reason varchar,
+    resolved_on date
+);
 create table if not exists person_keys (
     child_id varchar not null,     -- one row each, kept so by writer.FileStore (no key index)
     source varchar not null,
@@ -299,7 +311,7 @@ def forget_files(
     if not files:
         return
     staged = staged_seq is not None
-    for table in ("episode_versions", "quarantine", "findings", "ingest_files"):
+    for table in ("episode_versions", "cme_rows", "quarantine", "findings", "ingest_files"):
         newer = " and ingest_seq <> ?" if table == "episode_versions" and staged else ""
         con.execute(
             f"delete from {table} where file in (select unnest(?)){newer}",

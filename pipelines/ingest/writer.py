@@ -33,7 +33,12 @@ PIECES_WAITING = 1
 
 # What a file contributes besides its episode versions, staged in temporary tables as its
 # pieces are checked.
-STAGED = {"findings": "findings", "quarantine": "quarantine", "persons": "person_keys"}
+STAGED = {
+    "findings": "findings",
+    "quarantine": "quarantine",
+    "persons": "person_keys",
+    "spells": "cme_rows",
+}
 
 
 class FileStore:
@@ -77,6 +82,8 @@ class FileStore:
         insert_frame(self.con, "staged_findings", batch.findings.assign(**tag))
         insert_frame(self.con, "staged_quarantine", batch.quarantine.assign(**tag))
         insert_frame(self.con, "staged_persons", batch.persons.assign(source=result.source))
+        if batch.spells is not None:
+            insert_frame(self.con, "staged_spells", batch.spells.assign(**tag, ingest_seq=self.seq))
         self.quarantine_rules.update(batch.quarantine["reasons"].str.split(":").str[0])
         result.rows_read += batch.rows_read
         result.rows_out_of_scope += batch.rows_out_of_scope
@@ -97,6 +104,7 @@ class FileStore:
             forget_files(self.con, [result.file], staged_seq=seq)
             self.con.execute("insert into findings by name from staged_findings")
             self.con.execute("insert into quarantine by name from staged_quarantine")
+            self.con.execute("insert into cme_rows by name from staged_spells")
             # person_keys has no key index (working_store.py): children already known are skipped
             # here. A file's staged people are distinct already (pseudonym.ChildIds.persons).
             self.con.execute(
@@ -144,7 +152,7 @@ class FileStore:
                 [result.source, result.file, self.identity_rows, f"held: {result.message}"],
             )
         self.con.execute("delete from episode_versions where ingest_seq = ?", [self.seq])
-        for staged in ("findings", "persons"):
+        for staged in ("findings", "persons", "spells"):
             self.con.execute(f"delete from staged_{staged}")
         result.rows_quarantined += result.rows_loaded
         result.rows_loaded = 0

@@ -18,6 +18,7 @@ from pipelines.sources.record import (
     IDENTITY_FIELDS,
     IDENTITY_LAYOUTS,
     IDENTITY_ONLY,
+    LAYOUT_VALUES,
     REQUIRED,
     canonical_code,
 )
@@ -239,7 +240,7 @@ def load_source(path: Path) -> Source:
     columns = (
         {f: f for f in (*FIELDS, *IDENTITY_ONLY)}
         if layout == "standard"
-        else dict(IDENTITY_LAYOUTS.get(layout, {}))
+        else dict(IDENTITY_LAYOUTS.get(layout, {})) | LAYOUT_VALUES.get(layout, {})
     )
     return Source(kind=layout, columns=columns, **common)
 

@@ -63,8 +63,8 @@ IDENTITY_ONLY: tuple[str, ...] = tuple(f for f in IDENTITY_FIELDS if f not in FI
 # Layouts that carry only identities (no episodes), each as standard field -> its fixed
 # column (matched case-insensitively). Every mapped column but a cross-reference must be
 # present in a file.
-# ETHNIC (SSDA903 header) and looked_after, off_roll_on, reason, resolved_on (la_children,
-# cme) are not identity values and are not read.
+# ETHNIC (SSDA903 header) and looked_after (la_children) are not identity values and are not
+# read; a cme file's off_roll_on, reason and resolved_on are read as LAYOUT_VALUES.
 IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
     "ssda903_header": {
         "person_ref": "CHILD",
@@ -89,6 +89,11 @@ IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
     "cme": {
         f: f for f in ("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode")
     },
+}
+# Values of an identity layout that are not identities, read beside them and stored in the
+# working store (never the identity store): a cme file's spell off roll.
+LAYOUT_VALUES: dict[str, dict[str, str]] = {
+    "cme": {f: f for f in ("off_roll_on", "reason", "resolved_on")},
 }
 # Columns of the SSDA903 Missing table, exactly as DfE names them.
 SSDA903_COLUMNS: tuple[str, ...] = ("CHILD", "DOB", "MISSING", "MIS_START", "MIS_END")

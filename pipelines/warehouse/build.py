@@ -109,6 +109,7 @@ def model_variables(as_of: date) -> dict[str, str]:
         "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
         "open_episode_limit_days": str(settings.OPEN_EPISODE_LIMIT_DAYS),
         "adult_age_years": str(settings.ADULT_AGE_YEARS),
+        "reconciliation_tolerance_hours": str(settings.RECONCILIATION_TOLERANCE_HOURS),
     }
 
 

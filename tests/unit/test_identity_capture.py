@@ -235,7 +235,8 @@ def test_an_identity_file_without_its_columns_is_rejected(drop: Drop) -> None:
     result = drop.run()["council/cme.csv"]
     assert (result.status, result.message) == (
         "rejected",
-        "required column(s) absent: surname, date_of_birth, upn, postcode",
+        "required column(s) absent: surname, date_of_birth, upn, postcode, off_roll_on, "
+        "reason, resolved_on",
     )
 
 

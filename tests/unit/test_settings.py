@@ -45,3 +45,8 @@ def test_schedule_in_help_and_readme_is_the_setting() -> None:
     assert "nightly (02:30) and monthly briefing (06:00 on the 1st)" in serve.description
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "the nightly (02:30) and monthly briefing (06:00 on the 1st) schedules" in readme
+
+
+def test_reconciliation_contract_states_the_tolerance_setting() -> None:
+    description = load_contract("agency_reconciliation").description
+    assert description.count(f"within {settings.RECONCILIATION_TOLERANCE_HOURS} hours") == 2

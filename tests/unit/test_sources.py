@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.sources.declarations import DeclarationError, RegimeChange, load_source, load_sources
-from pipelines.sources.record import FIELDS, IDENTITY_LAYOUTS, IDENTITY_ONLY
+from pipelines.sources.record import FIELDS, IDENTITY_LAYOUTS, IDENTITY_ONLY, LAYOUT_VALUES
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_COLUMNS = (
@@ -250,7 +250,10 @@ def test_ssda903_layout(tmp_path: Path) -> None:
             "cme",
             {
                 f: f
-                for f in ("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode")
+                for f in (
+                    *("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode"),
+                    *("off_roll_on", "reason", "resolved_on"),
+                )
             },
             id="cme",
         ),
@@ -263,7 +266,7 @@ def test_identity_layouts_read_their_fixed_columns(
     source = load_source(declare(tmp_path, "council", body))
     assert (source.kind, source.is_identity_only, source.is_ssda903) == (layout, True, False)
     assert (source.columns, source.agency) == (columns, "shire_council")
-    assert source.columns == IDENTITY_LAYOUTS[layout]
+    assert source.columns == IDENTITY_LAYOUTS[layout] | LAYOUT_VALUES.get(layout, {})
 
 
 def test_mapped_layout_maps_identity_columns(tmp_path: Path) -> None:
