@@ -20,8 +20,9 @@ Which id survives (docs/linkage.md, "Stable person ids"):
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
+from operator import itemgetter
 
 import duckdb
 import pandas as pd
@@ -50,7 +51,9 @@ class Clusters:
         self.parent = {r: r for r in records}
         # Each cluster's NHS numbers and UPNs (as "nhs:..." and "upn:..."), where it has any.
         self.keys: dict[str, frozenset[str]] = dict(keys or {})
-        self.members: dict[str, list[str]] = {r: [r] for r in records}
+        # Each cluster's records, kept only for clusters of two or more: most records stand
+        # alone, and a list for each of 500,000 cost a second.
+        self.members: dict[str, list[str]] = {}
         self.never: dict[str, set[str]] = defaultdict(set)
         for a, b in never:
             self.never[a].add(b)
@@ -69,10 +72,15 @@ class Clusters:
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return True
-        if len(self.members[ra]) < len(self.members[rb]):
-            ra, rb = rb, ra
+        members_a, members_b = self.members.get(ra) or [ra], self.members.get(rb) or [rb]
+        if len(members_a) < len(members_b):
+            ra, rb, members_a, members_b = rb, ra, members_b, members_a
         barred_a, barred_b = self.barred.get(ra, set()), self.barred.get(rb, set())
-        if barred_a & set(self.members[rb]) or barred_b & set(self.members[ra]):
+        # Checked only where a decision bars some record (few): building the member sets on
+        # every join cost seconds at 500,000 records.
+        if (barred_a and not barred_a.isdisjoint(members_b)) or (
+            barred_b and not barred_b.isdisjoint(members_a)
+        ):
             return False
         keys = self.keys.get(ra, frozenset()) | self.keys.get(rb, frozenset())
         if keys_must_agree and any(
@@ -83,7 +91,9 @@ class Clusters:
             self.keys[ra] = keys
             self.keys.pop(rb, None)
         self.parent[rb] = ra
-        self.members[ra].extend(self.members.pop(rb))
+        members_a.extend(members_b)
+        self.members[ra] = members_a
+        self.members.pop(rb, None)
         if barred_a or barred_b:
             self.barred[ra] = barred_a | barred_b
             self.barred.pop(rb, None)
@@ -91,7 +101,9 @@ class Clusters:
 
     def groups(self) -> list[list[str]]:
         """Every cluster's records, sorted, the clusters by their smallest record."""
-        return sorted(sorted(m) for m in self.members.values())
+        alone = [[r] for r, p in self.parent.items() if p == r and r not in self.members]
+        # Clusters are disjoint: their smallest records alone order them.
+        return sorted([sorted(m) for m in self.members.values()] + alone, key=itemgetter(0))
 
 
 def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, tuple]]:
@@ -189,7 +201,14 @@ def _surviving_ids(
     first_linked: dict[str, datetime],
 ) -> dict[int, str]:
     """Rules 1 and 2: which existing id each cluster keeps."""
-    held = [Counter(before[r][0] for r in g if r in before) for g in groups]
+    held: list[dict[str, int]] = []
+    for group in groups:
+        counts: dict[str, int] = {}
+        for record in group:
+            old = before.get(record)
+            if old is not None:
+                counts[old[0]] = counts.get(old[0], 0) + 1
+        held.append(counts)
     claims: dict[str, int] = {}
     for index, counts in enumerate(held):
         for person, n in counts.items():
@@ -243,6 +262,7 @@ def _changes(
     """person_changes rows: a merge for each id absorbed, a split for each cluster of
     records that had an id another cluster kept."""
     rows: list[tuple] = []
+    merges: list[tuple[list[str], list[str]]] = []
     surviving = set(ids.values())
     records_of: dict[str, list[str]] = defaultdict(list)
     for record, old in before.items():
@@ -256,13 +276,17 @@ def _changes(
             if other in surviving:
                 # Some of `other`'s records came here; `other` lives on elsewhere: a split.
                 moved = [r for r in group if r in before and before[r][0] == other]
-                stayed = [r for r in records_of[other] if r not in set(moved)]
+                gone = set(moved)
+                stayed = [r for r in records_of[other] if r not in gone]
                 reason = _split_reason(con, moved, stayed)
                 rows.append((now, run_id, "split", other, person, moved[0], reason))
             else:
-                reason = _merge_reason(con, group, person, other, before)
-                rows.append((now, run_id, "merge", person, other, None, reason))
-    return rows
+                # The reason is filled in below, for every merge at once.
+                mine = [r for r in group if r not in before or before[r][0] != other]
+                merges.append((mine, [r for r in group if r in before and before[r][0] == other]))
+                rows.append((now, run_id, "merge", person, other, None, len(merges) - 1))
+    reasons = _merge_reasons(con, merges)
+    return [row[:-1] + (reasons[row[-1]],) if row[2] == "merge" else row for row in rows]
 
 
 def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list[str]) -> str:
@@ -282,23 +306,34 @@ def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list
     return "links no longer hold (records changed or keys corrected)"
 
 
-def _merge_reason(
-    con: duckdb.DuckDBPyConnection,
-    group: list[str],
-    person: str,
-    other: str,
-    before: dict[str, tuple],
-) -> str:
-    """Which rules linked the two persons' records."""
-    mine = [r for r in group if r not in before or before[r][0] != other]
-    theirs = [r for r in group if r in before and before[r][0] == other]
-    rules = con.execute(
-        """
-        select distinct rule from record_pairs
-        where (record_a in (select unnest($1)) and record_b in (select unnest($2)))
-           or (record_a in (select unnest($2)) and record_b in (select unnest($1)))
-        order by 1
-        """,
-        [mine, theirs],
-    ).fetchall()
-    return "linked by " + (", ".join(r[0] for r in rules) or "records in common")
+def _merge_reasons(
+    con: duckdb.DuckDBPyConnection, merges: list[tuple[list[str], list[str]]]
+) -> list[str]:
+    """Which rules linked each merge's two sides (the surviving person's records, the
+    absorbed person's), in one query: one query per merge took seconds a night."""
+    if not merges:
+        return []
+    sides = pa.table(
+        {
+            "merge": pa.array([k for k, (a, b) in enumerate(merges) for _ in (*a, *b)], pa.int64()),
+            "side": pa.array([s for a, b in merges for s in (*[0] * len(a), *[1] * len(b))]),
+            "record": pa.array([r for a, b in merges for r in (*a, *b)], pa.string()),
+        }
+    )
+    con.register("merge_sides", sides)
+    try:
+        found = dict(
+            con.execute(
+                """
+                select a.merge, string_agg(distinct p.rule, ', ' order by p.rule)
+                from record_pairs p
+                join merge_sides a on a.record = p.record_a
+                join merge_sides b on b.record = p.record_b
+                 and b.merge = a.merge and b.side <> a.side
+                group by a.merge
+                """
+            ).fetchall()
+        )
+    finally:
+        con.unregister("merge_sides")
+    return ["linked by " + (found.get(k) or "records in common") for k in range(len(merges))]
