@@ -290,14 +290,16 @@ def markdown(report: dict) -> str:
         f"{m['python']}, DuckDB {m['duckdb']}. Drawing and storing the records took "
         f"{s['seconds']:g} s (not a target).",
         "",
-        f"| step | seconds | target | peak MiB (≤ {report['memory_target_mib']}) | result |",
-        "|---|---:|---|---:|---|",
+        f"| step | seconds | target | process CPU s | peak MiB (≤ {report['memory_target_mib']}) "
+        "| result |",
+        "|---|---:|---|---:|---:|---|",
     ]
     for name, figure in f.items():
         result = "pass" if figure["pass"] else "miss: " + ", ".join(figure["misses"])
         lines.append(
             f"| {LABELS[name]} | {figure['seconds']:g} (process {figure['wall_seconds']:g}) | "
-            f"≤ {figure['target_seconds']:g} | {figure['peak_rss_mib']:,.0f} | {result} |"
+            f"≤ {figure['target_seconds']:g} | {figure['cpu_seconds']:g} | "
+            f"{figure['peak_rss_mib']:,.0f} | {result} |"
         )
     lines += ["", "| after | records | persons | links | review backlog | precision / recall |",
               "|---|---:|---:|---:|---:|---|"]  # fmt: skip

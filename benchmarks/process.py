@@ -48,7 +48,9 @@ def measure(name: str, argv: list, out: Path, env: dict[str, str]) -> dict:
         tail = "\n".join(stderr.read_text(errors="replace").splitlines()[-20:])
         raise StepFailed(f"{name} exited {proc.returncode}; stderr ends:\n{tail}")
     kib, output = usage.ru_maxrss, stdout.read_text(errors="replace").splitlines()[-10:]
-    return {"seconds": round(seconds, 2), "peak_rss_kib": kib,
+    # CPU beside wall time: on a shared machine the wall time says how busy the others were.
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_kib": kib,
             "peak_rss_mib": round(kib / 1024, 1), "output": output}  # fmt: skip
 
 

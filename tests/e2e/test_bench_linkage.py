@@ -48,7 +48,7 @@ def test_quick_linkage_bench_reports_every_figure(tmp_path: Path) -> None:
     assert increment["nightly_lines"][0].startswith("linkage: 5200 records, 3273 persons, ")
     for name, target in (("link", 150.0), ("increment", 20.0)):
         figure = report["figures"][name]
-        for key in ("seconds", "wall_seconds", "peak_rss_kib", "peak_rss_mib"):
+        for key in ("seconds", "wall_seconds", "cpu_seconds", "peak_rss_kib", "peak_rss_mib"):
             assert isinstance(figure[key], int | float) and figure[key] > 0, (name, key)
         assert figure["target_seconds"] == target and isinstance(figure["pass"], bool)
         assert figure["phases"]["model scoring (all)"] > 0
@@ -59,6 +59,6 @@ def test_quick_linkage_bench_reports_every_figure(tmp_path: Path) -> None:
     assert set(report["machine"]) >= {"platform", "cpu", "cores", "memory_gib", "load_average"}
     # --quick writes only to --out: the committed record stays the full-size run's.
     assert [p.stat().st_mtime_ns if p.exists() else None for p in committed] == before
-    assert "| step | seconds | target | peak MiB (≤ 4096) | result |" in done.stdout
+    assert "| step | seconds | target | process CPU s | peak MiB (≤ 4096) | result |" in done.stdout
     assert "| link | 5,000 | 3,204 | " in done.stdout
     assert "| increment | 5,200 | 3,273 | " in done.stdout
