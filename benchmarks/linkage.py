@@ -273,8 +273,21 @@ def _pr(quality: dict) -> str:
     return f"{quality['precision']} / {quality['recall']}"
 
 
-def markdown(report: dict) -> str:
-    """The report as the "Linkage at national scale" section of docs/benchmarks.md."""
+def _brief(report: dict) -> str:
+    """A run's headline figures in a sentence."""
+    m, f = report["machine"], report["figures"]
+    link, inc = f["link"], f["increment"]
+    return (
+        f"{m['date']} (load average {m['load_average']}): link {link['seconds']:g} s "
+        f"(CPU {link.get('cpu_seconds', '?')} s, peak {link['peak_rss_mib']:,.0f} MiB), "
+        f"increment {inc['seconds']:g} s (CPU {inc.get('cpu_seconds', '?')} s, peak "
+        f"{inc['peak_rss_mib']:,.0f} MiB); precision / recall {_pr(link['quality']['all'])}"
+    )
+
+
+def markdown(report: dict, previous: dict | None = None) -> str:
+    """The report as the "Linkage at national scale" section of docs/benchmarks.md, with the
+    run before it (the committed one) in a line, since the machine's speed varies."""
     m, s, f = report["machine"], report["setup"], report["figures"]
     link = f["link"]
     lines = [
@@ -316,6 +329,8 @@ def markdown(report: dict) -> str:
         lines.append(f"\nWhere the {name}'s seconds went: {parts}.")
     lines.append(f"\nWriting the working store's output after the link from scratch took "
                  f"{link['working_store_output_seconds']:g} s.")  # fmt: skip
+    if previous and not previous.get("quick"):
+        lines.append(f"\nThe run before this one: {_brief(previous)}.")
     return "\n".join(lines) + "\n"
 
 
@@ -341,10 +356,12 @@ def main(argv: list[str] | None = None) -> int:
     except StepFailed as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
-    text, section = json.dumps(report, indent=2) + "\n", markdown(report)
+    committed = ROOT / "docs" / "benchmarks-linkage.json"
+    previous = json.loads(committed.read_text(encoding="utf-8")) if committed.exists() else None
+    text, section = json.dumps(report, indent=2) + "\n", markdown(report, previous)
     (out / "linkage.json").write_text(text, encoding="utf-8")
     if not args.quick:  # the committed record is of the full-size run only
-        (ROOT / "docs" / "benchmarks-linkage.json").write_text(text, encoding="utf-8")
+        committed.write_text(text, encoding="utf-8")
         process.write_section(ROOT / "docs" / "benchmarks.md", "benchmarks.linkage", section)
     print(section)
     return 0

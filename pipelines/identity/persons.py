@@ -219,8 +219,11 @@ def _surviving_ids(
     won: dict[int, list[str]] = defaultdict(list)
     for person, index in claims.items():
         won[index].append(person)
+    # Most clusters win one id: the rule's ordering is needed only where several compete.
     return {
-        index: min(people, key=lambda p: (-held[index][p], first_linked[p], p))
+        index: people[0]
+        if len(people) == 1
+        else min(people, key=lambda p: (-held[index][p], first_linked[p], p))
         for index, people in won.items()
     }
 
