@@ -20,7 +20,7 @@ Which id survives (docs/linkage.md, "Stable person ids"):
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 from operator import itemgetter
 
@@ -143,9 +143,11 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
     first_linked: dict[str, datetime] = {}
     for person, at, *_ in before.values():
         first_linked[person] = min(at, first_linked.get(person, at))
-    ids = _surviving_ids(groups, before, first_linked)
+    ids = _unchanged(groups, before)
+    moved = [index for index in range(len(groups)) if index not in ids]
+    ids |= _surviving_ids(groups, moved, before, first_linked)
     _new_ids(con, key, groups, ids)
-    changes = _changes(con, groups, ids, before, run_id, now)
+    changes = _changes(con, groups, moved, ids, before, run_id, now)
     rows = []
     for index, group in enumerate(groups):
         for record in group:
@@ -195,22 +197,41 @@ def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: lis
         con.unregister("new_person_links")
 
 
+def _unchanged(groups: list[list[str]], before: dict[str, tuple]) -> dict[int, str]:
+    """Clusters that are exactly the records of one person of the last run, and that
+    person's id: rules 1 and 2 can give them no other (no other cluster holds a record of
+    that person, and they hold no other person's), and they record no change. Most clusters
+    on most nights: the rules need only be worked through for the rest."""
+    size = Counter(map(itemgetter(0), before.values()))
+    kept: dict[int, str] = {}
+    for index, group in enumerate(groups):
+        first = before.get(group[0])
+        if first is None or size[first[0]] != len(group):
+            continue
+        person = first[0]
+        if all((before.get(record) or ("",))[0] == person for record in group):
+            kept[index] = person
+    return kept
+
+
 def _surviving_ids(
     groups: list[list[str]],
+    indices: list[int],
     before: dict[str, tuple],
     first_linked: dict[str, datetime],
 ) -> dict[int, str]:
-    """Rules 1 and 2: which existing id each cluster keeps."""
-    held: list[dict[str, int]] = []
-    for group in groups:
+    """Rules 1 and 2: which existing id each of these clusters keeps (`indices` in order:
+    every cluster holding a record of a person they hold is among them)."""
+    held: dict[int, dict[str, int]] = {}
+    for index in indices:
         counts: dict[str, int] = {}
-        for record in group:
+        for record in groups[index]:
             old = before.get(record)
             if old is not None:
                 counts[old[0]] = counts.get(old[0], 0) + 1
-        held.append(counts)
+        held[index] = counts
     claims: dict[str, int] = {}
-    for index, counts in enumerate(held):
+    for index, counts in held.items():
         for person, n in counts.items():
             best = claims.get(person)
             # Groups are in order of their smallest record, so a tie keeps the earlier one.
@@ -257,21 +278,25 @@ def _new_ids(
 def _changes(
     con: duckdb.DuckDBPyConnection,
     groups: list[list[str]],
+    indices: list[int],
     ids: dict[int, str],
     before: dict[str, tuple],
     run_id: str,
     now: datetime,
 ) -> list[tuple]:
     """person_changes rows: a merge for each id absorbed, a split for each cluster of
-    records that had an id another cluster kept."""
+    records that had an id another cluster kept (only `indices` can have either: the
+    others are a person of the last run, unchanged)."""
     rows: list[tuple] = []
     merges: list[tuple[list[str], list[str]]] = []
     surviving = set(ids.values())
+    wanted = {before[r][0] for index in indices for r in groups[index] if r in before}
     records_of: dict[str, list[str]] = defaultdict(list)
     for record, old in before.items():
-        records_of[old[0]].append(record)
-    for index, group in enumerate(groups):
-        person = ids[index]
+        if old[0] in wanted:
+            records_of[old[0]].append(record)
+    for index in indices:
+        group, person = groups[index], ids[index]
         previous = sorted({before[r][0] for r in group if r in before})
         for other in previous:
             if other == person:
