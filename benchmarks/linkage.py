@@ -254,11 +254,14 @@ def run(out: Path, quick: bool) -> dict:
     def child(name: str, args: dict) -> dict:
         return process.measure_child("benchmarks.linkage", name, args, out, env)
 
-    setup = child("setup", files | {"increment": increment, "police": police,
-                                    "council": council, "new": new, "seed": SEED})  # fmt: skip
-    figures = {"link": child("link", files | {"work_db": str(work_db)}),
-               "increment": child("increment", files | {"work_db": str(work_db),
-                                                        "increment": increment})}  # fmt: skip
+    try:
+        setup = child("setup", files | {"increment": increment, "police": police,
+                                        "council": council, "new": new, "seed": SEED})  # fmt: skip
+        figures = {"link": child("link", files | {"work_db": str(work_db)}),
+                   "increment": child("increment", files | {"work_db": str(work_db),
+                                                            "increment": increment})}  # fmt: skip
+    finally:
+        shutil.rmtree(key.parent, ignore_errors=True)  # the fixed key is the bench's alone
     for name, figure in figures.items():
         misses = [] if figure["seconds"] <= SECONDS_TARGET[name] else ["time"]
         misses += ["memory"] if figure["peak_rss_kib"] > MEMORY_TARGET_KIB else []
