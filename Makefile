@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-fast lint format bench clean setup
+.PHONY: demo test test-fast lint format bench bench-linkage clean setup
 
 setup: $(STAMP)
 
@@ -50,8 +50,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The pipeline's benchmark, then linkage at national scale (docs/benchmarks.md, both).
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench
+	$(PY) -m benchmarks.linkage
+
+bench-linkage: $(STAMP)
+	$(PY) -m benchmarks.linkage
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect data/work/* data/curated/*.duckdb reports/briefings/* reports/validation/*

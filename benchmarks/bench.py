@@ -3,7 +3,9 @@
 Every figure is a whole process started with Popen and reaped with os.wait4, so its wall time
 and peak memory (ru_maxrss: the largest of the process and any child it reaped, such as
 Prefect's temporary server) come from the kernel, imports and start-up included, as the
-nightly job pays them. A missed target is reported; only a crash makes the exit non-zero.
+nightly job pays them (benchmarks.process, shared with benchmarks.linkage). A missed target
+is reported; only a crash makes the exit non-zero. The figures go into their own section of
+docs/benchmarks.md.
 
 The bench process itself stays small (no numpy, DuckDB or pandas; the synthetic data is made
 by a child): Popen uses vfork, and exec records the high-water mark of the memory it leaves,
@@ -13,16 +15,16 @@ so a child's ru_maxrss is never below its parent's peak.
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
+
+from benchmarks import process
+from benchmarks.process import StepFailed, machine, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES_DIR = ROOT / "schemas" / "sources"
@@ -62,42 +64,11 @@ FLOOR_SCRIPT = "import sys, duckdb; c = duckdb.connect(sys.argv[1]); c.sql(sys.a
 DATETIMES = ("last_seen_at", "returned_at", "rhi_offered_at", "rhi_completed_at")
 
 
-class StepFailed(RuntimeError):
-    """A measured process exited non-zero; the message carries its stderr tail."""
-
-
-def measure(name: str, argv: list[str], out: Path, env: dict[str, str]) -> dict:
-    """Run one process to completion: its wall seconds, peak RSS and stdout lines."""
-    (logs := out / "logs").mkdir(parents=True, exist_ok=True)
-    stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
-    print(f"bench: {name} ...", file=sys.stderr, flush=True)
-    # Output goes to files, not pipes: nothing reads while we wait, so a pipe could fill.
-    with stdout.open("wb") as o, stderr.open("wb") as e:
-        start = time.perf_counter()
-        proc = subprocess.Popen([str(a) for a in argv], stdout=o, stderr=e, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    # Reaped here, not by Popen: tell it, so it neither waits again nor warns.
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        tail = "\n".join(stderr.read_text(errors="replace").splitlines()[-20:])
-        raise StepFailed(f"{name} exited {proc.returncode}; stderr ends:\n{tail}")
-    kib, output = usage.ru_maxrss, stdout.read_text(errors="replace").splitlines()[-10:]
-    return {"seconds": round(seconds, 2), "peak_rss_kib": kib,
-            "peak_rss_mib": round(kib / 1024, 1), "output": output}  # fmt: skip
-
-
 def measure_child(
     name: str, args: dict, out: Path, env: dict[str, str], task: str | None = None
 ) -> dict:
-    """A bench child (`task`, else `name`) that times its own work and prints it as JSON on
-    its last line: the target is the work alone, while wall time and memory still cover the
-    whole process."""
-    argv = [sys.executable, "-m", "benchmarks.bench", "--child", task or name, json.dumps(args)]
-    figure = measure(name, argv, out, env)
-    inner = json.loads(figure.pop("output")[-1])
-    figure["wall_seconds"] = figure.pop("seconds")
-    return {"seconds": inner.pop("seconds")} | figure | inner
+    """A child of this module (benchmarks.process.measure_child)."""
+    return process.measure_child("benchmarks.bench", name, args, out, env, task)
 
 
 def child_rebuild(work_db: str, target: str, as_of: str, published: str | None = None) -> dict:
@@ -248,21 +219,6 @@ def child_generate(raw: str, scale: float, inc: str, rows: int, cut: str, cut_ro
     return {"seconds": round(seconds, 2)}
 
 
-def machine() -> dict:
-    def proc_field(file: str, key: str) -> str:
-        p = Path("/proc", file)
-        lines = p.read_text().splitlines() if p.exists() else []
-        return next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith(key)), "")
-
-    mem_kib = proc_field("meminfo", "MemTotal").split(" ")[0]
-    return {"platform": platform.platform(),
-            "cpu": proc_field("cpuinfo", "model name") or platform.processor(),
-            "cores": os.cpu_count(),
-            "memory_gib": round(int(mem_kib) / 1024**2, 1) if mem_kib else None,
-            "python": platform.python_version(), "duckdb": importlib.metadata.version("duckdb"),
-            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}  # fmt: skip
-
-
 def nightly(raw: Path, stores: Path) -> list:
     return [WHEREABOUTS, "nightly", "--raw", raw, "--sources", SOURCES_DIR, "--as-of", AS_OF,
             "--db", stores / "curated.duckdb", "--work-db", stores / "work.duckdb",
@@ -274,7 +230,8 @@ def run(out: Path, scale: float, quick: bool) -> dict:
         shutil.rmtree(out / part, ignore_errors=True)
     env = dict(os.environ)
     env.pop("PREFECT_API_URL", None)  # each nightly starts its own temporary server, as at night
-    env |= {"WHEREABOUTS_KEY_FILE": str(out / "key"), "PREFECT_HOME": str(out / "prefect")}
+    env |= {"WHEREABOUTS_KEY_FILE": str(process.key_outside_project(out)),
+            "PREFECT_HOME": str(out / "prefect")}  # fmt: skip
     raw, stores = out / "raw", out / "nightly"
     increment = out / "increment" / f"{SOURCE}_increment_{AS_OF}.csv"
     slice_csv = out / "validation" / "slice.csv"
@@ -410,11 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)  # a measured bench process
     args = parser.parse_args(argv)
     if args.child:
-        task, options = args.child[0], json.loads(args.child[1])
         tasks = {"generate": child_generate, "rebuild": child_rebuild, "ingest": child_ingest,
                  "validation": child_validate, "dfe_rules": child_dfe_rules}  # fmt: skip
-        print(json.dumps(tasks[task](**options)))
-        return 0
+        return process.run_child(tasks, *args.child)
     (out := args.out.resolve()).mkdir(parents=True, exist_ok=True)
     scale = args.episodes_scale or (QUICK_SCALE if args.quick else SCALE)
     try:
@@ -426,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / "bench.json").write_text(text, encoding="utf-8")
     if not args.quick:  # the committed record is of the full-size run only
         (ROOT / "docs" / "benchmarks.json").write_text(text, encoding="utf-8")
-        (ROOT / "docs" / "benchmarks.md").write_text(table, encoding="utf-8")
+        process.write_section(ROOT / "docs" / "benchmarks.md", "benchmarks.bench", table)
     print(table)
     return 0
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime
+from operator import itemgetter
 
 import duckdb
 import pandas as pd
@@ -50,7 +51,9 @@ class Clusters:
         self.parent = {r: r for r in records}
         # Each cluster's NHS numbers and UPNs (as "nhs:..." and "upn:..."), where it has any.
         self.keys: dict[str, frozenset[str]] = dict(keys or {})
-        self.members: dict[str, list[str]] = {r: [r] for r in records}
+        # Each cluster's records, kept only for clusters of two or more: most records stand
+        # alone, and a list for each of 500,000 cost a second.
+        self.members: dict[str, list[str]] = {}
         self.never: dict[str, set[str]] = defaultdict(set)
         for a, b in never:
             self.never[a].add(b)
@@ -69,10 +72,15 @@ class Clusters:
         ra, rb = self.root(a), self.root(b)
         if ra == rb:
             return True
-        if len(self.members[ra]) < len(self.members[rb]):
-            ra, rb = rb, ra
+        members_a, members_b = self.members.get(ra) or [ra], self.members.get(rb) or [rb]
+        if len(members_a) < len(members_b):
+            ra, rb, members_a, members_b = rb, ra, members_b, members_a
         barred_a, barred_b = self.barred.get(ra, set()), self.barred.get(rb, set())
-        if barred_a & set(self.members[rb]) or barred_b & set(self.members[ra]):
+        # Checked only where a decision bars some record (few): building the member sets on
+        # every join cost seconds at 500,000 records.
+        if (barred_a and not barred_a.isdisjoint(members_b)) or (
+            barred_b and not barred_b.isdisjoint(members_a)
+        ):
             return False
         keys = self.keys.get(ra, frozenset()) | self.keys.get(rb, frozenset())
         if keys_must_agree and any(
@@ -83,7 +91,9 @@ class Clusters:
             self.keys[ra] = keys
             self.keys.pop(rb, None)
         self.parent[rb] = ra
-        self.members[ra].extend(self.members.pop(rb))
+        members_a.extend(members_b)
+        self.members[ra] = members_a
+        self.members.pop(rb, None)
         if barred_a or barred_b:
             self.barred[ra] = barred_a | barred_b
             self.barred.pop(rb, None)
@@ -91,7 +101,9 @@ class Clusters:
 
     def groups(self) -> list[list[str]]:
         """Every cluster's records, sorted, the clusters by their smallest record."""
-        return sorted(sorted(m) for m in self.members.values())
+        alone = [[r] for r, p in self.parent.items() if p == r and r not in self.members]
+        # Clusters are disjoint: their smallest records alone order them.
+        return sorted([sorted(m) for m in self.members.values()] + alone, key=itemgetter(0))
 
 
 def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, tuple]]:
@@ -131,9 +143,11 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
     first_linked: dict[str, datetime] = {}
     for person, at, *_ in before.values():
         first_linked[person] = min(at, first_linked.get(person, at))
-    ids = _surviving_ids(groups, before, first_linked)
+    ids = _unchanged(groups, before)
+    moved = [index for index in range(len(groups)) if index not in ids]
+    ids |= _surviving_ids(groups, moved, before, first_linked)
     _new_ids(con, key, groups, ids)
-    changes = _changes(con, groups, ids, before, run_id, now)
+    changes = _changes(con, groups, moved, ids, before, run_id, now)
     rows = []
     for index, group in enumerate(groups):
         for record in group:
@@ -183,15 +197,41 @@ def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: lis
         con.unregister("new_person_links")
 
 
+def _unchanged(groups: list[list[str]], before: dict[str, tuple]) -> dict[int, str]:
+    """Clusters that are exactly the records of one person of the last run, and that
+    person's id: rules 1 and 2 can give them no other (no other cluster holds a record of
+    that person, and they hold no other person's), and they record no change. Most clusters
+    on most nights: the rules need only be worked through for the rest."""
+    size = Counter(map(itemgetter(0), before.values()))
+    kept: dict[int, str] = {}
+    for index, group in enumerate(groups):
+        first = before.get(group[0])
+        if first is None or size[first[0]] != len(group):
+            continue
+        person = first[0]
+        if all((before.get(record) or ("",))[0] == person for record in group):
+            kept[index] = person
+    return kept
+
+
 def _surviving_ids(
     groups: list[list[str]],
+    indices: list[int],
     before: dict[str, tuple],
     first_linked: dict[str, datetime],
 ) -> dict[int, str]:
-    """Rules 1 and 2: which existing id each cluster keeps."""
-    held = [Counter(before[r][0] for r in g if r in before) for g in groups]
+    """Rules 1 and 2: which existing id each of these clusters keeps (`indices` in order:
+    every cluster holding a record of a person they hold is among them)."""
+    held: dict[int, dict[str, int]] = {}
+    for index in indices:
+        counts: dict[str, int] = {}
+        for record in groups[index]:
+            old = before.get(record)
+            if old is not None:
+                counts[old[0]] = counts.get(old[0], 0) + 1
+        held[index] = counts
     claims: dict[str, int] = {}
-    for index, counts in enumerate(held):
+    for index, counts in held.items():
         for person, n in counts.items():
             best = claims.get(person)
             # Groups are in order of their smallest record, so a tie keeps the earlier one.
@@ -200,8 +240,11 @@ def _surviving_ids(
     won: dict[int, list[str]] = defaultdict(list)
     for person, index in claims.items():
         won[index].append(person)
+    # Most clusters win one id: the rule's ordering is needed only where several compete.
     return {
-        index: min(people, key=lambda p: (-held[index][p], first_linked[p], p))
+        index: people[0]
+        if len(people) == 1
+        else min(people, key=lambda p: (-held[index][p], first_linked[p], p))
         for index, people in won.items()
     }
 
@@ -235,20 +278,25 @@ def _new_ids(
 def _changes(
     con: duckdb.DuckDBPyConnection,
     groups: list[list[str]],
+    indices: list[int],
     ids: dict[int, str],
     before: dict[str, tuple],
     run_id: str,
     now: datetime,
 ) -> list[tuple]:
     """person_changes rows: a merge for each id absorbed, a split for each cluster of
-    records that had an id another cluster kept."""
+    records that had an id another cluster kept (only `indices` can have either: the
+    others are a person of the last run, unchanged)."""
     rows: list[tuple] = []
+    merges: list[tuple[list[str], list[str]]] = []
     surviving = set(ids.values())
+    wanted = {before[r][0] for index in indices for r in groups[index] if r in before}
     records_of: dict[str, list[str]] = defaultdict(list)
     for record, old in before.items():
-        records_of[old[0]].append(record)
-    for index, group in enumerate(groups):
-        person = ids[index]
+        if old[0] in wanted:
+            records_of[old[0]].append(record)
+    for index in indices:
+        group, person = groups[index], ids[index]
         previous = sorted({before[r][0] for r in group if r in before})
         for other in previous:
             if other == person:
@@ -256,13 +304,17 @@ def _changes(
             if other in surviving:
                 # Some of `other`'s records came here; `other` lives on elsewhere: a split.
                 moved = [r for r in group if r in before and before[r][0] == other]
-                stayed = [r for r in records_of[other] if r not in set(moved)]
+                gone = set(moved)
+                stayed = [r for r in records_of[other] if r not in gone]
                 reason = _split_reason(con, moved, stayed)
                 rows.append((now, run_id, "split", other, person, moved[0], reason))
             else:
-                reason = _merge_reason(con, group, person, other, before)
-                rows.append((now, run_id, "merge", person, other, None, reason))
-    return rows
+                # The reason is filled in below, for every merge at once.
+                mine = [r for r in group if r not in before or before[r][0] != other]
+                merges.append((mine, [r for r in group if r in before and before[r][0] == other]))
+                rows.append((now, run_id, "merge", person, other, None, len(merges) - 1))
+    reasons = _merge_reasons(con, merges)
+    return [row[:-1] + (reasons[row[-1]],) if row[2] == "merge" else row for row in rows]
 
 
 def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list[str]) -> str:
@@ -282,23 +334,34 @@ def _split_reason(con: duckdb.DuckDBPyConnection, moved: list[str], stayed: list
     return "links no longer hold (records changed or keys corrected)"
 
 
-def _merge_reason(
-    con: duckdb.DuckDBPyConnection,
-    group: list[str],
-    person: str,
-    other: str,
-    before: dict[str, tuple],
-) -> str:
-    """Which rules linked the two persons' records."""
-    mine = [r for r in group if r not in before or before[r][0] != other]
-    theirs = [r for r in group if r in before and before[r][0] == other]
-    rules = con.execute(
-        """
-        select distinct rule from record_pairs
-        where (record_a in (select unnest($1)) and record_b in (select unnest($2)))
-           or (record_a in (select unnest($2)) and record_b in (select unnest($1)))
-        order by 1
-        """,
-        [mine, theirs],
-    ).fetchall()
-    return "linked by " + (", ".join(r[0] for r in rules) or "records in common")
+def _merge_reasons(
+    con: duckdb.DuckDBPyConnection, merges: list[tuple[list[str], list[str]]]
+) -> list[str]:
+    """Which rules linked each merge's two sides (the surviving person's records, the
+    absorbed person's), in one query: one query per merge took seconds a night."""
+    if not merges:
+        return []
+    sides = pa.table(
+        {
+            "merge": pa.array([k for k, (a, b) in enumerate(merges) for _ in (*a, *b)], pa.int64()),
+            "side": pa.array([s for a, b in merges for s in (*[0] * len(a), *[1] * len(b))]),
+            "record": pa.array([r for a, b in merges for r in (*a, *b)], pa.string()),
+        }
+    )
+    con.register("merge_sides", sides)
+    try:
+        found = dict(
+            con.execute(
+                """
+                select a.merge, string_agg(distinct p.rule, ', ' order by p.rule)
+                from record_pairs p
+                join merge_sides a on a.record = p.record_a
+                join merge_sides b on b.record = p.record_b
+                 and b.merge = a.merge and b.side <> a.side
+                group by a.merge
+                """
+            ).fetchall()
+        )
+    finally:
+        con.unregister("merge_sides")
+    return ["linked by " + (found.get(k) or "records in common") for k in range(len(merges))]

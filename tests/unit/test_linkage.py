@@ -328,3 +328,28 @@ def test_a_changed_record_is_scored_again_and_a_link_it_loses_is_a_split(tmp_pat
         "links no longer hold (records changed or keys corrected)",
     )
     assert person_of(con, moved) == new
+
+
+def test_the_working_store_ends_with_exactly_the_mapping_it_was_given(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from pipelines.ingest.working_store import open_work, replace_linkage_output
+
+    def mapping(*rows: tuple[str, str, str]) -> dict[str, pa.Table]:
+        names = ["child_id", "person_id", "linked_by"]
+        return {"person_ids": pa.table({n: [r[i] for r in rows] for i, n in enumerate(names)})}
+
+    work = open_work(tmp_path / "work.duckdb")
+    replace_linkage_output(work, mapping(("c1", "p1", "alone"), ("c2", "p2", "alone")))
+    # c1 unchanged, c2 moves person, c3 is new, and a child the mapping no longer has goes.
+    replace_linkage_output(
+        work, mapping(("c1", "p1", "alone"), ("c2", "p1", "model"), ("c3", "p3", "alone"))
+    )
+    assert work.execute("select * from person_ids order by all").fetchall() == [
+        ("c1", "p1", "alone"),
+        ("c2", "p1", "model"),
+        ("c3", "p3", "alone"),
+    ]
+    replace_linkage_output(work, mapping(("c3", "p3", "alone")))
+    assert work.execute("select * from person_ids").fetchall() == [("c3", "p3", "alone")]
+    work.close()
