@@ -37,8 +37,8 @@ agencies as (
 linked as (
     select episodes.*, agencies.agency, layout
     from episodes
-    join agencies using (source)
-    join declared_sources using (source)
+    inner join agencies using (source)
+    inner join declared_sources using (source)
     where person_id is not null
 ),
 
@@ -61,8 +61,8 @@ police_missing_looked_after as (
 known_to_council as (
     select distinct person_ids.person_id
     from person_ids
-    join child_sources using (child_id)
-    join agencies using (source)
+    inner join child_sources using (child_id)
+    inner join agencies using (source)
     where agencies.agency = 'council'
 ),
 
@@ -78,8 +78,8 @@ council_nearest as (
         c.reported_at,
         p.episode_id as police_episode_id,
         date_diff('second', c.reported_at, p.reported_at) / 3600.0 as hours_apart
-    from council_missing c
-    left join police_reports p on c.person_id = p.person_id
+    from council_missing as c
+    left join police_reports as p on c.person_id = p.person_id
     qualify row_number() over (
             partition by c.episode_id
             order by abs(hours_apart) nulls last, p.reported_at, p.episode_id
@@ -94,9 +94,9 @@ police_nearest as (
         p.reported_at,
         c.episode_id as council_episode_id,
         date_diff('second', p.reported_at, c.reported_at) / 3600.0 as hours_apart
-    from police_missing_looked_after p
+    from police_missing_looked_after as p
     semi join known_to_council using (person_id)
-    left join council_missing c on p.person_id = c.person_id
+    left join council_missing as c on p.person_id = c.person_id
     qualify row_number() over (
             partition by p.episode_id
             order by abs(hours_apart) nulls last, c.reported_at, c.episode_id
@@ -109,7 +109,8 @@ council_gaps as (
         'council_missing_no_police_report' as kind,
         council_nearest.*,
         'Council recorded this looked-after child missing from care from '
-        || strftime(reported_at, '%Y-%m-%d %H:%M') || '; no police report of the child started within '
+        || strftime(reported_at, '%Y-%m-%d %H:%M')
+        || '; no police report of the child started within '
         || hours || ' hours of it'
         || coalesce(
             ' (nearest police report ' || police_episode_id || ', '

@@ -80,18 +80,18 @@ per_person as (
         bool_or(open_then) as has_open_episode,
         coalesce(bool_or(open_then and graded_high), false) as has_open_high_risk,
         string_agg(distinct open_words || ', high risk', '; ' order by open_words || ', high risk')
-            filter (where open_then and graded_high) as open_high_words,
+        filter (where open_then and graded_high) as open_high_words,
         string_agg(distinct open_words, '; ' order by open_words)
-            filter (where open_then and not coalesce(graded_high, false)) as open_other_words,
+        filter (where open_then and not coalesce(graded_high, false)) as open_other_words,
         string_agg(distinct source, ', ' order by source)
-            filter (where reported_at >= starts and cse_flag) as cse_sources,
+        filter (where reported_at >= starts and cse_flag) as cse_sources,
         string_agg(distinct source, ', ' order by source)
-            filter (where reported_at >= starts and graded_high) as high_risk_sources,
+        filter (where reported_at >= starts and graded_high) as high_risk_sources,
         string_agg(distinct source, ', ' order by source)
-            filter (where reported_at >= starts and completes_repeat_window)
+        filter (where reported_at >= starts and completes_repeat_window)
             as child_repeat_sources,
         string_agg(distinct source, ', ' order by source)
-            filter (where reported_at >= starts and absent_needs_review) as absent_sources,
+        filter (where reported_at >= starts and absent_needs_review) as absent_sources,
         string_agg(distinct source, ', ' order by source) as all_sources,
         count(distinct source) as source_count,
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,

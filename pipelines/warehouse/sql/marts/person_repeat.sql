@@ -24,7 +24,8 @@ sequenced as (
         *,
         lag(reported_at, getvariable('repeat_episodes') - 1) over person_order as window_start,
         list(source) over (
-            person_order rows between getvariable('repeat_episodes') - 1 preceding
+            -- sqlfluff cannot parse a frame bound that is an expression; DuckDB can.
+            person_order rows between getvariable('repeat_episodes') - 1 preceding  -- noqa: PRS
             and current row
         ) as window_sources,
         date_diff('second', reported_at, lead(reported_at) over person_order) / 86400.0

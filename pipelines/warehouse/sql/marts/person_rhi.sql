@@ -45,10 +45,10 @@ covered as (
     from returns
     left join interviews
         on returns.person_id = interviews.person_id
-        and (
-            interviews.offered_at between returns.returned_at and returns.window_end
-            or interviews.completed_at between returns.returned_at and returns.window_end
-        )
+            and (
+                interviews.offered_at between returns.returned_at and returns.window_end
+                or interviews.completed_at between returns.returned_at and returns.window_end
+            )
     group by returns.episode_id
 ),
 
