@@ -126,6 +126,9 @@ SCHEDULE_TIMEZONE = "Europe/London"
 NIGHTLY_CRON = "30 2 * * *"
 # The briefing for the previous month, before the working day on the 1st.
 BRIEFING_CRON = "0 6 1 * *"
+# Where `serve`'s private Prefect server listens (127.0.0.1), so its UI has a fixed address;
+# Prefect's own default. 0 would take any free port.
+SERVE_PORT = 4200
 
 # --- publishing about children -----------------------------------------------------------
 # Official-statistics practice: counts from 1 to this are suppressed (shown as 'c').

@@ -140,7 +140,7 @@ def serve_command(args: argparse.Namespace) -> int:
     # Ctrl-C or SIGTERM is how serve is meant to end, whichever step it interrupts
     # (one CI run in about ten saw an interrupt escape Prefect's own shutdown).
     with contextlib.suppress(KeyboardInterrupt):
-        serve_schedules()
+        serve_schedules(args.port)
     return 0
 
 

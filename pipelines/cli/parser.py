@@ -134,12 +134,19 @@ def parser() -> argparse.ArgumentParser:
         "--only", default=None, help="comma-separated source names (default: all five)"
     )
 
-    commands.add_parser(
+    serve = commands.add_parser(
         "serve",
         help="the nightly and monthly schedules",
         description=f"Serve the nightly ({clock(settings.NIGHTLY_CRON)}) and monthly briefing "
         f"({clock(settings.BRIEFING_CRON)} on the 1st) schedules, {settings.SCHEDULE_TIMEZONE}, "
         "as Prefect deployments.",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=settings.SERVE_PORT,
+        help="port of the private Prefect server and its UI on 127.0.0.1, when no "
+        f"PREFECT_API_URL is set (default {settings.SERVE_PORT}; 0: any free port)",
     )
 
     export = commands.add_parser(

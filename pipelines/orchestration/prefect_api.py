@@ -72,9 +72,13 @@ class LocalServer:
 
 @contextmanager
 def local_server(
-    env: Mapping[str, str] | None = None, *, temporary: bool = False, wait: bool = True
+    env: Mapping[str, str] | None = None,
+    *,
+    temporary: bool = False,
+    wait: bool = True,
+    port: int = 0,
 ) -> Iterator[LocalServer]:
-    """Run a Prefect server on a free local port until the block ends.
+    """Run a Prefect server on local `port` (0: a free one) until the block ends.
 
     `temporary` runs the API alone, as Prefect's own temporary server does; otherwise
     `prefect server start`. `env` defaults to this process's environment, which carries
@@ -85,7 +89,9 @@ def local_server(
     server_env.pop("PREFECT_API_URL", None)  # it is the server, not a client of another
     if temporary:
         server_env |= TEMPORARY_ENV
-    port = _free_port()
+    port = port or _free_port()
+    # The UI asks the server where its API is; left alone it says port 4200 whatever the port.
+    server_env["PREFECT_UI_API_URL"] = f"http://127.0.0.1:{port}/api"
     log = server_log(server_env)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
@@ -136,6 +142,18 @@ def server_log(env: Mapping[str, str] = os.environ) -> Path:
 def _die_with_parent() -> None:
     # Should our process be killed outright (SIGKILL, out of memory), the server follows it.
     ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+
+
+def check_port_free(port: int) -> None:
+    """Refuse, in one line, a local port another program is listening on."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise ServiceUnavailable(
+                f"port {port} on 127.0.0.1 is in use (another serve or Prefect server?); "
+                "stop it or choose another with --port"
+            ) from None
 
 
 def _free_port() -> int:

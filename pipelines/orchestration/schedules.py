@@ -24,7 +24,7 @@ from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_se
 from pipelines import settings
 from pipelines.briefing.months import previous_month
 from pipelines.orchestration.flows import briefing, nightly
-from pipelines.orchestration.prefect_api import local_server
+from pipelines.orchestration.prefect_api import check_port_free, local_server
 
 
 @flow(name="monthly-briefing", log_prints=False)
@@ -63,21 +63,25 @@ def deployments() -> list[RunnerDeployment]:
     ]
 
 
-def serve() -> None:
-    """Serve the deployments until interrupted (Ctrl-C or SIGTERM)."""
+def serve(port: int = settings.SERVE_PORT) -> None:
+    """Serve the deployments until interrupted (Ctrl-C or SIGTERM); with no Prefect API
+    configured, on a private server at 127.0.0.1:`port` (0: a free port)."""
     if get_current_settings().api.url:
         prefect.serve(*deployments())
         return
+    if port:
+        check_port_free(port)
     # Until Prefect's runner installs its own handler, SIGTERM must unwind through the
     # `finally` below, or the private server would outlive us.
     previous = signal.getsignal(signal.SIGTERM)
     try:
         # Installed inside the `try`: a SIGTERM the moment after still ends here, cleanly.
         signal.signal(signal.SIGTERM, _interrupt)
-        with local_server() as server:
+        with local_server(port=port) as server:
             print(
                 f"Prefect server for the schedules: {server.url} "
-                f"(pid {server.pid}, log {server.log})",
+                f"(pid {server.pid}, log {server.log}); "
+                f"UI at {server.url.removesuffix('/api')}",
                 flush=True,
             )
             os.environ["PREFECT_API_URL"] = server.url  # for the flow runs it starts

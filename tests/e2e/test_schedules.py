@@ -3,11 +3,14 @@ schedules, one run of each on synthetic extracts, and a shutdown that leaves not
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -47,12 +50,14 @@ def client(url: str) -> Iterator[SyncPrefectClient]:
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+def serving(
+    env: dict[str, str], cwd: Path, port: int = 0
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     """`whereabouts serve` as a subprocess; stopped with SIGTERM (killed if it hangs)."""
     log = cwd / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipelines", "serve"],
+            [sys.executable, "-m", "pipelines", "serve", "--port", str(port)],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -168,8 +173,33 @@ def test_serve_registers_and_runs_both_schedules(
         assert all(c.read_deployment_by_name(name).paused for name in EXPECTED)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def documented_deployment_ls(url: str) -> str:
+    """`PREFECT_API_URL=... .venv/bin/prefect deployment ls` from the project folder, as
+    docs/operations.md gives it, from a shell with none of the project's settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DO_NOT"))}
+    env |= {"PREFECT_API_URL": url, "COLUMNS": "200"}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "prefect"), "deployment", "ls"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "telemetry" not in done.stderr, done.stderr
+    return done.stdout
+
+
 def test_serve_without_a_server_starts_one_and_stops_it(tmp_path: Path) -> None:
-    with serving(environment(tmp_path), tmp_path) as (process, log):
+    port = free_port()
+    with serving(environment(tmp_path), tmp_path, port) as (process, log):
         deadline = time.monotonic() + 150
         while "Prefect server for the schedules:" not in log.read_text():
             assert process.poll() is None, log.read_text()
@@ -178,9 +208,35 @@ def test_serve_without_a_server_starts_one_and_stops_it(tmp_path: Path) -> None:
         line = next(x for x in log.read_text().splitlines() if "for the schedules:" in x)
         url = line.split(": ", 1)[1].split()[0]
         pid = int(line.split("(pid ", 1)[1].split(",")[0])
-        assert url.startswith("http://127.0.0.1:")
+        assert url == f"http://127.0.0.1:{port}/api"
         assert (tmp_path / "prefect-home" / "server.log").exists()
+        # The UI is told where the API really is (left alone, Prefect says port 4200).
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(f"http://127.0.0.1:{port}/ui-settings", timeout=10) as r:
+            assert json.load(r)["api_url"] == url
 
         wait_for_deployments(url, process, log)
+        listed = documented_deployment_ls(url)
+        assert NIGHTLY in listed and BRIEFING in listed, listed
         stop_and_check(process, log)
     assert gone(pid), f"the Prefect server (pid {pid}) outlived serve"
+
+
+def test_serve_refuses_a_port_in_use_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "pipelines", "serve", "--port", str(port)],
+            env=environment(tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"whereabouts serve: port {port} on 127.0.0.1 is in use (another serve or Prefect "
+        "server?); stop it or choose another with --port\n"
+    )
