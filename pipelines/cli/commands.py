@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pipelines import settings
-from pipelines.briefing.months import previous_month
 from pipelines.errors import MissingInput, NotFound, WhereaboutsError
 from pipelines.sources.declarations import load_sources
 
@@ -25,11 +24,6 @@ class RunFailed(WhereaboutsError, RuntimeError):
 # held, or a source that delivered on an earlier run and sent nothing new (RunSummary.attention).
 # Known failures exit 1; argparse's usage errors exit 2.
 EXIT_ATTENTION = 3
-
-
-# Failures that end a command with one plain line: the project's own, whose messages say what
-# to do. Anything else is a bug and shows its traceback.
-KNOWN_FAILURES = (WhereaboutsError,)
 
 
 def run_nightly(**options: Any) -> RunSummary:
@@ -92,6 +86,7 @@ def synth_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    from pipelines.briefing.months import previous_month
     from pipelines.orchestration.flows import briefing as briefing_flow
     from pipelines.synth.council_files import TRUTH_FILE
 

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from pipelines.cli.parser import parser
+from pipelines.cli.prechecks import precheck
+from pipelines.errors import WhereaboutsError
 
 # Commands that run Prefect flows, and so need its API.
 FLOW_COMMANDS = frozenset({"demo", "nightly", "briefing"})
@@ -19,6 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     """The `whereabouts` command. Started from the shell (no `argv`), a flow command with no
     Prefect API configured starts a temporary local one while the heavy modules load."""
     args = parser().parse_args(argv)
+    code = _answer(args, precheck)
+    if code:
+        return code
     if argv is not None or args.command not in FLOW_COMMANDS:
         return _answer(args, _run)
     from pipelines.orchestration.prefect_api import api_for_flows
@@ -37,9 +42,9 @@ def _answer(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) 
     try:
         return run(args)
     except Exception as exc:
-        from pipelines.cli.commands import KNOWN_FAILURES
-
-        if args.debug or not isinstance(exc, KNOWN_FAILURES):
+        # The project's own failures, whose messages say what to do, end in one plain line;
+        # anything else is a bug and shows its traceback.
+        if args.debug or not isinstance(exc, WhereaboutsError):
             raise
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"whereabouts {args.command}: {message}", file=sys.stderr)

@@ -65,6 +65,11 @@ def discover(raw_dir: Path, sources: dict[str, Source]) -> tuple[list[RawFile], 
     return found, undeclared
 
 
+def check_raw_folder(raw_dir: Path) -> None:
+    """Raise MissingInput, naming it, when the raw folder is missing or unreadable."""
+    _listing(raw_dir, "raw folder")
+
+
 def _listing(folder: Path, what: str) -> list[Path]:
     """A folder's entries; a missing or unreadable folder raises MissingInput naming it."""
     if not folder.is_dir():

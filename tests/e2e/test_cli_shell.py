@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import pytest
 
 
 def processes_with(home: Path) -> list[int]:
@@ -42,3 +45,47 @@ def test_a_nightly_from_the_shell_brings_its_own_prefect_api_and_stops_it(tmp_pa
     assert (home / "server.log").exists()  # the temporary server ran, with this home
     assert (home / "prefect.db").exists()
     assert processes_with(home) == []
+
+
+HEAVY = ("prefect", "pandas", "great_expectations", "matplotlib", "splink")
+BAD_PATHS = {
+    "missing_raw_folder": (
+        ["nightly", "--raw", "{tmp}/nowhere"],
+        "whereabouts nightly: {tmp}/nowhere: the raw folder does not exist or is not a folder",
+    ),
+    "missing_declarations": (
+        ["nightly", "--raw", "{tmp}", "--sources", "{tmp}/none"],
+        "whereabouts nightly: {tmp}/none: no such folder of source declarations",
+    ),
+    "missing_truth_file": (
+        ["nightly", "--raw", "{tmp}", "--truth", "{tmp}/truth.csv"],
+        "whereabouts nightly: {tmp}/truth.csv: no such truth file",
+    ),
+    "missing_published_database": (
+        ["briefing", "--month", "2026-10", "--db", "{tmp}/none.duckdb"],
+        "whereabouts briefing: {tmp}/none.duckdb: no published database (run 'whereabouts "
+        "nightly')",
+    ),
+}
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_PATHS.values(), ids=BAD_PATHS.keys())
+def test_a_bad_path_is_answered_before_the_heavy_libraries_load(tmp_path, argv, message):
+    # The process reports which heavy modules it had loaded when main() returned.
+    script = (
+        "import sys, time; t = time.perf_counter(); from pipelines.cli.main import main; "
+        f"code = main({[a.format(tmp=tmp_path) for a in argv]!r}); "
+        "print(code, time.perf_counter() - t, "
+        f"[m for m in {HEAVY!r} if m in sys.modules])"
+    )
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    wall = time.perf_counter() - started
+    code, _, loaded = done.stdout.split(" ", 2)
+    assert (code, loaded.strip()) == ("1", "[]"), done.stdout + done.stderr
+    assert done.stderr == message.format(tmp=tmp_path) + "\n"
+    # The target is under 1 s (benchmarks/responses.py measures it); 5 s leaves room for a
+    # loaded CI machine while still failing if Prefect or pandas (about 10 s) crept back in.
+    assert wall < 5, wall
