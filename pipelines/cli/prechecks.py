@@ -16,9 +16,9 @@ from pipelines.sources.discovery import check_raw_folder
 
 
 def nightly(args: argparse.Namespace) -> None:
-    """The raw folder, the source declarations and a truth file given."""
-    check_raw_folder(args.raw)
+    """The source declarations, the raw folder and a truth file given."""
     load_sources(args.sources)
+    check_raw_folder(args.raw)
     if args.truth is not None and not args.truth.is_file():
         raise MissingInput(f"{args.truth}: no such truth file")
 
