@@ -40,11 +40,33 @@ def _identity_db_option(command: argparse.ArgumentParser) -> None:
     )
 
 
+class _DefaultsShown(argparse.HelpFormatter):
+    """Help that ends each option with its default, unless it has none or already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _version() -> str:
+    # The installed distribution's version: pyproject.toml is the one place it is written.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("whereabouts")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="whereabouts",
         description="Analytics for children reported missing or absent.",
+        formatter_class=_DefaultsShown,
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     top.add_argument(
         "--debug",
         action="store_true",
@@ -174,6 +196,8 @@ def parser() -> argparse.ArgumentParser:
     _identity_db_option(lookup)
     _by_option(lookup, "who is looking (recorded in lookup_audit)")
     _link_parser(commands)
+    for command in commands.choices.values():
+        command.formatter_class = _DefaultsShown
     return top
 
 

@@ -97,3 +97,26 @@ def test_the_identity_store_follows_the_working_store(work_db, identity_db):
     from pipelines.identity.store import identity_db_for
 
     assert identity_db_for(Path(work_db)) == Path(identity_db)
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"whereabouts {version('whereabouts')}\n"
+
+
+def test_help_shows_each_options_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["nightly", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--raw RAW raw folder (default: data/raw)" in text
+    assert "--reports REPORTS validation reports folder (default: reports/validation)" in text
+    # Options with no default, or whose help already gives it, are left as they are.
+    assert (
+        "--full-rebuild rebuild every curated table from all history, even when only new "
+        "files arrived --force" in text
+    )
+    assert "(default today)" in text and "(default today) (default" not in text
