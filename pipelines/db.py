@@ -89,10 +89,12 @@ def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDB
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
     """The row of a query that always returns exactly one (an aggregate with no GROUP BY)."""
-    row = con.execute(sql).fetchone()
-    if row is None:
-        raise LookupError(f"expected one row, got none: {sql}")
-    return row
+    # fetchall, not fetchone: DuckDB 2 keeps a result read only in part open on the
+    # connection, and refuses the connection's next query (ResourceInUseException).
+    rows = con.execute(sql).fetchall()
+    if len(rows) != 1:
+        raise LookupError(f"expected one row, got {len(rows)}: {sql}")
+    return rows[0]
 
 
 def row_aligned(sql: str, tables: dict[str, pa.Table], params: dict | None = None) -> pa.Table:

@@ -173,11 +173,13 @@ def parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="the curated tables as Parquet or CSV",
-        description="Export every curated table for other tools. CSV cells that begin "
-        "with = + - @ are prefixed with ' so spreadsheets do not run them.",
+        help="the curated tables as Parquet, CSV or XLSX",
+        description="Export every curated table for other tools, one file each. Parquet "
+        "files carry each column's meaning in their schema metadata, XLSX workbooks on a "
+        "'columns' sheet. CSV cells that begin with = + - @ are prefixed with ' so "
+        "spreadsheets do not run them; XLSX cells are always written as text.",
     )
-    export.add_argument("--format", choices=("parquet", "csv"), required=True)
+    export.add_argument("--format", choices=("parquet", "csv", "xlsx"), required=True)
     export.add_argument("--out", type=Path, required=True, help="output folder")
     export.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
 

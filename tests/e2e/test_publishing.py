@@ -8,9 +8,12 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from pipelines.cli.commands import RunFailed, run_nightly
+from pipelines.quality.contracts import load_contract
 from pipelines.synth import generate
 from pipelines.warehouse import build as building
 
@@ -111,6 +114,33 @@ def test_export_csv_and_parquet(published, tmp_path):
         exported
         == duckdb.connect(db, read_only=True).execute("select count(*) from episodes").fetchone()
     )
+    # Each Parquet column carries its meaning from the table's contract.
+    schema = pq.read_schema(tmp_path / "pq" / "persons.parquet")
+    contract = load_contract("persons")
+    assert {f.name: f.metadata[b"description"].decode() for f in schema} == {
+        c.name: c.description for c in contract.columns
+    }
+    assert schema.metadata[b"grain"].decode() == contract.grain
+
+
+def test_export_xlsx_holds_the_rows_and_their_meanings(published, tmp_path):
+    from pipelines.cli.main import main
+
+    base, _ = published
+    db = _paths(base)["db"]
+    assert main(["export", "--format", "xlsx", "--out", str(tmp_path), "--db", str(db)]) == 0
+    assert {p.stem for p in tmp_path.glob("*.xlsx")} == set(building.CURATED)
+    path = tmp_path / "at_risk_children.xlsx"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    sheets = pd.read_excel(path, sheet_name=None, engine="calamine")
+    assert list(sheets) == ["at_risk_children", "columns"]
+    con = duckdb.connect(str(db), read_only=True)
+    expected = con.sql("select * from at_risk_children").to_arrow_table()
+    con.close()
+    assert list(sheets["at_risk_children"].columns) == expected.column_names
+    assert len(sheets["at_risk_children"]) == expected.num_rows > 0
+    meanings = {c.name: c.description for c in load_contract("at_risk_children").columns}
+    assert dict(sheets["columns"].itertuples(index=False)) == meanings
 
 
 def test_lookup_gives_the_source_reference_behind_a_child_id(published, capsys):
