@@ -266,7 +266,9 @@ def dfe_outcomes(prepared: Prepared) -> SuiteResult:
         for code, (severity, meaning) in RULES.items()
     )  # fmt: skip
     errors = any(not o.success and o.severity == "error" for o in outcomes)
-    return SuiteResult(f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes)
+    return SuiteResult(
+        f"DfE SSDA903 rules ({prepared.raw.rel})", not errors, outcomes, quarantines=True
+    )
 
 
 def _groups(prepared: Iterator[Prepared]) -> Iterator[list[Prepared]]:

@@ -51,6 +51,9 @@ class SuiteResult:
     success: bool
     outcomes: tuple[ExpectationOutcome, ...]
     failures: pd.DataFrame | None = None  # row_number, rule, severity, message (row-level)
+    # A suite of incoming rows: rows that break an error rule are quarantined and the run
+    # goes on. Otherwise (curated tables, reconciliation) a broken error rule fails the run.
+    quarantines: bool = False
 
 
 @cache
@@ -349,4 +352,10 @@ def run_suite(
     )
     failures = failures.sort_values(["row_number", "rule"], kind="stable").reset_index(drop=True)
     errors_failed = any(not o.success and o.severity == "error" for o in outcomes)
-    return SuiteResult(contract.table, not errors_failed, tuple(outcomes), failures)
+    return SuiteResult(
+        contract.table,
+        not errors_failed,
+        tuple(outcomes),
+        failures,
+        quarantines=contract.layer in RAW_LAYERS,
+    )

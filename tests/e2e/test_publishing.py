@@ -95,6 +95,11 @@ def test_validation_report_is_offline(published):
         assert f"<h2>Suite {suite}: " in page, suite
     assert re.findall(r"(?:https?:)?//[\w.-]+", page) == []
     assert "<script" not in page and "<link" not in page
+    # The run published: rows some suites judged were quarantined, and none failed the run.
+    assert "rows quarantined, the run went on: " in page
+    assert "FAILED the run" not in page and "np.datetime64" not in page
+    index = (Path(summary.report).parent / "index.html").read_text(encoding="utf-8")
+    assert f"<a href='{Path(summary.report).name}'>{summary.run_id}</a>" in index
 
 
 def test_export_csv_and_parquet(published, tmp_path):
