@@ -13,8 +13,8 @@ from pipelines.cli.parser import parser
 from pipelines.cli.prechecks import precheck
 from pipelines.errors import WhereaboutsError
 
-# Commands that run Prefect flows, and so need its API.
-FLOW_COMMANDS = frozenset({"demo", "nightly", "briefing"})
+# Commands that run Prefect flows, and so need its API (`briefing` by hand is a plain call).
+FLOW_COMMANDS = frozenset({"demo", "nightly"})
 
 
 def main(argv: list[str] | None = None) -> int:

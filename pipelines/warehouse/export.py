@@ -54,12 +54,12 @@ def export_tables(db: Path, out: Path, fmt: str) -> list[Path]:
     """
     if not db.exists():
         raise MissingInput(f"{db}: no published database (run 'whereabouts nightly')")
+    shared_folder(out)
     con = connect(db, read_only=True)
     written = []
     try:
         if fmt == "xlsx":
             _check_fits_a_sheet(con)
-        shared_folder(out)
         for table in CURATED:
             data = described(con.sql(f"select * from {table}").to_arrow_table(), table)
             path = out / f"{table}.{fmt}"
