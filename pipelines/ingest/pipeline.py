@@ -41,6 +41,7 @@ from pipelines.ingest.prepared import FileResult, Prepared
 from pipelines.ingest.pseudonym import ChildIds
 from pipelines.ingest.readers import RejectedFile, read_text_file, text_frame
 from pipelines.ingest.writer import FileStore, StoreThread
+from pipelines.progress import counting
 from pipelines.quality.contracts import load_contract
 from pipelines.quality.suites import ExpectationOutcome, SuiteResult
 from pipelines.sources.discovery import OUTSIDE, RawFile, outside
@@ -233,7 +234,11 @@ def checked_pieces(
     The next run is taken out and typed on a thread of its own while this one is checked.
     """
     runs = _runs(waiting)
-    with ThreadPoolExecutor(1, thread_name_prefix="whereabouts-type") as typing:
+    rows = sum(len(r) for run in runs for _, r in run)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="whereabouts-type") as typing,
+        counting("rows checked", rows) as bar,
+    ):
         upcoming = typing.submit(typed_run, runs[0]) if runs else None
         for n, run in enumerate(runs):
             for prepared, _ in run:  # made while the run is being typed
@@ -248,6 +253,7 @@ def checked_pieces(
             suite, batches = check_run(run, typed)
             del typed
             suites.append(suite)
+            bar.advance(sum(len(r) for _, r in run))
             yield from zip((prepared for prepared, _ in run), batches, strict=True)
 
 

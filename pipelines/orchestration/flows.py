@@ -3,7 +3,6 @@ plain functions (ingest, build, checks, briefing) that tests call without Prefec
 
 from __future__ import annotations
 
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pipelines.orchestration.identities import (
 from pipelines.orchestration.locking import AlreadyRunning, run_lock
 from pipelines.orchestration.report import write_report
 from pipelines.orchestration.runs import KILLED, close_unfinished, finish_run, start_run
+from pipelines.progress import counting
 from pipelines.quality import curated as checks
 from pipelines.quality.suites import SuiteResult
 from pipelines.sources.declarations import Source, load_sources
@@ -100,13 +100,6 @@ class RunSummary:
         )
 
 
-def _progress(done: int, total: int) -> None:
-    # A terminal gets a live counter; a log file stays quiet.
-    if sys.stderr.isatty():
-        end = "\n" if done == total else ""
-        print(f"\r  files ingested: {done}/{total}", end=end, file=sys.stderr, flush=True)
-
-
 @task(cache_policy=NO_CACHE)
 def load_declarations(sources_dir: Path) -> dict[str, Source]:
     """Read and check every source declaration."""
@@ -173,9 +166,10 @@ def ingest(
     con = open_work(work_db, key=key, memory_limit=settings.INGEST_DUCKDB_MEMORY_LIMIT)
     captured = Captured()
     try:
-        results, suites = ingest_files(
-            con, files, key.key, run_id, _progress, identities=captured.tables
-        )
+        with counting("files ingested", len(files)) as bar:
+            results, suites = ingest_files(
+                con, files, key.key, run_id, lambda done, _: bar.reach(done), captured.tables
+            )
         captured.files = [(r.file, r.sha256) for r in results if r.status == "loaded"]
         return results, suites, captured
     finally:

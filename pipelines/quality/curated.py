@@ -14,6 +14,7 @@ import pandas as pd
 from duckdb import DuckDBPyConnection
 
 from pipelines.db import connect, one_row
+from pipelines.progress import track
 from pipelines.quality.contracts import Column, Contract, load_contract
 from pipelines.quality.suites import (
     ExpectationOutcome,
@@ -92,7 +93,7 @@ def curated_suites(db: Path, tables: tuple[str, ...]) -> list[SuiteResult]:
     con = connect(db, read_only=True)
     try:
         results = []
-        for table in tables:
+        for table in track(tables, "suites run"):
             contract = load_contract(table)
             keys = key_columns(contract)
             key_frame = _key_rows(con, table, contract, keys) if keys else None

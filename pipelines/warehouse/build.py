@@ -26,6 +26,7 @@ import pandas as pd
 
 from pipelines import settings
 from pipelines.db import DUCKDB_CONFIG, SHARED_FILE_MODE, connect, private_files, shared_folder
+from pipelines.progress import track
 from pipelines.quality.contracts import load_contract
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.classification import load_classification, rules_table
@@ -275,7 +276,7 @@ def _build_into(
             _rebuild_children(con, plan.since_seq)
         else:
             _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=False)
-        for table in CURATED:
+        for table in track(CURATED, "models built"):
             if plan.mode == "full" or table not in PER_CHILD:
                 con.execute(f"drop table if exists main.{table}")
                 _create_table(con, table)
