@@ -6,9 +6,11 @@ import argparse
 import atexit
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
+from pipelines.cli import STARTED
 from pipelines.cli.parser import parser
 from pipelines.cli.prechecks import precheck
 from pipelines.errors import WhereaboutsError
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     """The `whereabouts` command. Started from the shell (no `argv`), a flow command with no
     Prefect API configured starts a temporary local one while the heavy modules load."""
     args = parser().parse_args(argv)
+    # From the shell, the process's start (imports included); called in-process, this call's.
+    args.started = STARTED if argv is None else time.monotonic()
     code = _answer(args, precheck)
     if code:
         return code
