@@ -31,8 +31,11 @@ class StepFailed(RuntimeError):
     """A measured process exited non-zero; the message carries its stderr tail."""
 
 
-def measure(name: str, argv: list, out: Path, env: dict[str, str]) -> dict:
-    """Run one process to completion: its wall seconds, peak RSS and stdout lines."""
+def measure(
+    name: str, argv: list, out: Path, env: dict[str, str], expect: tuple[int, ...] = (0,)
+) -> dict:
+    """Run one process to completion: its wall seconds, peak RSS and stdout lines; an exit
+    status not in `expect` raises StepFailed."""
     (logs := out / "logs").mkdir(parents=True, exist_ok=True)
     stdout, stderr = logs / f"{name}.stdout", logs / f"{name}.stderr"
     print(f"bench: {name} ...", file=sys.stderr, flush=True)
@@ -44,14 +47,15 @@ def measure(name: str, argv: list, out: Path, env: dict[str, str]) -> dict:
         seconds = time.perf_counter() - start
     # Reaped here, not by Popen: tell it, so it neither waits again nor warns.
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
+    if proc.returncode not in expect:
         tail = "\n".join(stderr.read_text(errors="replace").splitlines()[-20:])
         raise StepFailed(f"{name} exited {proc.returncode}; stderr ends:\n{tail}")
     kib, output = usage.ru_maxrss, stdout.read_text(errors="replace").splitlines()[-10:]
     # CPU beside wall time: on a shared machine the wall time says how busy the others were.
     cpu = usage.ru_utime + usage.ru_stime
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "peak_rss_kib": kib,
-            "peak_rss_mib": round(kib / 1024, 1), "output": output}  # fmt: skip
+            "peak_rss_mib": round(kib / 1024, 1), "output": output,
+            "exit": proc.returncode}  # fmt: skip
 
 
 def measure_child(
