@@ -265,5 +265,10 @@ def test_the_analyst_notebook_runs_against_the_curated_database(run, monkeypatch
     listed = run["con"].execute("select count(*) from at_risk_children").fetchone()[0]
     printed = [o.get("text", "") for o in outputs if o.output_type == "stream"]
     assert f"{listed} children on the list\n" in printed
+    (several,) = (
+        run["con"].execute("select count(*) from persons where agency_count > 1").fetchone()
+    )
+    assert several > 0
+    assert f"{several} children known to more than one agency\n" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3
+    assert len(images) == 4
