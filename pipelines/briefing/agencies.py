@@ -5,7 +5,7 @@ Figures are aggregate only (no person id, name or reference reaches the page) an
 count goes through ``suppression`` before it is printed or drawn. Windows end with the
 briefing month, not with the data's as-of date, so an old month's page reads as it did.
 An agency here is a police force, the council's children's social care (its SSDA903 missing
-returns: the episodes with no police recording regime) or its education service (children
+returns: the episodes classified by rule ``ssda903_recorded``) or its education service (children
 missing education); ``persons.agency_count`` counts the council once.
 """
 
@@ -30,7 +30,7 @@ KINDS = list(labels.RECONCILIATION)
 # school roll open, in the window).
 _KNOWN = """
 WITH records AS (
-    SELECT person_id, if(regime IS NULL, 'social_care', 'police') AS kind, source,
+    SELECT person_id, if(rule = 'ssda903_recorded', 'social_care', 'police') AS kind, source,
            reported_at AS began, reported_at AS ended
     FROM episodes WHERE person_id IS NOT NULL AND reported_at < $end
     UNION ALL

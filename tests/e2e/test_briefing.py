@@ -72,9 +72,11 @@ SELECT strftime(returned_at, '%Y-%m') AS month, count(*) AS returns,
 FROM episodes WHERE returned_at IS NOT NULL GROUP BY ALL;
 """
 
-# The multi-agency tables. Children are persons across sources (riverton_la, with no police
-# regime, is the council's children's social care); child ids ending in 0 are not linked yet.
+# The multi-agency tables. Children are persons across sources (riverton_la, whose episodes
+# are SSDA903's, is the council's children's social care); child ids ending in 0 are not
+# linked yet.
 ACROSS_AGENCIES = """
+UPDATE episodes SET rule = 'ssda903_recorded' WHERE source = 'riverton_la';
 ALTER TABLE episodes ADD COLUMN person_id VARCHAR;
 UPDATE episodes SET person_id = 'person-' || right(child_id, 8) WHERE right(child_id, 1) <> '0';
 CREATE TABLE cme_episodes (
@@ -412,7 +414,8 @@ def _known_to_several(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
     known: dict[str, set[str]] = {}
     active: dict[str, datetime] = {}
     episodes = con.sql(
-        "SELECT person_id, if(regime IS NULL, 'council', source), reported_at FROM episodes "
+        "SELECT person_id, if(rule = 'ssda903_recorded', 'council', source), reported_at "
+        "FROM episodes "
         "WHERE person_id IS NOT NULL"
     ).fetchall()
     spells = con.sql(

@@ -1,8 +1,8 @@
 """The "Across agencies" page's figures on tiny hand-made curated tables, case by case.
 
 The briefing month is October 2026: the month is [2026-10-01, 2026-11-01) and its 12 months
-start on 2025-11-01. Police episodes carry a recording regime; the council's SSDA903 episodes
-(source ``council``) carry none.
+start on 2025-11-01. The council's SSDA903 episodes (source ``council``) are those of rule
+``ssda903_recorded``; a police force's carry a police rule.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pipelines.briefing import agencies
 MONTH = "2026-10"
 TABLES = """
 CREATE TABLE episodes (
-    person_id VARCHAR, source VARCHAR, regime VARCHAR, category VARCHAR, reported_at TIMESTAMP
+    person_id VARCHAR, source VARCHAR, rule VARCHAR, category VARCHAR, reported_at TIMESTAMP
 );
 CREATE TABLE cme_episodes (
     person_id VARCHAR, child_id VARCHAR, off_roll_on DATE, resolved_on DATE,
@@ -31,12 +31,12 @@ CREATE TABLE linkage_quality (
 INSERT_SPELLS = (
     "INSERT INTO cme_episodes (person_id, child_id, off_roll_on, resolved_on) VALUES (?, ?, ?, ?)"
 )
-FORCE, OTHER_FORCE = ("northshire", "two_tier"), ("eastmoor", "continuum")
-COUNCIL = ("council", None)
+FORCE, OTHER_FORCE = ("northshire", "two_tier_recorded"), ("eastmoor", "nothing_to_go_on")
+COUNCIL = ("council", "ssda903_recorded")
 
 
-def _episodes(person: str | None, *records: tuple[tuple[str, str | None], str]) -> list[tuple]:
-    return [(person, source, regime, "missing", at) for (source, regime), at in records]
+def _episodes(person: str | None, *records: tuple[tuple[str, str], str]) -> list[tuple]:
+    return [(person, source, rule, "missing", at) for (source, rule), at in records]
 
 
 @pytest.fixture
@@ -120,7 +120,7 @@ def test_episode_bands_count_linked_episodes_other_than_away_in_the_12_months(co
     rows += _episodes("one", (FORCE, "2025-11-01 00:00"), (FORCE, "2025-10-31 23:59"))
     rows += _episodes("none", (FORCE, "2026-11-01 00:00"))
     rows += _episodes(None, (FORCE, "2026-10-01 10:00"))
-    rows += [("one", "council", None, "away", "2026-10-01 10:00")]
+    rows += [("one", "council", "ssda903_recorded", "away", "2026-10-01 10:00")]
     rows += _episodes("fifty-one", *[(FORCE, f"2026-10-01 10:{m:02d}") for m in range(51)])
     con.executemany("INSERT INTO episodes VALUES (?, ?, ?, ?, ?)", rows)
     bands = agencies.episode_bands(con, MONTH)
