@@ -46,6 +46,16 @@ DURATIONS = {
     ">30 days": "Over 30 days",
     "open": "Still open",
 }
+# episodes.category_basis: what decided an episode's category.
+CATEGORY_BASIS = {
+    "recorded": "Recorded by the agency",
+    "risk_grade": "Risk grade",
+    "escalated": "Escalated to missing",
+    "derived": "Derived by the pipeline",
+    "none": "Nothing to go on",
+}
+# ingest_files.status
+FILE_STATUS = {"loaded": "Loaded", "duplicate": "Duplicate", "rejected": "Rejected"}
 # agency_reconciliation.kind: what disagrees between police and council records.
 RECONCILIATION = {
     "council_missing_no_police_report": "Council recorded missing, no police report",

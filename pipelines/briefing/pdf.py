@@ -17,7 +17,16 @@ from matplotlib.figure import Figure
 from pipelines.briefing import agencies, charts
 from pipelines.briefing import queries as q
 from pipelines.briefing.charts import month_name
-from pipelines.briefing.labels import CATEGORIES, DURATIONS, OUTCOMES, PLACES, RISK_GRADES, plain
+from pipelines.briefing.labels import (
+    CATEGORIES,
+    CATEGORY_BASIS,
+    DURATIONS,
+    FILE_STATUS,
+    OUTCOMES,
+    PLACES,
+    RISK_GRADES,
+    plain,
+)
 from pipelines.briefing.suppression import (
     MARKS,
     TOTAL,
@@ -230,6 +239,7 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     rows = rows.set_axis(["Loaded", "Quaran-\ntined", "Out of\nscope"], axis=1)
     rows = suppress_counts(rows, True).rename(columns={TOTAL: "Rows\nread"})
     rows.insert(0, "Files", [*files["files"].map(format_count), format_count(files["files"].sum())])
+    rows.index = plain(rows.index, FILE_STATUS)
     title = "Files and rows received, all time"
     charts.table(fig, (0.06, 0.78, 0.54, 0.12), rows, title, index_label="File status", first=0.25)
     reasons = dq["reasons"].head(5).map(format_count).to_frame("Rows")
@@ -243,7 +253,8 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     total = cast(str, basis.loc[TOTAL, "Episodes"])
     basis["Share"] = [format_share(s, n, counts[-1], shown_den=total) for s, n in shares]
     title = "How the month's categories were decided"
-    charts.table(fig, (0.06, 0.55, 0.38, 0.16), basis, title, index_label="Decided by")
+    shown_basis = basis.set_axis(plain(basis.index, CATEGORY_BASIS))
+    charts.table(fig, (0.06, 0.55, 0.38, 0.16), shown_basis, title, index_label="Decided by")
     regimes = dq["regimes"]
     order = [c for c in REGIMES if c in regimes.columns]
     regimes = regimes[order + [c for c in regimes.columns if c not in order]]

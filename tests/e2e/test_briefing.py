@@ -455,8 +455,10 @@ def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) ->
     ]:
         assert words in page, words
     assert "Found by police" in pages[4] and "No apparent risk" in pages[4]
+    assert "Derived by the pipeline" in pages[6] and "Foster care" in pages[3]
     # No code reaches any page: every one has its plain words.
     codes = [*labels.RECONCILIATION, *labels.LINK_RULES, *labels.OUTCOMES, *labels.RISK_GRADES]
+    codes += [*labels.CATEGORY_BASIS, *labels.AGENCY_GROUPS]
     text = "\n".join(pages)
     assert [code for code in codes if "_" in code and code in text] == []
     # No person id either: the page is aggregate only.
