@@ -1,4 +1,4 @@
-"""The monthly briefing: a six-page PDF for the safeguarding partnership's board.
+"""The monthly briefing: a seven-page PDF for the safeguarding partnership's board.
 
 ``write_briefing`` reads the curated database (read-only), computes the month's figures,
 applies disclosure control and writes ``whereabouts-briefing-YYYY-MM.pdf``. The same data
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.briefing import queries
+from pipelines.briefing import agencies, queries
 from pipelines.briefing.pdf import render
 from pipelines.db import connect
 from pipelines.errors import MissingInput, UsageError
@@ -85,6 +85,7 @@ def write_briefing(
             "who": queries.who_and_when(con, month),
             "durations": queries.durations_and_outcomes(con, month),
             "quality": queries.data_quality(con, month),
+            "agencies": agencies.figures(con, month),
         }
     finally:
         con.close()

@@ -1,4 +1,4 @@
-"""The six pages of the monthly briefing, laid out on A4 with matplotlib.
+"""The seven pages of the monthly briefing, laid out on A4 with matplotlib.
 
 Every number printed or drawn here has been through ``suppression``; each page says which
 episodes it counts. Positions are fractions of the page, fixed so that pages never reflow.
@@ -14,9 +14,19 @@ import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from pipelines.briefing import charts
+from pipelines.briefing import agencies, charts
 from pipelines.briefing import queries as q
 from pipelines.briefing.charts import month_name
+from pipelines.briefing.labels import (
+    CATEGORIES,
+    CATEGORY_BASIS,
+    DURATIONS,
+    FILE_STATUS,
+    OUTCOMES,
+    PLACES,
+    RISK_GRADES,
+    plain,
+)
 from pipelines.briefing.suppression import (
     MARKS,
     TOTAL,
@@ -28,13 +38,7 @@ from pipelines.briefing.suppression import (
     suppress_counts,
 )
 
-LABELS = {
-    "missing": "Missing",
-    "absent": "Absent",
-    "away": "Away from placement",
-    "undetermined": "Undetermined",
-    "other": "Other or not recorded",
-}
+LABELS = CATEGORIES
 SHORT = {**LABELS, "away": "Away"}
 COUNT = "Episodes (count)"
 Data = dict[str, Any]
@@ -85,7 +89,7 @@ def headline_page(fig: Figure, month: str, data: Data) -> None:
 
         Categories
         Every episode is missing, absent, away from placement or undetermined; the categories
-        add up to the episodes reported (definitions on page 6).
+        add up to the episodes reported (definitions on the last page).
 
         Children
         Different children reported at least once in the month. A child in the 3-in-90-days
@@ -163,6 +167,7 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
     title = "Episodes by age and looked-after status"
     charts.table(fig, (0.06, 0.74, 0.52, 0.16), age, title, index_label="Age at start", first=0.28)
     place = suppress_counts(who["place"], True, row_totals=False)
+    place.index = plain(place.index, PLACES)
     title = "Place missing from"
     charts.table(fig, (0.66, 0.74, 0.28, 0.16), place, title, index_label="Place", first=0.55)
     labels = {"title": "Episodes by age", "xlabel": COUNT, "ylabel": "Age at start (years)"}
@@ -180,12 +185,13 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
 def durations_page(fig: Figure, month: str, data: Data) -> None:
     dur = data["durations"]
     panels = [
-        (0.71, "durations", "How long episodes lasted", "Duration (band)"),
-        (0.4, "outcomes", "How episodes ended", "Outcome"),
-        (0.11, "risk", "Highest risk grade during the episode", "Risk grade"),
+        (0.71, "durations", "How long episodes lasted", "Duration (band)", DURATIONS),
+        (0.4, "outcomes", "How episodes ended", "Outcome", OUTCOMES),
+        (0.11, "risk", "Highest risk grade during the episode", "Risk grade", RISK_GRADES),
     ]
-    for top, key, title, label in panels:
+    for top, key, title, label, words in panels:
         shown = suppress_counts(dur[key], True, row_totals=False)
+        shown.index = plain(shown.index, words)
         labels = {"title": title, "xlabel": COUNT, "ylabel": label}
         charts.bar_chart(fig, (0.2, top, 0.38, 0.17), as_numbers(shown).drop(TOTAL), True, **labels)
         charts.table(fig, (0.66, top, 0.28, 0.17), shown, index_label=label, first=0.6)
@@ -233,6 +239,7 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     rows = rows.set_axis(["Loaded", "Quaran-\ntined", "Out of\nscope"], axis=1)
     rows = suppress_counts(rows, True).rename(columns={TOTAL: "Rows\nread"})
     rows.insert(0, "Files", [*files["files"].map(format_count), format_count(files["files"].sum())])
+    rows.index = plain(rows.index, FILE_STATUS)
     title = "Files and rows received, all time"
     charts.table(fig, (0.06, 0.78, 0.54, 0.12), rows, title, index_label="File status", first=0.25)
     reasons = dq["reasons"].head(5).map(format_count).to_frame("Rows")
@@ -246,7 +253,8 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     total = cast(str, basis.loc[TOTAL, "Episodes"])
     basis["Share"] = [format_share(s, n, counts[-1], shown_den=total) for s, n in shares]
     title = "How the month's categories were decided"
-    charts.table(fig, (0.06, 0.55, 0.38, 0.16), basis, title, index_label="Decided by")
+    shown_basis = basis.set_axis(plain(basis.index, CATEGORY_BASIS))
+    charts.table(fig, (0.06, 0.55, 0.38, 0.16), shown_basis, title, index_label="Decided by")
     regimes = dq["regimes"]
     order = [c for c in REGIMES if c in regimes.columns]
     regimes = regimes[order + [c for c in regimes.columns if c not in order]]
@@ -281,12 +289,13 @@ PAGES = [
     ("Repeat missing", repeat_page),
     ("Who, and when", who_page),
     ("Durations, outcomes and risk", durations_page),
+    ("Across agencies", agencies.page),
     ("Data quality, provenance and definitions", quality_page),
 ]
 
 
 def render(data: Data, month: str, path: Path, banner: str = "") -> None:
-    """Write the six pages to ``path``; no date or random id reaches the file. ``banner``
+    """Write the seven pages to ``path``; no date or random id reaches the file. ``banner``
     (say, that the figures are provisional) heads every page."""
     title = f"Missing and absent children: briefing for {month}"
     metadata: dict[str, str | None] = {

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from pypdf import PdfReader
 
-from pipelines.briefing import PROVISIONAL, write_briefing
+from pipelines.briefing import PROVISIONAL, labels, write_briefing
 from pipelines.errors import UsageError
 
 MONTH = "2026-10"
@@ -70,6 +70,71 @@ CREATE TABLE rhi_compliance AS
 SELECT strftime(returned_at, '%Y-%m') AS month, count(*) AS returns,
        count(*) FILTER (WHERE rhi_offered_within_72h) AS rhi_offered_within_72h
 FROM episodes WHERE returned_at IS NOT NULL GROUP BY ALL;
+"""
+
+# The multi-agency tables. Children are persons across sources (riverton_la, whose episodes
+# are SSDA903's, is the council's children's social care); child ids ending in 0 are not
+# linked yet.
+ACROSS_AGENCIES = """
+UPDATE episodes SET rule = 'ssda903_recorded' WHERE source = 'riverton_la';
+ALTER TABLE episodes ADD COLUMN person_id VARCHAR;
+UPDATE episodes SET person_id = 'person-' || right(child_id, 8) WHERE right(child_id, 1) <> '0';
+CREATE TABLE cme_episodes (
+    cme_episode_id VARCHAR, source VARCHAR, child_id VARCHAR, person_id VARCHAR,
+    off_roll_on DATE, reason VARCHAR, resolved_on DATE, days_off_roll BIGINT, is_open BOOLEAN
+);
+INSERT INTO cme_episodes
+SELECT 'riverton_cme:cme-' || n || ':' || off, 'riverton_cme', 'cme-' || n, p.person_id,
+       off::DATE, 'not registered at any school', resolved::DATE, 0, resolved IS NULL
+FROM (
+    SELECT person_id, row_number() OVER (ORDER BY person_id) AS n
+    FROM (SELECT DISTINCT person_id FROM episodes WHERE person_id IS NOT NULL)
+) p
+JOIN (VALUES
+    (1, '2026-10-02', NULL), (2, '2026-10-05', '2026-10-20'), (3, '2026-10-09', NULL),
+    (4, '2026-10-12', NULL), (5, '2026-10-30', NULL), (6, '2026-10-31', NULL),
+    (7, '2026-02-02', '2026-10-07'), (8, '2026-03-02', '2026-11-01'), (9, '2026-04-02', NULL),
+    (10, '2025-12-01', '2026-01-15'), (11, '2026-05-20', '2026-06-15'),
+    (12, '2026-06-01', '2026-06-30'), (13, '2026-07-07', '2026-08-01'),
+    (14, '2025-10-31', '2025-11-20'), (15, '2024-09-01', NULL), (16, '2026-11-01', NULL)
+) s(n, off, resolved) USING (n);
+CREATE TABLE agency_reconciliation (
+    gap_id VARCHAR, kind VARCHAR, month VARCHAR, person_id VARCHAR, council_episode_id VARCHAR,
+    police_episode_id VARCHAR, started_at TIMESTAMP, hours_apart DOUBLE, explanation VARCHAR
+);
+-- Gaps each month from 2025-09: council ones 6 and up, police ones 5 or 6, and children
+-- unknown to the council 8 to 10, but for two small cells in October 2026.
+INSERT INTO agency_reconciliation
+WITH months AS (
+    SELECT i, strftime(DATE '2025-09-01' + INTERVAL (i) MONTH, '%Y-%m') AS month
+    FROM range(14) t(i)
+), counts AS (
+    SELECT month, 'council_missing_no_police_report' AS kind, 6 + i AS n FROM months
+    UNION ALL SELECT month, 'police_missing_no_council_episode',
+                     if(month = '2026-10', 2, 5 + i % 2) FROM months
+    UNION ALL SELECT month, 'looked_after_unknown_to_council',
+                     if(month = '2026-10', 1, 8 + i % 3) FROM months
+)
+SELECT kind || ':' || month || ':' || k, kind, month, 'person-x', NULL, NULL,
+       strptime(month, '%Y-%m'), NULL, 'a gap'
+FROM counts, range(n) r(k);
+CREATE TABLE linkage_quality (
+    run_id VARCHAR, measured_at TIMESTAMP, measure VARCHAR, breakdown VARCHAR, value DOUBLE
+);
+INSERT INTO linkage_quality VALUES
+    ('r1', '2026-11-01 02:03', 'records', 'all', 390),
+    ('r1', '2026-11-01 02:03', 'persons', 'all', 80),
+    ('r2', '2026-11-02 02:03', 'records', 'all', 400),
+    ('r2', '2026-11-02 02:03', 'persons', 'all', 85),
+    ('r2', '2026-11-02 02:03', 'links', 'same_agency_ref', 300),
+    ('r2', '2026-11-02 02:03', 'links', 'la_child_ref', 12),
+    ('r2', '2026-11-02 02:03', 'links', 'police_ref', 6),
+    ('r2', '2026-11-02 02:03', 'links', 'model', 20),
+    ('r2', '2026-11-02 02:03', 'links', 'decision', 2),
+    ('r2', '2026-11-02 02:03', 'review_backlog', 'all', 3),
+    ('r2', '2026-11-02 02:03', 'precision', 'all', 0.99871),
+    ('r2', '2026-11-02 02:03', 'recall', 'all', 0.99537),
+    ('r2', '2026-11-02 02:03', 'precision', 'sex=F', 0.5);
 """
 
 BANDS = [(24, "<24h"), (48, "24-48h"), (168, "2-7 days"), (720, "7-30 days")]
@@ -131,6 +196,7 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
     con.execute(SCHEMA)
     con.executemany(f"INSERT INTO episodes VALUES ({', '.join(['?'] * 28)})", rows)
     con.execute(DERIVED)
+    con.execute(ACROSS_AGENCIES)
     con.execute("""
         INSERT INTO ingest_files VALUES
           ('northshire/a.csv', 'aa', 'northshire', 'loaded', 300, 290, 6, 4, NULL),
@@ -189,11 +255,28 @@ def _text(pdf: Path) -> list[str]:
     return [page.extract_text() for page in PdfReader(pdf).pages]
 
 
-def test_six_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> None:
+def test_seven_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> None:
     _, pdf = briefing
     assert pdf.name == f"whereabouts-briefing-{MONTH}.pdf"
     reader = PdfReader(pdf)
-    assert len(reader.pages) == 6
+    assert len(reader.pages) == 7
+    headings = [re.search(r"^(\d)\. (.*)$", t, re.M) for t in _text(pdf)]
+    assert [h.groups() if h else None for h in headings] == [
+        (str(n), heading)
+        for n, heading in enumerate(
+            [
+                "Headline",
+                "Trends over 13 months",
+                "Repeat missing",
+                "Who, and when",
+                "Durations, outcomes and risk",
+                "Across agencies",
+                "Data quality, provenance and definitions",
+            ],
+            start=1,
+        )
+    ]
+    assert [f"page {n} of 7" in t for n, t in enumerate(_text(pdf), start=1)] == [True] * 7
     assert reader.metadata.title == f"Missing and absent children: briefing for {MONTH}"
     assert "October 2026" in _text(pdf)[0] and MONTH in _text(pdf)[0]
 
@@ -300,7 +383,7 @@ def test_a_partial_month_is_provisional_on_every_page(
     db, _ = briefing
     pdf = write_briefing(db, MONTH, tmp_path, today=date(2026, 10, 20), allow_partial=True)
     pages = _text(pdf)
-    assert len(pages) == 6
+    assert len(pages) == 7
     assert PROVISIONAL == "PROVISIONAL: the month is not over"
     assert all(PROVISIONAL in page for page in pages)
     again = write_briefing(
@@ -318,3 +401,92 @@ def test_a_bad_month_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> 
         write_briefing(db, "2026-13", tmp_path, today=TODAY)
     with pytest.raises(FileNotFoundError):
         write_briefing(tmp_path / "nowhere.duckdb", MONTH, tmp_path, today=TODAY)
+
+
+def _known_to_several(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    """Linked children known to more than one agency (each police force, the council's social
+    care, its education service) by October's end, active in October and in its 12 months."""
+    end, month_start, year_start = (
+        datetime(2026, 11, 1),
+        datetime(2026, 10, 1),
+        datetime(2025, 11, 1),
+    )
+    known: dict[str, set[str]] = {}
+    active: dict[str, datetime] = {}
+    episodes = con.sql(
+        "SELECT person_id, if(rule = 'ssda903_recorded', 'council', source), reported_at "
+        "FROM episodes "
+        "WHERE person_id IS NOT NULL"
+    ).fetchall()
+    spells = con.sql(
+        "SELECT person_id, off_roll_on::TIMESTAMP, resolved_on::TIMESTAMP FROM cme_episodes "
+        "WHERE person_id IS NOT NULL"
+    ).fetchall()
+    records = [(p, agency, at, at) for p, agency, at in episodes]
+    records += [(p, "education", off, resolved or end) for p, off, resolved in spells]
+    for person, agency, began, last in records:
+        if began < end:
+            known.setdefault(person, set()).add(agency)
+            active[person] = max(active.get(person, datetime.min), min(last, end))
+    several = [p for p, agencies in known.items() if len(agencies) > 1]
+    return (
+        sum(active[p] >= month_start for p in several),
+        sum(active[p] >= year_start for p in several),
+    )
+
+
+def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) -> None:
+    db, pdf = briefing
+    pages = _text(pdf)
+    page = pages[5]
+    for words in [
+        "6. Across agencies",
+        "Children known to more than one agency",
+        "Police and children's social care",
+        "Two or more police forces only",
+        "Children missing education (spells)",
+        "Council recorded missing,\nno police report",
+        "Police missing (looked after),\nno council record",
+        "Police say looked after,\ncouncil does not know the child",
+        "Children by episodes in 12 months",
+        "Same agency's own reference",
+        "Linked by a reviewer",
+        "c: a count from 1 to 4",
+    ]:
+        assert words in page, words
+    assert "Found by police" in pages[4] and "No apparent risk" in pages[4]
+    assert "Derived by the pipeline" in pages[6] and "Foster care" in pages[3]
+    # No code reaches any page: every one has its plain words.
+    codes = [*labels.RECONCILIATION, *labels.LINK_RULES, *labels.OUTCOMES, *labels.RISK_GRADES]
+    codes += [*labels.CATEGORY_BASIS, *labels.AGENCY_GROUPS]
+    text = "\n".join(pages)
+    assert [code for code in codes if "_" in code and code in text] == []
+    # No person id either: the page is aggregate only.
+    assert "person-" not in text
+
+    con = duckdb.connect(str(db), read_only=True)
+    in_month, in_year = _known_to_several(con)
+    gaps = con.sql(
+        "SELECT month, count(*) FROM agency_reconciliation "
+        "WHERE month BETWEEN '2025-11' AND '2026-10' GROUP BY month ORDER BY month"
+    ).fetchall()
+    still_off = con.sql(
+        "SELECT count(DISTINCT child_id) FROM cme_episodes WHERE off_roll_on < '2026-11-01' "
+        "AND (resolved_on IS NULL OR resolved_on >= '2026-11-01')"
+    ).fetchall()[0][0]
+    con.close()
+    totals = [line for line in page.splitlines() if line.startswith("Total ")]
+    assert len(totals) == 4  # multi-agency, gaps, episode bands, links by rule
+    assert (in_month, in_year) == (28, 59)
+    assert totals[0] == f"Total {_count(in_month)} {_count(in_year)}"
+    assert len(gaps) == 12
+    assert totals[1].split()[1:] == [_count(n) for _, n in gaps] + [f"{sum(n for _, n in gaps)}"]
+    assert "Children still off a school roll\nat the end of October 2026\n8\n" in page
+    assert still_off == 8
+    # Resolved in October: 2 spells (hidden), so one other in its row goes too.
+    assert "Resolved c c 7" in page
+    # October's gaps of the two police kinds are 2 and 1: hidden, and the total stays.
+    gap_rows = [line.split() for line in page.splitlines() if re.match(r"^no |^council does", line)]
+    assert [row[-2:] for row in gap_rows] == [["19", "162"], ["c", "62"], ["c", "100"]]
+    assert "Records: 400; children (persons): 85; pairs awaiting review: c." in page
+    assert "precision 99.87%, recall 99.54%" in page

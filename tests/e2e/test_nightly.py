@@ -265,5 +265,37 @@ def test_the_analyst_notebook_runs_against_the_curated_database(run, monkeypatch
     listed = run["con"].execute("select count(*) from at_risk_children").fetchone()[0]
     printed = [o.get("text", "") for o in outputs if o.output_type == "stream"]
     assert f"{listed} children on the list\n" in printed
+    (several,) = (
+        run["con"].execute("select count(*) from persons where agency_count > 1").fetchone()
+    )
+    assert several > 0
+    assert f"{several} children known to more than one agency\n" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 3
+    assert len(images) == 4
+
+
+def test_the_briefing_on_the_nightly_database_reads_across_agencies(run, tmp_path):
+    from pypdf import PdfReader
+
+    from pipelines.briefing import write_briefing
+
+    # A copy: this process holds the published file open under another configuration.
+    db = Path(shutil.copy(run["base"] / "curated" / "whereabouts.duckdb", tmp_path / "db.duckdb"))
+    pdf = write_briefing(db, UNTIL, tmp_path, today=date(2026, 11, 2))
+    pages = [page.extract_text() for page in PdfReader(pdf).pages]
+    assert len(pages) == 7
+    assert "6. Across agencies" in pages[5]
+    assert "Children known to more than one agency" in pages[5]
+    # Aggregate only: no person id, child id or agency reference reaches the page.
+    ids = (
+        run["con"]
+        .execute(
+            "select person_id from persons union all select child_id from episodes "
+            "union all select episode_ref from episodes union all select child_id from cme_episodes"
+        )
+        .fetchall()
+    )
+    text = "\n".join(pages)
+    assert ids and not [i for (i,) in ids if i in text]
+    again = write_briefing(db, UNTIL, tmp_path / "again", today=date(2026, 11, 2))
+    assert again.read_bytes() == pdf.read_bytes()
