@@ -28,7 +28,13 @@ Rect = tuple[float, float, float, float]
 
 # Fixed fonts and no random ids: the same data must give the same bytes.
 STYLE: dict[RcKeyType, Any] = {
-    "font.family": "DejaVu Sans",
+    # The PDF's own Helvetica, which every reader has: nothing to embed. Subsetting and
+    # embedding DejaVu Sans took half the briefing's time (CPU 4.7-5.6 s against 2.4 s for
+    # the whole briefing, demo data, measured); the text still reads back as text.
+    "pdf.use14corefonts": True,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["Helvetica"],
+    "font.weight": "medium",  # Helvetica's regular weight in its metrics file
     "font.size": 8,
     "axes.titlesize": 9,
     "axes.titleweight": "bold",
@@ -41,7 +47,6 @@ STYLE: dict[RcKeyType, Any] = {
     "legend.fontsize": 7,
     "legend.frameon": False,
     "hatch.linewidth": 0.6,
-    "pdf.fonttype": 42,
     "svg.hashsalt": "whereabouts",
 }
 MONTHS = "January February March April May June July August September October November December"
@@ -127,7 +132,7 @@ def table(
                 ha="left" if c == 0 else "right",
                 va="center",
                 fontsize=size,
-                weight="bold" if bold else "normal",
+                weight="bold" if bold else "medium",
             )
         if r == 0 or cells[0] == TOTAL:
             edge = 1 - (r + (1 if r == 0 else 0)) * height
@@ -235,7 +240,7 @@ def heatmap(fig: Figure, rect: Rect, shown: pd.DataFrame, **labels: str) -> None
                 va="center",
                 fontsize=7.5,
                 color="white" if dark else "black",
-                weight="bold" if total else "normal",
+                weight="bold" if total else "medium",
             )
     ax.axhline(n_rows - 1.5, color="0.3", lw=0.8)
     ax.axvline(n_cols - 1.5, color="0.3", lw=0.8)

@@ -6,6 +6,7 @@ episodes it counts. Positions are fractions of the page, fixed so that pages nev
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, cast
 
@@ -305,6 +306,20 @@ def render(data: Data, month: str, path: Path, banner: str = "") -> None:
     }
     metadata |= {"CreationDate": None, "ModDate": None}
     running = f"Missing and absent children: briefing for {month_name(month)}"
+    # Helvetica's metrics name its regular weight "medium"; matplotlib's axis texts ask for
+    # "normal" and log a warning per page before taking the same font. Not news for a log.
+    fonts = logging.getLogger("matplotlib.font_manager")
+    level = fonts.level
+    fonts.setLevel(logging.ERROR)
+    try:
+        _write_pages(data, month, path, running, banner, metadata)
+    finally:
+        fonts.setLevel(level)
+
+
+def _write_pages(
+    data: Data, month: str, path: Path, running: str, banner: str, metadata: dict
+) -> None:
     with matplotlib.rc_context():
         matplotlib.rcdefaults()  # a local matplotlibrc must not change the bytes
         matplotlib.rcParams.update(charts.STYLE)
