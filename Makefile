@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_NO_PROGRESS := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test test-fast lint format bench bench-linkage clean setup
+.PHONY: demo test test-fast lint format bench bench-linkage bench-responses notebook clean setup
 
 setup: $(STAMP)
 
@@ -50,13 +50,24 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# The pipeline's benchmark, then linkage at national scale (docs/benchmarks.md, both).
+# The pipeline's benchmark, linkage at national scale, then how long a user waits for an
+# answer (docs/benchmarks.md, all three).
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench
 	$(PY) -m benchmarks.linkage
+	$(PY) -m benchmarks.responses
 
 bench-linkage: $(STAMP)
 	$(PY) -m benchmarks.linkage
+
+bench-responses: $(STAMP)
+	$(PY) -m benchmarks.responses
+
+# JupyterLab on the analysts' notebook, from the optional `notebook` extra (only on demand:
+# the pipeline and its tests never need it). Served on 127.0.0.1 only.
+notebook: $(STAMP)
+	$(UV) sync --frozen --python python3 --quiet --extra notebook
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 notebooks/at_risk_and_repeat_missing.ipynb
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .prefect data/work/* data/curated/*.duckdb reports/briefings/* reports/validation/*

@@ -272,6 +272,10 @@ def test_the_analyst_notebook_runs_against_the_curated_database(run, monkeypatch
     assert f"{several} children known to more than one agency\n" in printed
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) == 4
+    # The year the data runs to is not a whole year, and its rows say so.
+    (as_of,) = run["con"].execute("select as_of from build_manifest").fetchone()
+    tables = " ".join(o.get("data", {}).get("text/plain", "") for o in outputs)
+    assert f"{as_of.year} (part year, to {as_of:%d %b})" in tables
 
 
 def test_the_briefing_on_the_nightly_database_reads_across_agencies(run, tmp_path):
