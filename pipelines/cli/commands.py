@@ -181,6 +181,35 @@ def lookup_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def at_risk_command(args: argparse.Namespace) -> int:
+    from pipelines.warehouse.practitioners import check_destination, export_format
+
+    # Refused in one line before anything heavy is loaded or opened.
+    export_format(args.out)
+    check_destination(args.out, args.db)
+    if not args.db.exists():
+        raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
+    work_db = settings.work_db_for(args.db)
+    from pipelines.identity.store import identity_db_for, open_identity_store
+
+    path = args.identity_db or identity_db_for(work_db)
+    if not path.exists():
+        raise MissingInput(f"{path}: no identity store (run 'whereabouts nightly')")
+    from pipelines.warehouse.practitioners import export_list
+
+    sources = load_sources(args.sources) if args.as_of is not None else {}
+    identity = open_identity_store(path)
+    try:
+        exported = export_list(
+            args.db, identity, args.out, args.as_of, work_db, sources, _who(args.by),
+            args.purpose, _now(),
+        )  # fmt: skip
+    finally:
+        identity.close()
+    print(exported.line())
+    return 0
+
+
 def _lookup_lines(rows: list[tuple[str, str, str, str | None, str]]) -> list[str]:
     """A person's id and each agency's reference; a record not yet linked, as the working
     store's look-up shows it."""
