@@ -117,7 +117,8 @@ def with_identities(frame: pd.DataFrame, records: list[Record], as_of: date) -> 
     by_id: dict[str, list[Record]] = {}
     for record in records:
         by_id.setdefault(record[0], []).append(record)
-    listed = frame.assign(as_of=as_of)
+    # Text like the dates of birth beside it, so both formats hold the same cells.
+    listed = frame.assign(as_of=as_of.isoformat())
     keys = listed["person_id"].fillna(listed["child_id"])
     for column, pick in (
         ("forename", lambda r: r[6]),
@@ -138,7 +139,7 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Text a spreadsheet would run as a formula, prefixed with a quote (as export does)."""
     safe = frame.copy()
     for column in safe.columns:
-        if safe[column].dtype == object:
+        if pd.api.types.is_object_dtype(safe[column]) or pd.api.types.is_string_dtype(safe[column]):
             text = safe[column].astype("string")
             risky = text.str.match(FORMULA_START).fillna(False).astype(bool)
             safe[column] = safe[column].where(~risky, "'" + text)
@@ -146,13 +147,13 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_file(frame: pd.DataFrame, path: Path, fmt: str) -> None:
-    """The list as .xlsx or .csv at `path`, mode 0600."""
-    safe = spreadsheet_safe(frame)
+    """The list as .xlsx or .csv at `path`, mode 0600. A spreadsheet file keeps every text as
+    a text cell (never a formula or a link); a CSV quotes what a spreadsheet would run."""
     with private_files():
         if fmt == "csv":
-            safe.to_csv(path, index=False)
+            spreadsheet_safe(frame).to_csv(path, index=False)
         else:
-            safe.to_excel(
+            frame.to_excel(
                 path,
                 index=False,
                 sheet_name="at risk",
