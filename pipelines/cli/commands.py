@@ -189,7 +189,7 @@ def at_risk_command(args: argparse.Namespace) -> int:
     check_destination(args.out, args.db)
     if not args.db.exists():
         raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
-    work_db = settings.work_db_for(args.db)
+    work_db = args.work_db or settings.work_db_for(args.db)
     from pipelines.identity.store import identity_db_for, open_identity_store
 
     path = args.identity_db or identity_db_for(work_db)

@@ -197,6 +197,12 @@ def _at_risk_parser(commands: argparse._SubParsersAction) -> None:
         "by then as recorded now (default: the published list)",
     )
     at_risk.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
+    at_risk.add_argument(
+        "--work-db",
+        type=Path,
+        default=None,
+        help="private working store, read for an earlier --as-of (default: the --db's own)",
+    )
     _identity_db_option(at_risk)
     at_risk.add_argument(
         "--sources",
