@@ -176,6 +176,7 @@ def export_list(
 ) -> Exported:
     """Write the practitioners' list to `out`, audited before it appears there."""
     fmt = export_format(out)
+    check_destination(out, db)
     day, frame = at_risk_list(db, as_of, work_db, sources)
     ids = frame["person_id"].fillna(frame["child_id"]).tolist()
     records = records_of(identity, ids)
