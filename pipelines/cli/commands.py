@@ -190,6 +190,9 @@ def at_risk_command(args: argparse.Namespace) -> int:
     if not args.db.exists():
         raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
     work_db = args.work_db or settings.work_db_for(args.db)
+    import duckdb
+
+    from pipelines.errors import busy
     from pipelines.identity.store import identity_db_for, open_identity_store
 
     path = args.identity_db or identity_db_for(work_db)
@@ -198,7 +201,10 @@ def at_risk_command(args: argparse.Namespace) -> int:
     from pipelines.warehouse.practitioners import export_list
 
     sources = load_sources(args.sources) if args.as_of is not None else {}
-    identity = open_identity_store(path)
+    try:
+        identity = open_identity_store(path)
+    except duckdb.IOException:
+        raise busy(path) from None
     try:
         exported = export_list(
             args.db, identity, args.out, args.as_of, work_db, sources, _who(args.by),

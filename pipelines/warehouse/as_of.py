@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from pipelines.db import DUCKDB_CONFIG
+from pipelines.errors import busy
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.build import (
     MODELS,
@@ -64,7 +65,10 @@ def table_as_of(
     con = duckdb.connect(config=DUCKDB_CONFIG)
     try:
         con.execute(f"attach {_quote(str(curated))} as curated (read_only)")
-        con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        try:
+            con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
+        except duckdb.IOException:
+            raise busy(work_db) from None
         for name, value in model_variables(as_of).items():
             con.execute(f"set variable {name} = {value}")
         con.register("source_declarations", declarations_table(sources))

@@ -5,6 +5,8 @@ the one-line refusals. All names are made up."""
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -15,6 +17,7 @@ import pandas as pd
 import pytest
 from conftest import FAST_DIR, episode, la_source, police_source
 
+from pipelines import settings
 from pipelines.cli.main import main
 from pipelines.identity.store import open_identity_store
 from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_work
@@ -252,4 +255,34 @@ def test_a_missing_published_database_is_one_line(tmp_path, capsys):
     assert code == 1
     assert capsys.readouterr().err == (
         f"whereabouts at-risk: {db}: no published database (run 'whereabouts nightly')\n"
+    )
+
+
+def test_the_reports_folders_are_refused(stores, capsys):
+    out = settings.BRIEFINGS_DIR / "list.xlsx"
+    assert at_risk(stores, out) == 1
+    assert capsys.readouterr().err == (
+        f"whereabouts at-risk: {out}: inside {settings.BRIEFINGS_DIR.resolve()}, where published "
+        "files go; the list is restricted, write it somewhere only those entitled to act can "
+        "read\n"
+    )
+    assert not out.exists()
+
+
+def test_a_store_held_by_a_nightly_is_one_line(stores, capsys, tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
+         "print('held', flush=True); sys.stdin.read()", str(stores["work"])],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        code = at_risk(stores, tmp_path / "l.csv", "--as-of", EARLIER.isoformat(),
+                       "--sources", str(stores["sources"]))  # fmt: skip
+    finally:
+        holder.communicate("")
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"whereabouts at-risk: {stores['work']}: in use by another process (a nightly run?); "
+        "try again when it ends\n"
     )
