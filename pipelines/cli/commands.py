@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from pipelines import settings
-from pipelines.briefing.months import previous_month
 from pipelines.errors import MissingInput, NotFound, WhereaboutsError
 from pipelines.sources.declarations import load_sources
 
@@ -92,6 +91,9 @@ def synth_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    # Imported here: the briefing package loads pandas and matplotlib, which a command's
+    # one-line refusal should not wait for.
+    from pipelines.briefing.months import previous_month
     from pipelines.orchestration.flows import briefing as briefing_flow
     from pipelines.synth.council_files import TRUTH_FILE
 
@@ -182,7 +184,7 @@ def lookup_command(args: argparse.Namespace) -> int:
 
 
 def at_risk_command(args: argparse.Namespace) -> int:
-    from pipelines.warehouse.practitioners import check_destination, export_format
+    from pipelines.warehouse.restricted import check_destination, export_format
 
     # Refused in one line before anything heavy is loaded or opened.
     export_format(args.out)

@@ -17,15 +17,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from pipelines import settings
 from pipelines.db import connect, private_files
 from pipelines.errors import MissingInput, UsageError
 from pipelines.identity.lookup import Record, audit_export, records_of
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.as_of import table_as_of
 from pipelines.warehouse.export import FORMULA_START
+from pipelines.warehouse.restricted import check_destination, export_format
 
-FORMATS = {".xlsx": "xlsx", ".csv": "csv"}
 LIST_TABLE = "at_risk_children"
 # The list's columns as the curated table has them, and where the identity store's go.
 CURATED_COLUMNS = (
@@ -49,34 +48,6 @@ class Exported:
             f"{self.children} children on the list as of {self.as_of} "
             f"({self.records} agency records): {self.path}"
         )
-
-
-def export_format(out: Path) -> str:
-    """The file format an --out asks for by its suffix; any other is refused."""
-    fmt = FORMATS.get(out.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"{out}: the list is written as .xlsx or .csv, not '{out.suffix}'")
-    return fmt
-
-
-def published_places(db: Path) -> list[Path]:
-    """Folders whose files are published (to the analysts' group or the board)."""
-    places = [db.parent, settings.BRIEFINGS_DIR, settings.VALIDATION_DIR]
-    reports = settings.BRIEFINGS_DIR.parent
-    if reports == settings.VALIDATION_DIR.parent and reports.name == "reports":
-        places.append(reports)
-    return [p.resolve() for p in places]
-
-
-def check_destination(out: Path, db: Path) -> None:
-    """Refuse an --out inside a published place."""
-    where = out.resolve()
-    for place in published_places(db):
-        if where.is_relative_to(place):
-            raise UsageError(
-                f"{out}: inside {place}, where published files go; the list is restricted, "
-                "write it somewhere only those entitled to act can read"
-            )
 
 
 def published_as_of(db: Path) -> date:

@@ -286,3 +286,17 @@ def test_a_store_held_by_a_nightly_is_one_line(stores, capsys, tmp_path):
         f"whereabouts at-risk: {stores['work']}: in use by another process (a nightly run?); "
         "try again when it ends\n"
     )
+
+
+def test_a_bad_suffix_is_refused_before_anything_heavy_loads(tmp_path):
+    script = (
+        "import sys\nfrom pipelines.cli.main import main\n"
+        f"code = main(['at-risk', '--out', {str(tmp_path / 'list.pdf')!r}])\n"
+        "print(code, [m for m in ('pandas', 'duckdb', 'pyarrow') if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.stdout == "1 []\n"
+    assert done.stderr.endswith("not '.pdf'\n")
