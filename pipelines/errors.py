@@ -8,6 +8,8 @@ Each also derives from the built-in exception it refines, so callers that catch,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class WhereaboutsError(Exception):
     """A failure the user can act on."""
@@ -31,3 +33,12 @@ class NotFound(WhereaboutsError, LookupError):
 
 class ServiceUnavailable(WhereaboutsError, RuntimeError):
     """A service the command needs (Prefect's local API) did not start."""
+
+
+class StoreBusy(WhereaboutsError, RuntimeError):
+    """A store another process holds open for writing (a nightly run, most often)."""
+
+
+def busy(path: Path) -> StoreBusy:
+    """The one line for a store that DuckDB could not lock."""
+    return StoreBusy(f"{path}: in use by another process (a nightly run?); try again when it ends")

@@ -83,6 +83,8 @@ def synth_command(args: argparse.Namespace) -> int:
 
 
 def demo_command(args: argparse.Namespace) -> int:
+    # Imported here: the briefing package loads pandas and matplotlib, which a command's
+    # one-line refusal should not wait for.
     from pipelines.briefing.months import previous_month
     from pipelines.orchestration.flows import briefing as briefing_flow
     from pipelines.synth.council_files import TRUTH_FILE
@@ -171,6 +173,41 @@ def lookup_command(args: argparse.Namespace) -> int:
     if not row:
         raise NotFound(f"no child with id {args.child_id}")
     print(f"source: {row[0][0]}\nperson_ref: {row[0][1]}")
+    return 0
+
+
+def at_risk_command(args: argparse.Namespace) -> int:
+    from pipelines.warehouse.restricted import check_destination, export_format
+
+    # Refused in one line before anything heavy is loaded or opened.
+    export_format(args.out)
+    check_destination(args.out, args.db)
+    if not args.db.exists():
+        raise MissingInput(f"{args.db}: no published database (run 'whereabouts nightly')")
+    work_db = args.work_db or settings.work_db_for(args.db)
+    import duckdb
+
+    from pipelines.errors import busy
+    from pipelines.identity.store import identity_db_for, open_identity_store
+
+    path = args.identity_db or identity_db_for(work_db)
+    if not path.exists():
+        raise MissingInput(f"{path}: no identity store (run 'whereabouts nightly')")
+    from pipelines.warehouse.practitioners import export_list
+
+    sources = load_sources(args.sources) if args.as_of is not None else {}
+    try:
+        identity = open_identity_store(path)
+    except duckdb.IOException:
+        raise busy(path) from None
+    try:
+        exported = export_list(
+            args.db, identity, args.out, args.as_of, work_db, sources, _who(args.by),
+            args.purpose, _now(),
+        )  # fmt: skip
+    finally:
+        identity.close()
+    print(exported.line())
     return 0
 
 

@@ -77,5 +77,7 @@ def _load_flow_modules() -> None:
 def _run(args: argparse.Namespace) -> int:
     from pipelines.cli import commands
 
-    command: Callable[[argparse.Namespace], int] = getattr(commands, f"{args.command}_command")
+    command: Callable[[argparse.Namespace], int] = getattr(
+        commands, f"{args.command.replace('-', '_')}_command"
+    )
     return command(args)

@@ -197,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     )
     _identity_db_option(lookup)
     _by_option(lookup, "who is looking (recorded in lookup_audit)")
+    _at_risk_parser(commands)
     _link_parser(commands)
     for command in commands.choices.values():
         command.formatter_class = _DefaultsShown
@@ -205,6 +206,45 @@ def parser() -> argparse.ArgumentParser:
 
 def _by_option(command: argparse.ArgumentParser, text: str) -> None:
     command.add_argument("--by", default=None, help=f"{text}; default: the login name")
+
+
+def _at_risk_parser(commands: argparse._SubParsersAction) -> None:
+    """`whereabouts at-risk`: the restricted practitioners' list (audited)."""
+    at_risk = commands.add_parser(
+        "at-risk",
+        help="the practitioners' list of children most at risk, with names (restricted, audited)",
+        description="For those entitled to act: the curated at_risk_children list in its "
+        "order, with each child's names, date of birth and every agency's reference from the "
+        "restricted identity store, as .xlsx or .csv (mode 0600; never into the curated or "
+        "reports folders). Every export is appended to the identity store's export_audit "
+        "before the file appears.",
+    )
+    at_risk.add_argument(
+        "--out", type=Path, required=True, help="file to write: .xlsx or .csv, by its suffix"
+    )
+    at_risk.add_argument(
+        "--as-of",
+        type=_date,
+        default=None,
+        help="the list on an earlier run date, by the same models over the episodes reported "
+        "by then as recorded now (default: the published list)",
+    )
+    at_risk.add_argument("--db", type=Path, default=settings.CURATED_DB, help="published database")
+    at_risk.add_argument(
+        "--work-db",
+        type=Path,
+        default=None,
+        help="private working store, read for an earlier --as-of (default: the --db's own)",
+    )
+    _identity_db_option(at_risk)
+    at_risk.add_argument(
+        "--sources",
+        type=Path,
+        default=settings.SOURCES_DIR,
+        help="source declarations (an earlier --as-of names each agency with them)",
+    )
+    _by_option(at_risk, "who is exporting (recorded in export_audit)")
+    at_risk.add_argument("--purpose", default=None, help="why (recorded in export_audit)")
 
 
 def _link_parser(commands: argparse._SubParsersAction) -> None:

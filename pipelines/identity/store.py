@@ -114,6 +114,18 @@ create table if not exists lookup_audit (
     purpose varchar,
     records_shown integer not null
 );
+-- Every export of the practitioners' list (whereabouts at-risk), written before its file
+-- appears: who, when, why, the run date of the list, where it went, and what it showed.
+create table if not exists export_audit (
+    exported_at timestamp not null,
+    exported_by varchar not null,
+    purpose varchar,
+    as_of date not null,
+    path varchar not null,
+    file_format varchar not null,
+    children integer not null,
+    records_shown integer not null
+);
 -- The pseudonymisation key the store's record and person ids were made with (its
 -- fingerprint: an HMAC of a fixed label, never the key).
 create table if not exists store_key (

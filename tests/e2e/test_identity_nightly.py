@@ -20,8 +20,10 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from pypdf import PdfReader
 
 from pipelines.cli.main import main
 from pipelines.ingest.pseudonym import child_id, load_key
@@ -44,11 +46,12 @@ def police_file() -> str:
         f"2024-06-{1 + i % 28:02d} 18:00,{'FM'[i % 2]},home,Ann{i % 20},Other,AB1 2CD,,,"
         for i in range(40)
     ]
-    # The planted child: twice, the council's id recorded on the later report.
+    # The planted child: twice, the council's id recorded on the later report (open from
+    # 9 May to 30 June: on the practitioners' list of 20 May).
     rows += [
         f"Z1,HZ,2012-02-01,2024-05-01 10:00,2024-05-01 20:00,M,home,{FORENAME},{SURNAME},"
         f"{POSTCODE},,,",
-        f"Z2,HZ,2012-02-01,2024-05-09 10:00,2024-05-09 20:00,M,home,{FORENAME}, {SURNAME} ,"
+        f"Z2,HZ,2012-02-01,2024-05-09 10:00,2024-06-30 20:00,M,home,{FORENAME}, {SURNAME} ,"
         ",,999 000 0018,C-ZQ",
     ]
     # Quarantined (a sex code that is not one): its identity columns are never kept.
@@ -348,3 +351,48 @@ def test_a_run_killed_at_the_identity_commit_leaves_the_store_as_it_was(run: dic
         ).fetchall() == [("KEZIAH", "THISTLEWOOD")]
     finally:
         con.close()
+
+
+def test_the_practitioners_list_names_the_child_and_only_there(run: dict) -> None:
+    base, db = run["base"], run["db"]
+    restricted = base / "restricted"
+    common = ["--db", str(db), "--work-db", str(run["work"]), "--identity-db",
+              str(run["identity"]), "--by", "duty-sergeant", "--purpose", "e2e"]  # fmt: skip
+    briefing = ["briefing", "--month", "2024-05", "--db", str(db), "--out", str(base / "pdf")]
+    with output_of(base / "at-risk-output.txt") as output:
+        codes = [
+            main(["at-risk", "--out", str(restricted / "may.csv"), "--as-of", "2024-05-20",
+                  "--sources", str(base / "sources"), *common]),
+            main(["at-risk", "--out", str(restricted / "latest.xlsx"), *common]),
+            main(briefing),
+        ]  # fmt: skip
+    assert codes == [0, 0, 0], output[0][-3000:]
+    listed = pd.read_csv(restricted / "may.csv", dtype=str, keep_default_na=False)
+    planted = listed[listed["forename"] == FORENAME.upper()]
+    shown = planted[["priority_tier", "surname", "date_of_birth", "references"]]
+    assert shown.values.tolist() == [
+        ["2", f"{SURNAME.upper()}; {SURNAME.upper()} SMYTHE", "2012-02-01",
+         "harbour: HZ; shire_children: C-ZQ; shire_cme: C-ZQ; shire_header: C-ZQ"],
+    ]  # fmt: skip
+    # Nothing open or recent on the published run date: an empty list, still audited.
+    assert len(pd.read_excel(restricted / "latest.xlsx", engine="calamine")) == 0
+    con = duckdb.connect(str(run["identity"]), read_only=True)
+    audited = con.execute(
+        "select exported_by, as_of, file_format, children from export_audit order by exported_at"
+    ).fetchall()
+    con.close()
+    assert audited[-2:] == [
+        ("duty-sergeant", date(2024, 5, 20), "csv", len(listed)),
+        ("duty-sergeant", AS_OF, "xlsx", 0),
+    ]
+    (pdf,) = (base / "pdf").glob("*.pdf")
+    pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
+    places = {
+        "curated database file": db.read_bytes(),
+        "curated database values": _database_text(db).encode(),
+        "briefing PDF": pdf.read_bytes(),
+        "briefing PDF text": pdf_text.encode(),
+        "at-risk output": output[0].encode(),
+    }
+    leaks = [(p, v) for p, data in places.items() for v in PLANTED if v.encode() in data]
+    assert leaks == []

@@ -17,8 +17,12 @@ with episodes as (
     select * from episodes
 ),
 
-birth_dates as (
-    select * from stg_version_birth_dates
+latest_birth_dates as (
+    select * from int_latest_birth_dates
+),
+
+at_risk_window as (
+    select * from int_at_risk_window
 ),
 
 -- Episodes reported by the run date, with what the tiers look at.
@@ -39,16 +43,10 @@ reported as (
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
-window_start as (
-    select
-        getvariable('as_of')::timestamp + interval 1 day
-        - to_days(getvariable('at_risk_lookback_days')) as starts
-),
-
 -- Only children with something to act on are summarised: far fewer than all children.
 flagged as (
     select distinct child_id
-    from reported, window_start
+    from reported, at_risk_window
     where open_then
         or reported_at >= starts
         and (cse_flag or graded_high or completes_repeat_window or absent_needs_review)
@@ -70,43 +68,17 @@ per_child as (
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,
         max(reported_at) as last_reported_at,
         arg_max(episode_id, (reported_at, episode_id)) as last_episode_id
-    from reported semi join flagged using (child_id), window_start
+    from reported semi join flagged using (child_id), at_risk_window
     group by child_id
 ),
 
--- The date of birth on the latest version of each child's latest episode (the version the
--- published episode is built from).
-born as (
-    select episode_id, date_of_birth
-    from birth_dates
-    where episode_id in (select last_episode_id from per_child)
-    qualify row_number() over (
-            partition by episode_id
-            order by extracted_at desc nulls last, ingest_seq desc, row_number desc
-        ) = 1
-),
-
--- Whole years on the run date, the birthday counted on the day.
+-- Only children: an adult on the run date is left out; one whose date of birth is not
+-- recorded stays.
 children_only as (
     select per_child.*
     from per_child
-    left join born on per_child.last_episode_id = born.episode_id
-    where born.date_of_birth is null
-        or date_diff('year', born.date_of_birth, getvariable('as_of')::date)
-        - if(
-            strftime(getvariable('as_of')::date, '%m-%d')
-            < strftime(born.date_of_birth, '%m-%d'),
-            1,
-            0
-        ) < getvariable('adult_age_years')
-),
-
--- The reasons name the settings' values, so they never disagree with what was applied.
-wording as (
-    select
-        'last ' || getvariable('at_risk_lookback_days') || ' days' as lookback,
-        getvariable('repeat_episodes') || ' episodes within '
-        || getvariable('repeat_window_days') || ' days' as repeat_trigger
+    left join latest_birth_dates on per_child.last_episode_id = latest_birth_dates.episode_id
+    where latest_birth_dates.is_adult is not true
 ),
 
 listed as (
@@ -131,7 +103,7 @@ listed as (
             when recent_repeat then 5
             when recent_absent_review then 6
         end as priority_tier
-    from children_only, wording
+    from children_only, at_risk_window
     where has_open_episode or recent_cse or recent_high_risk or recent_repeat
         or recent_absent_review
 ),

@@ -25,8 +25,12 @@ declared_sources as (
     select * from source_declarations
 ),
 
-birth_dates as (
-    select * from stg_version_birth_dates
+latest_birth_dates as (
+    select * from int_latest_birth_dates
+),
+
+at_risk_window as (
+    select * from int_at_risk_window
 ),
 
 -- Episodes reported by the run date, with what the tiers look at and the words that say who
@@ -49,18 +53,12 @@ reported as (
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
-window_start as (
-    select
-        getvariable('as_of')::timestamp + interval 1 day
-        - to_days(getvariable('at_risk_lookback_days')) as starts
-),
-
 -- Only persons with something to act on are summarised: far fewer than all persons. A linked
 -- person's repeat is across sources (person_repeat); a child id not yet linked has one
 -- source, where the per-source window is the same test.
 flagged as (
     select distinct person_key
-    from reported, window_start
+    from reported, at_risk_window
     where open_then
         or reported_at >= starts
         and (
@@ -69,7 +67,7 @@ flagged as (
         )
     union
     select person_id
-    from person_repeat, window_start
+    from person_repeat, at_risk_window
     where last_repeat_at >= starts
 ),
 
@@ -98,7 +96,7 @@ per_person as (
         max(reported_at) as last_reported_at,
         arg_max(episode_id, (reported_at, episode_id)) as last_episode_id,
         arg_max(child_id, (reported_at, episode_id)) as child_id
-    from reported semi join flagged using (person_key), window_start
+    from reported semi join flagged using (person_key), at_risk_window
     group by person_key
 ),
 
@@ -115,41 +113,17 @@ with_repeat as (
             per_person.person_id is null, 1, person_repeat.last_repeat_source_count
         ) as repeat_source_count
     from per_person
-    cross join window_start
+    cross join at_risk_window
     left join person_repeat on per_person.person_id = person_repeat.person_id
 ),
 
--- The date of birth on the latest version of each person's latest episode.
-born as (
-    select episode_id, date_of_birth
-    from birth_dates
-    where episode_id in (select last_episode_id from per_person)
-    qualify row_number() over (
-            partition by episode_id
-            order by extracted_at desc nulls last, ingest_seq desc, row_number desc
-        ) = 1
-),
-
+-- Only children: an adult on the run date is left out; one whose date of birth is not
+-- recorded stays.
 children_only as (
     select with_repeat.*
     from with_repeat
-    left join born on with_repeat.last_episode_id = born.episode_id
-    where born.date_of_birth is null
-        or date_diff('year', born.date_of_birth, getvariable('as_of')::date)
-        - if(
-            strftime(getvariable('as_of')::date, '%m-%d')
-            < strftime(born.date_of_birth, '%m-%d'),
-            1,
-            0
-        ) < getvariable('adult_age_years')
-),
-
--- The reasons name the settings' values, so they never disagree with what was applied.
-wording as (
-    select
-        'last ' || getvariable('at_risk_lookback_days') || ' days' as lookback,
-        getvariable('repeat_episodes') || ' episodes within '
-        || getvariable('repeat_window_days') || ' days' as repeat_trigger
+    left join latest_birth_dates on with_repeat.last_episode_id = latest_birth_dates.episode_id
+    where latest_birth_dates.is_adult is not true
 ),
 
 listed as (
@@ -177,7 +151,7 @@ listed as (
             when repeat_sources is not null then 5
             when absent_sources is not null then 6
         end as priority_tier
-    from children_only, wording
+    from children_only, at_risk_window
 ),
 
 final as (
