@@ -72,21 +72,24 @@ def test_a_column_outside_the_contract_fails_the_suite(curated, tmp_path):
     assert failed == ["columns_match_contract"]
 
 
-def test_comments_in_the_database_come_from_the_contracts(curated):
+@pytest.mark.parametrize("table", CURATED)
+def test_comments_in_the_database_come_from_the_contracts(curated, table):
     import duckdb
 
     con = duckdb.connect(str(curated), read_only=True)
     comments = dict(
         con.execute(
-            "select column_name, comment from duckdb_columns() where table_name = 'episodes'"
+            "select column_name, comment from duckdb_columns() where table_name = ?", [table]
         ).fetchall()
     )
-    table_comment = con.execute(
-        "select comment from duckdb_tables() where table_name = 'episodes'"
-    ).fetchone()[0]
+    (table_comment,) = con.execute(
+        "select comment from duckdb_tables() where table_name = ?", [table]
+    ).fetchall()[0]
     con.close()
-    contract = load_contract("episodes")
+    contract = load_contract(table)
+    # Every column, new ones included, is described where analysts look (COMMENT ON).
     assert comments == {c.name: c.description for c in contract.columns}
+    assert all(comments.values())
     assert table_comment.startswith(contract.grain)
 
 
