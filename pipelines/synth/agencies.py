@@ -14,11 +14,13 @@ The episodes, and so every count asserted about them, stay exactly as they were.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from pipelines.synth import alignment as al
 from pipelines.synth import council_records as cr
 from pipelines.synth import identifiers as idf
 from pipelines.synth import identities as ids
@@ -69,10 +71,41 @@ def plan_for(
     police: dict[str, dict[str, np.ndarray]],
     la: dict[str, np.ndarray] | None,
     last_day: dt.date,
-) -> Plan:
-    """`plan` for the generator's simulated episodes: each force's, and the council's spells."""
-    council = None if la is None else known_council(la, last_day)
-    return plan(seed, [known_police(s, ep) for s, ep in police.items()], council, last_day)
+) -> tuple[Plan, al.Aligned | None]:
+    """`plan` for the generator's simulated episodes: each force's, and the council's spells;
+    where both are made, the council's spells aligned with the forces' reports
+    (pipelines.synth.alignment), which the generator then writes in their place."""
+    known = [known_police(s, ep) for s, ep in police.items()]
+    if la is None or not police:
+        council = None if la is None else known_council(la, last_day)
+        return plan(seed, known, council, last_day), None
+    rng = np.random.default_rng([seed, al.ALIGN_STREAM])
+    council = known_council(la, last_day)
+    counterpart, dob, sex = al.pair(rng, police, len(council.number), last_day)
+    paired = counterpart >= 0
+    council = Known(
+        council.source,
+        council.number,
+        np.where(paired, dob, council.dob),
+        np.where(paired, sex, council.sex),
+    )
+    n_police = sum(len(k.number) for k in known)
+    pairs = np.stack([n_police + np.flatnonzero(paired), counterpart[paired]], 1)
+    box: list[al.Aligned] = []
+
+    def aligned(person: np.ndarray) -> Known:
+        triple = (council.number, council.dob, council.sex)
+        box.append(al.align(rng, police, person, triple, counterpart, la, last_day))
+        after = known_council(box[0].la, last_day)
+        assert np.array_equal(after.number, council.number)  # every child keeps a spell
+        return after
+
+    made = plan(seed, known, council, last_day, pairs, aligned)
+    # Persons some council record names: its children, looked after or not, and the register.
+    named = [made.la_children["person"], made.header["person"], made.cme["person"]]
+    named_people = np.unique(np.concatenate([f.to_numpy(np.int64) for f in named]))
+    al.plant_unknown(rng, box[0], police, named_people, last_day)
+    return made, box[0]
 
 
 def known_police(source: str, ep: dict[str, np.ndarray]) -> Known:
@@ -100,16 +133,6 @@ def known_council(la: dict[str, np.ndarray], last_day: dt.date) -> Known:
         la["person_no"][in_files],
         np.maximum(year[in_files], first_year),
     )
-
-
-def _variants(day: int) -> tuple[int | None, int | None]:
-    """A date of birth with day and month swapped (None where that is no other date), and
-    one day out."""
-    d = dt.date(1970, 1, 1) + dt.timedelta(days=day)
-    swapped = (
-        cr.day(d.replace(month=d.day, day=d.month)) if d.day <= 12 and d.day != d.month else None
-    )
-    return swapped, day + (1 if day % 2 else -1)
 
 
 class _Finder:
@@ -141,16 +164,22 @@ def _same_sex(a: int, b: int) -> bool:
 
 
 def _link(
-    rng: np.random.Generator, source: np.ndarray, dob: np.ndarray, sex: np.ndarray, n_police: int
+    rng: np.random.Generator,
+    source: np.ndarray,
+    dob: np.ndarray,
+    sex: np.ndarray,
+    n_police: int,
+    pairs: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each record's person (records of one person share it), and twin pairs (records)."""
+    """Each record's person (records of one person share it), and twin pairs (records).
+    `pairs`: council and police records known to be one child (else sought by date of birth)."""
     finder = _Finder(source, dob, sex)
     parent = np.arange(len(dob))
     police_sources = sorted(set(source[:n_police].tolist()))
 
     def seek(i: int, sources: list[int]) -> int | None:
         kind = int(np.searchsorted(np.cumsum(DOB_VARIANT_SHARES), rng.random() * 1.0, "right"))
-        swapped, off = _variants(int(dob[i]))
+        swapped, off = al.variants(int(dob[i]))
         days = [int(dob[i]), swapped, off][kind]
         j = finder.find(rng, i, sources, days if days is not None else int(dob[i]))
         return finder.find(rng, i, sources, int(dob[i])) if j is None and kind else j
@@ -163,9 +192,13 @@ def _link(
         return True
 
     council = np.flatnonzero(np.arange(len(dob)) >= n_police)
-    for i in council[rng.random(len(council)) < LA_REPORTED_SHARE]:
+    if pairs is None:
+        sought = [(int(i), None) for i in council[rng.random(len(council)) < LA_REPORTED_SHARE]]
+    else:
+        sought = [(int(i), int(j)) for i, j in pairs.tolist()]
+    for i, known in sought:
         order = list(rng.permutation(police_sources))
-        j = seek(int(i), order)
+        j = seek(int(i), order) if known is None else known
         if join(int(i), j) and rng.random() < SECOND_FORCE_SHARE:
             assert j is not None
             join(int(i), seek(int(i), [s for s in order if s != source[j]]))
@@ -187,17 +220,27 @@ def _link(
     return parent, np.array(twins, np.int64).reshape(-1, 2)
 
 
-def plan(seed: int, police: list[Known], council: Known | None, last_day: dt.date) -> Plan:
+def plan(
+    seed: int,
+    police: list[Known],
+    council: Known | None,
+    last_day: dt.date,
+    pairs: np.ndarray | None = None,
+    aligned: Callable[[np.ndarray], Known] | None = None,
+) -> Plan:
     """Decide who is who among the sources' children, add the council's other children, and
-    give every record an identity with the errors real records have."""
+    give every record an identity with the errors real records have. `aligned`, given each
+    record's person, returns the council's children with the years of their aligned spells."""
     rng = np.random.default_rng([seed, AGENCY_STREAM])
     known = police + ([council] if council is not None else [])
     n_police = sum(len(k.number) for k in police)
     source = np.concatenate([np.full(len(k.number), s) for s, k in enumerate(known)] + [[]])
     dob = np.concatenate([k.dob for k in known] + [[]]).astype(np.int64)
     sex = np.concatenate([k.sex for k in known] + [[]]).astype(np.int64)
-    parent, twin_records = _link(rng, source.astype(np.int64), dob, sex, n_police)
+    parent, twin_records = _link(rng, source.astype(np.int64), dob, sex, n_police, pairs)
     _, person = np.unique(parent, return_inverse=True)
+    if aligned is not None:
+        known[-1] = aligned(person)
     n_people = int(person.max()) + 1 if len(person) else 0
     first = np.zeros(n_people, np.int64)
     first[person[::-1]] = np.arange(len(person))[::-1]  # each person's first record
@@ -268,6 +311,9 @@ def _records(
     la_child_ref = np.full(n_police, None, object)
     reported = council_ref[police_person] != None  # noqa: E711
     i = err.choose(rng, reported, ids.LA_CHILD_REF_SHARE)
+    # A force reporting a child the council reports missing from care (their records agree,
+    # pipelines.synth.alignment) records the council's id: such a child is always linked.
+    i = np.union1d(i, np.flatnonzero(np.isin(police_person, council_person)))
     la_child_ref[i] = council_ref[police_person[i]]
     police: dict[str, dict[str, np.ndarray]] = {}
     start = 0
