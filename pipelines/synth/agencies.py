@@ -192,6 +192,7 @@ def _link(
         return True
 
     council = np.flatnonzero(np.arange(len(dob)) >= n_police)
+    sought: list[tuple[int, int | None]]
     if pairs is None:
         sought = [(int(i), None) for i in council[rng.random(len(council)) < LA_REPORTED_SHARE]]
     else:

@@ -87,7 +87,8 @@ def variant(rng: np.random.Generator, day: int) -> int:
     """A date of birth as another record of the child writes it."""
     kind = int(np.searchsorted(np.cumsum(DOB_VARIANT_SHARES), rng.random(), "right"))
     swapped, off = variants(day)
-    return [day, swapped if swapped is not None else day, off][kind]
+    options = [day, swapped if swapped is not None else day, off if off is not None else day]
+    return options[kind]
 
 
 def variants(day: int) -> tuple[int | None, int | None]:
@@ -199,7 +200,9 @@ def align(
         parts["day"].append(day[keep])
         back = ep["returned"][keep]
         parts["back"].append(np.where(back < NEVER, back // DAY, NEVER))
-    got = {k: np.concatenate(v + [np.zeros(0, np.int64)]).astype(np.int64) for k, v in parts.items()}
+    got = {
+        k: np.concatenate(v + [np.zeros(0, np.int64)]).astype(np.int64) for k, v in parts.items()
+    }
     order = np.lexsort((got["ep"], got["src"], got["day"], got["c"]))
     got = {k: v[order] for k, v in got.items()}
     looked_after, graded = np.zeros(len(order), bool), np.zeros(len(order), bool)
@@ -326,8 +329,8 @@ def _reports_by_person(
     times = np.concatenate([police[s]["reported_at"] for s in police] + [np.zeros(0, np.int64)])
     o = np.lexsort((times, people))
     people, times = people[o], times[o]
-    cuts = np.flatnonzero(np.r_[True, people[1:] != people[:-1]]) if len(people) else []
-    bounds = list(cuts) + [len(people)]
+    cuts = np.flatnonzero(np.r_[True, people[1:] != people[:-1]]) if len(people) else people
+    bounds = cuts.tolist() + [len(people)]
     return {int(people[a]): times[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
 
 

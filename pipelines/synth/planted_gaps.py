@@ -75,19 +75,19 @@ def listed(
             ep = police[source]
             at = int(ep["reported_at"][e])
             ref = al.episode_refs(source, ep, np.array([e]))[0]
-            gap = {
+            gap: dict = {
                 "kind": kind,
                 "started_at": _stamp(at),
                 "council": None,
                 "police": {"source": source, "episode_ref": ref},
             }
             person = aligned.police_person[source][e]
-            c = np.flatnonzero(aligned.council_person == person)
-            if kind == al.KINDS[1] and len(c):
-                mine = missing & (la["person_no"] == aligned.council_number[c[0]])
-                starts = la["start"][mine]
+            known = np.flatnonzero(aligned.council_person == person)
+            if kind == al.KINDS[1] and len(known):
+                child = int(aligned.council_number[known[0]])
+                starts = la["start"][missing & (la["person_no"] == child)]
                 if len(starts):
                     best = min(starts.tolist(), key=lambda d: (abs(d * DAY - at), d))
-                    gap["council"] = _council(int(aligned.council_number[c[0]]), best)
+                    gap["council"] = _council(child, best)
             gaps.append(gap)
     return sorted(gaps, key=lambda g: (al.KINDS.index(g["kind"]), g["started_at"]))
