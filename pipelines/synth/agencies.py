@@ -2,13 +2,17 @@
 
 The episodes of each source are simulated first (pipelines.synth.generator), each child with
 its own date of birth and sex. Afterwards, from a random stream of its own, this module
-decides which of those children are the same person: a council child missing from care and a
-force's child whose recorded dates of birth agree (or differ as records do: day and month
-swapped, one day out), a child known to two forces, a child given two references by one
-force; which are twins (same date of birth, different child). It then adds the council's
-other children (in its case-management extract, its SSDA903 header and its register of
-children missing education) and gives every person an identity (pipelines.synth.identities).
-The episodes, and so every count asserted about them, stay exactly as they were.
+decides which of those children are the same person: each council child missing from care
+is paired with a force's child (pipelines.synth.alignment, whose date of birth and sex the
+council then records, as records differ), a child known to two forces (dates of birth that
+agree, or differ as records do: day and month swapped, one day out), a child given two
+references by one force; which are twins (same date of birth, different child). The council's
+missing spells then follow the police reports of the same person, and the police
+looked-after flags the council's spells (pipelines.synth.alignment); the police episodes
+themselves, and so every count asserted about them, stay exactly as they were. It then adds
+the council's other children (in its case-management extract, its SSDA903 header and its
+register of children missing education) and gives every person an identity
+(pipelines.synth.identities).
 """
 
 from __future__ import annotations
@@ -27,8 +31,7 @@ from pipelines.synth import identities as ids
 from pipelines.synth import record_errors as err
 
 AGENCY_STREAM = 21  # identities of the generated sources: stream [seed, AGENCY_STREAM]
-LA_REPORTED_SHARE = 0.8  # council children missing from care sought in the forces' records
-SECOND_FORCE_SHARE = 0.15  # ... and, found in one, sought in another
+SECOND_FORCE_SHARE = 0.15  # council children paired with a force's child, sought in another
 MULTI_FORCE_SHARE = 0.2  # police children sought in another force
 TWO_REFS_SHARE = 0.1  # police children sought again in their own force (a second reference)
 POLICE_TWIN_SHARE = 0.1  # police children sought as a twin in their own force
@@ -172,7 +175,7 @@ def _link(
     pairs: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each record's person (records of one person share it), and twin pairs (records).
-    `pairs`: council and police records known to be one child (else sought by date of birth)."""
+    `pairs`: council and police records known to be one child."""
     finder = _Finder(source, dob, sex)
     parent = np.arange(len(dob))
     police_sources = sorted(set(source[:n_police].tolist()))
@@ -191,17 +194,10 @@ def _link(
         parent[j] = parent[i]
         return True
 
-    council = np.flatnonzero(np.arange(len(dob)) >= n_police)
-    sought: list[tuple[int, int | None]]
-    if pairs is None:
-        sought = [(int(i), None) for i in council[rng.random(len(council)) < LA_REPORTED_SHARE]]
-    else:
-        sought = [(int(i), int(j)) for i, j in pairs.tolist()]
-    for i, known in sought:
+    # Council children sought in the forces' records: those paired with a force's child.
+    for i, j in [] if pairs is None else pairs.tolist():
         order = list(rng.permutation(police_sources))
-        j = seek(int(i), order) if known is None else known
         if join(int(i), j) and rng.random() < SECOND_FORCE_SHARE:
-            assert j is not None
             join(int(i), seek(int(i), [s for s in order if s != source[j]]))
     twins: list[tuple[int, int]] = []
     for i in rng.permutation(n_police):
