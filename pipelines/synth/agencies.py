@@ -84,7 +84,11 @@ def plan_for(
         return plan(seed, known, council, last_day), None
     rng = np.random.default_rng([seed, al.ALIGN_STREAM])
     council = known_council(la, last_day)
-    counterpart, dob, sex = al.pair(rng, police, len(council.number), last_day)
+    assert council.year_child is not None
+    spells = np.bincount(
+        np.searchsorted(council.number, council.year_child), None, len(council.number)
+    )
+    counterpart, dob, sex = al.pair(rng, police, spells, last_day)
     paired = counterpart >= 0
     council = Known(
         council.source,

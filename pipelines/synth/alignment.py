@@ -7,7 +7,9 @@ council's Missing tables follow the police instead:
 
 - every council child missing from care is paired with a force's child (a looked-after one
   first) whose reports fall in the council's collection years, and takes that child's date of
-  birth (as records differ: sometimes day and month swapped, or a day out) and sex;
+  birth (as records differ: sometimes day and month swapped, or a day out) and sex; a fifth
+  of the children with one or two spells are instead only ever away from placement (their
+  whereabouts known, so never reported to the police), and their spells are all away;
 - the council's missing spells (MISSING M) of that person are the days the police reported
   them missing, from any force that knows them: a spell starts on the day of the report
   (SSDA903 dates are whole days) and ends on the day of the return, or the day before the
@@ -59,7 +61,12 @@ PLANTED_PER_KIND = 5  # gaps planted of each kind (fewer where the data holds fe
 QUIET_DAYS = 2  # no record of the other agency within this many days of a planted gap
 CLEAR_OF_END_DAYS = 30  # planted gaps stay clear of the nightly extracts' last days
 DOB_VARIANT_SHARES = (0.9, 0.05, 0.05)  # council's DOB: the same, day/month swapped, a day out
-AWAY_SHARE = 0.11  # away spells among the council's rows (DfE: about 12% of incidents)
+AWAY_SHARE = 0.12  # away spells among the council's rows (DfE: about 12% of incidents)
+# Council children only ever away from placement (whereabouts known), drawn from those with
+# few spells: never reported to the police, so left unpaired. The generator plants its DfE
+# faults on away rows of a child's only row in a year, mostly theirs.
+AWAY_ONLY_SHARE = 0.2
+AWAY_ONLY_MAX_SPELLS = 2
 ADULT_MARGIN_DAYS = 3  # as the generator's: no spell within days of the 18th birthday
 FIRST_COUNCIL_DAY = dt.date(2012, 4, 1)  # the first SSDA903 collection year's start
 MIN_AGE_DAYS = int(10 * 365.25)  # the council's own away spells: from age 10
@@ -109,12 +116,13 @@ def _child_index(ep: dict[str, np.ndarray]) -> np.ndarray:
 def pair(
     rng: np.random.Generator,
     police: dict[str, dict[str, np.ndarray]],
-    n_council: int,
+    spells: np.ndarray,
     last_day: dt.date,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each council child's police counterpart (an index into the forces' children, in Known
-    order, source after source; -1 where none is left), with the date of birth and sex the
-    council then records."""
+    order, source after source; -1 for a child only ever away, or where none is left), with
+    the date of birth and sex the council then records. `spells`: each child's spell count."""
+    n_council = len(spells)
     first, final = cr.day(FIRST_COUNCIL_DAY), cr.day(last_day)
     looked_after, usable, dob, sex = [], [], [], []
     for ep in police.values():
@@ -137,7 +145,9 @@ def pair(
         [rng.permutation(np.flatnonzero(ok & la)), rng.permutation(np.flatnonzero(ok & ~la))]
     )
     counterpart = np.full(n_council, -1)
-    order = rng.permutation(n_council)[: len(candidates)]
+    few = rng.permutation(np.flatnonzero(spells <= AWAY_ONLY_MAX_SPELLS))
+    away_only = few[: int(round(AWAY_ONLY_SHARE * n_council))]
+    order = rng.permutation(np.setdiff1d(np.arange(n_council), away_only))[: len(candidates)]
     counterpart[order] = candidates[: len(order)]
     police_dob, police_sex = np.concatenate(dob), np.concatenate(sex)
     new_dob = np.array([variant(rng, int(police_dob[j])) if j >= 0 else -1 for j in counterpart])
@@ -278,10 +288,10 @@ def align(
     chance = np.flatnonzero(ok & quiet & (a_start <= final - CLEAR_OF_END_DAYS))
     unreported = _pick_distinct(rng, chance, a_child)
     rest = np.setdiff1d(np.flatnonzero(ok), unreported)
-    want = int(round(AWAY_SHARE / (1 - AWAY_SHARE) * (len(m_start) + len(unreported))))
-    away = np.sort(rng.permutation(rest)[:want])
     # A council child with no police counterpart keeps its spells, all away.
     alone = np.flatnonzero(paired[a_child] < 0)
+    want = AWAY_SHARE / (1 - AWAY_SHARE) * (len(m_start) + len(unreported)) - len(alone)
+    away = np.sort(rng.permutation(rest)[: max(int(round(want)), 0)])
 
     child = np.concatenate([m_child, a_child[unreported], a_child[away], a_child[alone]])
     spells = {

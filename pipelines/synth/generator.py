@@ -48,10 +48,10 @@ FIRST_DAY = "2012-01-01"
 # data stops). Southbay is the big force: to mid-2025 that is ~2,950 episodes, so scale 1700
 # gives the five-million-episode benchmark; the others stay at a demo-friendly ~750.
 EPISODES_PER_YEAR = {"northshire": 60, "eastmoor": 52, "westvale": 56, "southbay": 218}
-# SSDA903 rows per collection year at scale 1. A real authority sends ~550 (DfE 2024: 83,920
-# incidents / 153 authorities); fewer than ~200 would let a handful of planted errors trip the
-# 5% quarantine gate.
-SSDA903_EPISODES_PER_YEAR = 300
+# SSDA903 spells simulated per year at scale 1; aligned with the police (synth.alignment) about
+# 300 rows a year remain. A real authority sends ~550 (DfE 2024: 83,920 incidents / 153
+# authorities); under ~200 a handful of planted errors would trip the 5% quarantine gate.
+SSDA903_EPISODES_PER_YEAR = 520
 
 # --- calibration to published figures ---------------------------------------------------
 # Hours from last seen to found: 79% within 24 h, 90% within 2 days, 1.5% over a week
