@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.synth import council_files
+from pipelines.synth import alignment, council_files
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
@@ -211,3 +211,69 @@ def test_the_councils_files_hang_together(out: Path) -> None:
     last = dt.date(2024, 2, 29).isoformat()
     assert (cme["off_roll_on"] <= last).all() and (ended["resolved_on"] <= last).all()
     assert np.isin(la["sex"].unique(), ["M", "F", "X", "U"]).all()
+
+
+def _report_days(raw: Path) -> pd.DataFrame:
+    """Every police row: source, episode_ref, person_ref, the day reported, flagged looked after."""
+    frames = []
+    for source in synth.POLICE_SOURCES:
+        layout = sl.POLICE_LAYOUTS[source]
+        rows = _police(raw, source).dropna(subset=["person_ref"])
+        # A spreadsheet's cells are times already (a planted impossible one is text).
+        cells = rows["reported_at"]
+        stamped = cells.map(lambda v: isinstance(v, dt.datetime))
+        text = cells.where(~stamped).astype(str)
+        reported = pd.to_datetime(text, format=layout.datetime_format, errors="coerce")
+        reported = reported.where(~stamped, pd.to_datetime(cells.where(stamped)))
+        yes = layout.labels["looked_after"][1]
+        frames.append(
+            rows[["source", "episode_ref", "person_ref"]].assign(
+                day=reported.dt.strftime("%d/%m/%Y"), flagged=rows["looked_after"] == yes
+            )
+        )
+    return pd.concat(frames, ignore_index=True).dropna(subset=["day"])
+
+
+def test_linked_childrens_records_agree_across_agencies_but_for_the_planted_gaps(
+    generated: tuple[Path, dict],
+) -> None:
+    out, manifest = generated
+    truth = _truth(out).set_index(["source", "person_ref"])["true_person"]
+    police = _report_days(out / "raw")
+    police["person"] = [
+        truth.get(k) for k in zip(police["source"], police["person_ref"], strict=True)
+    ]
+    rows = _council(out / "raw", "riverton")
+    rows["person"] = [truth.get(("riverton", c)) for c in rows["CHILD"]]
+    council = rows[rows["MISSING"].str.upper() == "M"]
+    gaps = manifest["reconciliation_gaps"]
+    planted = {kind: [g for g in gaps if g["kind"] == kind] for kind in alignment.KINDS}
+    # Five of each kind planted; a planted report whose every row is quarantined is no gap.
+    assert [len(planted[kind]) for kind in alignment.KINDS] == [5, 5, 4]
+    # Every missing spell starts on a day the police reported the child, but the planted ones.
+    reported = set(zip(police["person"], police["day"], strict=True))
+    alone = [
+        (p, d) not in reported for p, d in zip(council["person"], council["MIS_START"], strict=True)
+    ]
+    assert set(zip(council["CHILD"][alone], council["MIS_START"][alone], strict=True)) == {
+        (g["council"]["child"], g["council"]["start"]) for g in planted[alignment.KINDS[0]]
+    }
+    # Every report flagged looked after is of a day the council has a spell, but the planted.
+    spells = set(zip(council["person"], council["MIS_START"], strict=True))
+    flagged = police[police["flagged"]]
+    off = np.array(
+        [(p, d) not in spells for p, d in zip(flagged["person"], flagged["day"], strict=True)]
+    )
+    # (A report whose every row is quarantined leaves the council's spell that day away.)
+    away = rows[rows["MISSING"] == "A"]
+    lost = set(zip(away["person"], away["MIS_START"], strict=True))
+    off &= np.array(
+        [(p, d) not in lost for p, d in zip(flagged["person"], flagged["day"], strict=True)]
+    )
+    unmatched = set(zip(flagged["source"][off], flagged["episode_ref"][off], strict=True))
+    assert len(unmatched) == 2 * alignment.PLANTED_PER_KIND
+    assert unmatched >= {
+        (g["police"]["source"], g["police"]["episode_ref"])
+        for kind in alignment.KINDS[1:]
+        for g in planted[kind]
+    }
