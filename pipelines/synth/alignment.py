@@ -242,16 +242,7 @@ def align(
     derived[no_spell] = False
     got = {k: v[derived] for k, v in got.items()}
 
-    # Missing spells: one per child and report day, ending at the return or the day before
-    # the next report.
-    c, day = got["c"], got["day"]
-    new = np.r_[True, (c[1:] != c[:-1]) | (day[1:] != day[:-1])] if len(c) else np.zeros(0, bool)
-    spell_of = np.cumsum(new) - 1
-    m_child, m_start = c[new], day[new]
-    m_end = np.full(len(m_child), -1, np.int64)
-    np.maximum.at(m_end, spell_of, got["back"])
-    last_of_child = np.r_[m_child[1:] != m_child[:-1], True] if len(m_child) else new[:0]
-    m_end = np.where(last_of_child, m_end, np.minimum(m_end, np.r_[m_start[1:], 0] - 1))
+    spell_of, m_child, m_start, m_end = _missing_spells(got["c"], got["day"], got["back"])
 
     # The council's own away spells, where they touch no missing spell.
     at = np.searchsorted(number, la["person_no"])
@@ -267,14 +258,7 @@ def align(
         & (a_start >= dob[a_child] + MIN_AGE_DAYS)
         & (a_start < adult[a_child])
     )
-    key = m_child * 1_000_000 + m_start
-    pos = np.searchsorted(key, a_child * 1_000_000 + a_start)
-    prev, nxt = np.maximum(pos - 1, 0), np.minimum(pos, max(len(key) - 1, 0))
-    if len(key):
-        prev_ok = (pos == 0) | (m_child[prev] != a_child) | (m_end[prev] < a_start)
-        next_ok = (pos == len(key)) | (m_child[nxt] != a_child) | (m_start[nxt] > a_end)
-        ok &= prev_ok & next_ok
-    ok &= own
+    ok &= own & _clear_of((m_child, m_start, m_end), (a_child, a_start, a_end))
     # Planted: an away spell recorded as missing, with no police report near it.
     reports = _reports_by_person(police, police_person)
     person_a = person[n_police + a_child]
@@ -329,6 +313,38 @@ def align(
         police_person,
         planted,
     )
+
+
+def _missing_spells(
+    child: np.ndarray, day: np.ndarray, back: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Reports (sorted by child, day) as missing spells: one per child and report day, ending
+    at the latest return, or the day before the child's next spell. Returns each report's
+    spell, and each spell's child, start and end (days)."""
+    new = np.r_[True, (child[1:] != child[:-1]) | (day[1:] != day[:-1])][: len(child)]
+    spell_of = np.cumsum(new) - 1
+    m_child, m_start = child[new], day[new]
+    m_end = np.full(len(m_child), -1, np.int64)
+    np.maximum.at(m_end, spell_of, back)
+    last_of_child = np.r_[m_child[1:] != m_child[:-1], True][: len(m_child)]
+    m_end = np.where(last_of_child, m_end, np.minimum(m_end, np.r_[m_start[1:], 0] - 1))
+    return spell_of, m_child, m_start, m_end
+
+
+def _clear_of(spells: tuple[np.ndarray, ...], others: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Which `others` (child, start, end) end before any of the child's `spells` (sorted by
+    child, start) that starts later, and start after any that starts earlier has ended: the
+    day after at the soonest, so the DfE overlap rule (574) has no tie to break."""
+    m_child, m_start, m_end = spells
+    a_child, a_start, a_end = others
+    if not len(m_child):
+        return np.ones(len(a_child), bool)
+    key = m_child * 1_000_000 + m_start
+    pos = np.searchsorted(key, a_child * 1_000_000 + a_start)
+    prev, nxt = np.maximum(pos - 1, 0), np.minimum(pos, len(key) - 1)
+    prev_ok = (pos == 0) | (m_child[prev] != a_child) | (m_end[prev] < a_start)
+    next_ok = (pos == len(key)) | (m_child[nxt] != a_child) | (m_start[nxt] > a_end)
+    return np.asarray(prev_ok & next_ok)
 
 
 def _reports_by_person(
