@@ -48,7 +48,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipelines.synth import council_records as cr
-from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
 
 ALIGN_STREAM = 22  # pairs, spells and planted gaps: stream [seed, ALIGN_STREAM]
@@ -408,11 +407,3 @@ def reported(aligned: Aligned, loaded: dict[str, np.ndarray]) -> dict[str, np.nd
     lost[derived] = ~spell_loaded[la["spell"][derived]]
     la["away"] = np.where(lost, 1, la["away"])
     return la
-
-
-def episode_refs(source: str, ep: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
-    """The police episode references of these episodes, as the force's files write them."""
-    layout = sl.POLICE_LAYOUTS[source]
-    assert layout.episode_ref is not None
-    refs = layout.episode_ref(ep["episode_no"][idx], ep["report_year"][idx])
-    return [str(r) for r in refs.to_pylist()]

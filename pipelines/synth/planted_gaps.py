@@ -17,6 +17,14 @@ from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY
 
 
+def episode_refs(source: str, ep: dict[str, np.ndarray], idx: np.ndarray) -> list[str]:
+    """The police episode references of these episodes, as the force's files write them."""
+    layout = sl.POLICE_LAYOUTS[source]
+    assert layout.episode_ref is not None
+    refs = layout.episode_ref(ep["episode_no"][idx], ep["report_year"][idx])
+    return [str(r) for r in refs.to_pylist()]
+
+
 def _stamp(minute: int) -> str:
     return str(np.datetime64(int(minute), "m")).replace("T", " ")
 
@@ -38,7 +46,7 @@ def _nearest_police(
     found: list[tuple[int, int, str, str]] = []
     for source, ep in police.items():
         idx = np.intersect1d(np.flatnonzero(aligned.police_person[source] == person), kept[source])
-        for e, ref in zip(idx.tolist(), al.episode_refs(source, ep, idx), strict=True):
+        for e, ref in zip(idx.tolist(), episode_refs(source, ep, idx), strict=True):
             t = int(ep["reported_at"][e])
             found.append((abs(t - at), t, f"{source}:{ref}", ref))
     if not found:
@@ -74,7 +82,7 @@ def listed(
                 continue
             ep = police[source]
             at = int(ep["reported_at"][e])
-            ref = al.episode_refs(source, ep, np.array([e]))[0]
+            ref = episode_refs(source, ep, np.array([e]))[0]
             gap: dict = {
                 "kind": kind,
                 "started_at": _stamp(at),
