@@ -2,31 +2,36 @@
 
 The episodes of each source are simulated first (pipelines.synth.generator), each child with
 its own date of birth and sex. Afterwards, from a random stream of its own, this module
-decides which of those children are the same person: a council child missing from care and a
-force's child whose recorded dates of birth agree (or differ as records do: day and month
-swapped, one day out), a child known to two forces, a child given two references by one
-force; which are twins (same date of birth, different child). It then adds the council's
-other children (in its case-management extract, its SSDA903 header and its register of
-children missing education) and gives every person an identity (pipelines.synth.identities).
-The episodes, and so every count asserted about them, stay exactly as they were.
+decides which of those children are the same person: each council child missing from care
+is paired with a force's child (pipelines.synth.alignment, whose date of birth and sex the
+council then records, as records differ), a child known to two forces (dates of birth that
+agree, or differ as records do: day and month swapped, one day out), a child given two
+references by one force; which are twins (same date of birth, different child). The council's
+missing spells then follow the police reports of the same person, and the police
+looked-after flags the council's spells (pipelines.synth.alignment); the police episodes
+themselves, and so every count asserted about them, stay exactly as they were. It then adds
+the council's other children (in its case-management extract, its SSDA903 header and its
+register of children missing education) and gives every person an identity
+(pipelines.synth.identities).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from pipelines.synth import alignment as al
 from pipelines.synth import council_records as cr
 from pipelines.synth import identifiers as idf
 from pipelines.synth import identities as ids
 from pipelines.synth import record_errors as err
 
 AGENCY_STREAM = 21  # identities of the generated sources: stream [seed, AGENCY_STREAM]
-LA_REPORTED_SHARE = 0.8  # council children missing from care sought in the forces' records
-SECOND_FORCE_SHARE = 0.15  # ... and, found in one, sought in another
+SECOND_FORCE_SHARE = 0.15  # council children paired with a force's child, sought in another
 MULTI_FORCE_SHARE = 0.2  # police children sought in another force
 TWO_REFS_SHARE = 0.1  # police children sought again in their own force (a second reference)
 POLICE_TWIN_SHARE = 0.1  # police children sought as a twin in their own force
@@ -69,10 +74,45 @@ def plan_for(
     police: dict[str, dict[str, np.ndarray]],
     la: dict[str, np.ndarray] | None,
     last_day: dt.date,
-) -> Plan:
-    """`plan` for the generator's simulated episodes: each force's, and the council's spells."""
-    council = None if la is None else known_council(la, last_day)
-    return plan(seed, [known_police(s, ep) for s, ep in police.items()], council, last_day)
+) -> tuple[Plan, al.Aligned | None]:
+    """`plan` for the generator's simulated episodes: each force's, and the council's spells;
+    where both are made, the council's spells aligned with the forces' reports
+    (pipelines.synth.alignment), which the generator then writes in their place."""
+    known = [known_police(s, ep) for s, ep in police.items()]
+    if la is None or not police:
+        council = None if la is None else known_council(la, last_day)
+        return plan(seed, known, council, last_day), None
+    rng = np.random.default_rng([seed, al.ALIGN_STREAM])
+    council = known_council(la, last_day)
+    assert council.year_child is not None
+    spells = np.bincount(
+        np.searchsorted(council.number, council.year_child), None, len(council.number)
+    )
+    counterpart, dob, sex = al.pair(rng, police, spells, last_day)
+    paired = counterpart >= 0
+    council = Known(
+        council.source,
+        council.number,
+        np.where(paired, dob, council.dob),
+        np.where(paired, sex, council.sex),
+    )
+    n_police = sum(len(k.number) for k in known)
+    pairs = np.stack([n_police + np.flatnonzero(paired), counterpart[paired]], 1)
+    box: list[al.Aligned] = []
+
+    def aligned(person: np.ndarray) -> Known:
+        triple = (council.number, council.dob, council.sex)
+        box.append(al.align(rng, police, person, triple, counterpart, la, last_day))
+        after = known_council(box[0].la, last_day)
+        assert np.array_equal(after.number, council.number)  # every child keeps a spell
+        return after
+
+    made = plan(seed, known, council, last_day, pairs, aligned)
+    # Persons some council record names: its children, looked after or not, and the register.
+    named = [made.la_children["person"], made.header["person"], made.cme["person"]]
+    named_people = np.unique(np.concatenate([f.to_numpy(np.int64) for f in named]))
+    al.plant_unknown(rng, box[0], police, named_people, last_day)
+    return made, box[0]
 
 
 def known_police(source: str, ep: dict[str, np.ndarray]) -> Known:
@@ -100,16 +140,6 @@ def known_council(la: dict[str, np.ndarray], last_day: dt.date) -> Known:
         la["person_no"][in_files],
         np.maximum(year[in_files], first_year),
     )
-
-
-def _variants(day: int) -> tuple[int | None, int | None]:
-    """A date of birth with day and month swapped (None where that is no other date), and
-    one day out."""
-    d = dt.date(1970, 1, 1) + dt.timedelta(days=day)
-    swapped = (
-        cr.day(d.replace(month=d.day, day=d.month)) if d.day <= 12 and d.day != d.month else None
-    )
-    return swapped, day + (1 if day % 2 else -1)
 
 
 class _Finder:
@@ -141,16 +171,22 @@ def _same_sex(a: int, b: int) -> bool:
 
 
 def _link(
-    rng: np.random.Generator, source: np.ndarray, dob: np.ndarray, sex: np.ndarray, n_police: int
+    rng: np.random.Generator,
+    source: np.ndarray,
+    dob: np.ndarray,
+    sex: np.ndarray,
+    n_police: int,
+    pairs: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each record's person (records of one person share it), and twin pairs (records)."""
+    """Each record's person (records of one person share it), and twin pairs (records).
+    `pairs`: council and police records known to be one child."""
     finder = _Finder(source, dob, sex)
     parent = np.arange(len(dob))
     police_sources = sorted(set(source[:n_police].tolist()))
 
     def seek(i: int, sources: list[int]) -> int | None:
         kind = int(np.searchsorted(np.cumsum(DOB_VARIANT_SHARES), rng.random() * 1.0, "right"))
-        swapped, off = _variants(int(dob[i]))
+        swapped, off = al.variants(int(dob[i]))
         days = [int(dob[i]), swapped, off][kind]
         j = finder.find(rng, i, sources, days if days is not None else int(dob[i]))
         return finder.find(rng, i, sources, int(dob[i])) if j is None and kind else j
@@ -162,12 +198,10 @@ def _link(
         parent[j] = parent[i]
         return True
 
-    council = np.flatnonzero(np.arange(len(dob)) >= n_police)
-    for i in council[rng.random(len(council)) < LA_REPORTED_SHARE]:
+    # Council children sought in the forces' records: those paired with a force's child.
+    for i, j in [] if pairs is None else pairs.tolist():
         order = list(rng.permutation(police_sources))
-        j = seek(int(i), order)
         if join(int(i), j) and rng.random() < SECOND_FORCE_SHARE:
-            assert j is not None
             join(int(i), seek(int(i), [s for s in order if s != source[j]]))
     twins: list[tuple[int, int]] = []
     for i in rng.permutation(n_police):
@@ -187,17 +221,27 @@ def _link(
     return parent, np.array(twins, np.int64).reshape(-1, 2)
 
 
-def plan(seed: int, police: list[Known], council: Known | None, last_day: dt.date) -> Plan:
+def plan(
+    seed: int,
+    police: list[Known],
+    council: Known | None,
+    last_day: dt.date,
+    pairs: np.ndarray | None = None,
+    aligned: Callable[[np.ndarray], Known] | None = None,
+) -> Plan:
     """Decide who is who among the sources' children, add the council's other children, and
-    give every record an identity with the errors real records have."""
+    give every record an identity with the errors real records have. `aligned`, given each
+    record's person, returns the council's children with the years of their aligned spells."""
     rng = np.random.default_rng([seed, AGENCY_STREAM])
     known = police + ([council] if council is not None else [])
     n_police = sum(len(k.number) for k in police)
     source = np.concatenate([np.full(len(k.number), s) for s, k in enumerate(known)] + [[]])
     dob = np.concatenate([k.dob for k in known] + [[]]).astype(np.int64)
     sex = np.concatenate([k.sex for k in known] + [[]]).astype(np.int64)
-    parent, twin_records = _link(rng, source.astype(np.int64), dob, sex, n_police)
+    parent, twin_records = _link(rng, source.astype(np.int64), dob, sex, n_police, pairs)
     _, person = np.unique(parent, return_inverse=True)
+    if aligned is not None:
+        known[-1] = aligned(person)
     n_people = int(person.max()) + 1 if len(person) else 0
     first = np.zeros(n_people, np.int64)
     first[person[::-1]] = np.arange(len(person))[::-1]  # each person's first record
@@ -268,6 +312,9 @@ def _records(
     la_child_ref = np.full(n_police, None, object)
     reported = council_ref[police_person] != None  # noqa: E711
     i = err.choose(rng, reported, ids.LA_CHILD_REF_SHARE)
+    # A force reporting a child the council reports missing from care (their records agree,
+    # pipelines.synth.alignment) records the council's id: such a child is always linked.
+    i = np.union1d(i, np.flatnonzero(np.isin(police_person, council_person)))
     la_child_ref[i] = council_ref[police_person[i]]
     police: dict[str, dict[str, np.ndarray]] = {}
     start = 0

@@ -29,7 +29,8 @@ import pyarrow.compute as pc
 
 from pipelines.errors import UsageError
 from pipelines.synth import agencies as ag
-from pipelines.synth import council_files
+from pipelines.synth import alignment, council_files, planted_gaps
+from pipelines.synth import identifiers as idf
 from pipelines.synth import layouts as sl
 from pipelines.synth.layouts import DAY, NEVER
 
@@ -47,10 +48,10 @@ FIRST_DAY = "2012-01-01"
 # data stops). Southbay is the big force: to mid-2025 that is ~2,950 episodes, so scale 1700
 # gives the five-million-episode benchmark; the others stay at a demo-friendly ~750.
 EPISODES_PER_YEAR = {"northshire": 60, "eastmoor": 52, "westvale": 56, "southbay": 218}
-# SSDA903 rows per collection year at scale 1. A real authority sends ~550 (DfE 2024: 83,920
-# incidents / 153 authorities); fewer than ~200 would let a handful of planted errors trip the
-# 5% quarantine gate.
-SSDA903_EPISODES_PER_YEAR = 300
+# SSDA903 spells simulated per year at scale 1; aligned with the police (synth.alignment) about
+# 300 rows a year remain. A real authority sends ~550 (DfE 2024: 83,920 incidents / 153
+# authorities); under ~200 a handful of planted errors would trip the 5% quarantine gate.
+SSDA903_EPISODES_PER_YEAR = 520
 
 # --- calibration to published figures ---------------------------------------------------
 # Hours from last seen to found: 79% within 24 h, 90% within 2 days, 1.5% over a week
@@ -654,18 +655,6 @@ def _write_police_file(
     return entry, rows["episode"][loads], rows["person_no"][loads]
 
 
-def _distinct(parts: list[np.ndarray]) -> int:
-    """Distinct non-negative ints; a presence table beats np.unique's sort at 5M rows."""
-    values = np.concatenate(parts)
-    if len(values) == 0:
-        return 0
-    if values.max() > 8 * len(values) + 1_000_000:  # sparse keys: the table would be huge
-        return len(np.unique(values))
-    present = np.zeros(int(values.max()) + 1, bool)
-    present[values] = True
-    return int(present.sum())
-
-
 def _police_episodes(
     rng: np.random.Generator, source: str, scale: float, last_day: dt.date
 ) -> tuple[dict[str, np.ndarray], int, int]:
@@ -683,9 +672,9 @@ def _police_source(
     out: Path,
     simulated: tuple[dict[str, np.ndarray], int, int],
     identity: dict[str, np.ndarray],
-    loaded: dict[str, np.ndarray],
+    kept: dict[str, np.ndarray],
 ) -> dict:
-    """Write a force's files; note in `loaded` the person numbers of the children they load."""
+    """Write a force's files; note in `kept` the episodes they load."""
     layout = sl.POLICE_LAYOUTS[source]
     ep, t_final, t_hist = simulated
     events = [ep[k] for k in ("reported_at", "upgrade_at", "returned", "rhi_offer", "rhi_done")]
@@ -708,13 +697,13 @@ def _police_source(
         files[name] = entry
         episodes.append(eps)
         children.append(kids)
-    loaded[source] = np.unique(np.concatenate(children))
+    kept[source] = np.unique(np.concatenate(episodes))
     return {
         "layout": "standard" if source == "southbay" else "mapped",
         "format": ext,
         "files": files,
-        "episodes": _distinct(episodes),
-        "children": _distinct(children),
+        "episodes": idf.distinct(episodes),
+        "children": idf.distinct(children),
     }
 
 
@@ -789,13 +778,10 @@ def _write_ssda903_file(  # noqa: C901
 
     if n >= MIN_ROWS_FOR_DEFECTS:
         _, inverse, per_child = np.unique(child, return_inverse=True, return_counts=True)
-        pool = (
-            (per_child[inverse] == 1)
-            & (end < NEVER)
-            & (code == 0)
-            & (start >= year_start + 12)
-            & (end <= cut - 3)
-        )
+        # Faults go on away rows (the lower-case code on a missing one): a missing spell is
+        # matched against the police reports (pipelines.synth.alignment) and must load as is.
+        pool = (per_child[inverse] == 1) & (end < NEVER) & (start >= year_start + 12)
+        pool &= end <= cut - 3
         budget = max(1, int(n * DEFECT_ROW_SHARE))
         plants = list(SSDA903_ERROR_PLANTS[:budget])
         # 570 needs a start after 31 March, which must still lie within the generated range.
@@ -803,7 +789,8 @@ def _write_ssda903_file(  # noqa: C901
         young = dob + int(18 * 365.25) - ADULT_MARGIN_DAYS > year_end + 3
         used = np.zeros(n, bool)
         for plant in warnings + plants + ["lowercase", "adult"]:
-            free = np.flatnonzero(pool & ~used & (young if plant == "570" else True))
+            code_ok = code == (plant != "lowercase")
+            free = np.flatnonzero(pool & code_ok & ~used & (young if plant == "570" else True))
             if len(free):
                 picked[plant] = int(rng.choice(free))
                 used[picked[plant]] = True
@@ -837,7 +824,7 @@ def _write_ssda903_file(  # noqa: C901
     if extra:
         c, b, s, e = extra[0]
         child, dob = np.append(child, c), np.append(dob, b)
-        start, end, code = np.append(start, s), np.append(end, e), np.append(code, 0)
+        start, end, code = np.append(start, s), np.append(end, e), np.append(code, 1)
         order = np.insert(order, picked["574"] + 1, n)
     row_of = np.empty(len(order), np.int64)
     row_of[order] = np.arange(len(order))
@@ -916,8 +903,8 @@ def _riverton(
         "layout": "ssda903_missing",
         "format": "csv",
         "files": files,
-        "episodes": _distinct(episodes),
-        "children": _distinct(children),
+        "episodes": idf.distinct(episodes),
+        "children": idf.distinct(children),
     }
 
 
@@ -956,17 +943,26 @@ def generate(
         s: _police_episodes(rng, s, scale, last_day) for s, rng in rngs.items() if s != "riverton"
     }
     la = _riverton_spells(rngs["riverton"], scale, last_day) if "riverton" in rngs else None
-    plan = ag.plan_for(seed, {s: ep for s, (ep, _, _) in police.items()}, la, last_day)
+    episodes = {s: ep for s, (ep, _, _) in police.items()}
+    plan, aligned = ag.plan_for(seed, episodes, la, last_day)
+    for source, flags in aligned.flags.items() if aligned else ():
+        episodes[source]["looked_after"] = flags  # the council's reports decide them
     loaded: dict[str, np.ndarray] = {}  # per source, the children its files load
+    kept: dict[str, np.ndarray] = {}  # per force, the episodes its files load
     for source, rng in rngs.items():
         folder = out_dir / source
         folder.mkdir(parents=True, exist_ok=True)
+        if source == "riverton" and aligned:
+            la = alignment.reported(aligned, kept)
         manifest["sources"][source] = (
             _riverton(rng, folder, la, last_day, loaded)  # type: ignore[arg-type]
             if source == "riverton"
-            else _police_source(rng, source, folder, police[source], plan.police[source], loaded)
+            else _police_source(rng, source, folder, police[source], plan.police[source], kept)
         )
+    loaded |= {s: np.unique(episodes[s]["person_no"][kept[s]]) for s in kept}
     manifest["sources"] |= council_files.write(plan, out_dir, last_day, loaded)
+    if aligned and la is not None:
+        manifest["reconciliation_gaps"] = planted_gaps.listed(aligned, episodes, la, kept)
     text = json.dumps(manifest, sort_keys=True, indent=2) + "\n"
     (out_dir / "synth_manifest.json").write_text(text, encoding="utf-8")
     return manifest

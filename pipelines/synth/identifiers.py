@@ -74,3 +74,15 @@ def police_refs(source: str, numbers: np.ndarray) -> np.ndarray:
 def council_refs(numbers: np.ndarray) -> np.ndarray:
     """The council's child ids (SSDA903 CHILD), as its files write them."""
     return sl.riverton_child(numbers).to_numpy(zero_copy_only=False).astype(object)
+
+
+def distinct(parts: list[np.ndarray]) -> int:
+    """Distinct non-negative ints; a presence table beats np.unique's sort at 5M rows."""
+    values = np.concatenate(parts)
+    if len(values) == 0:
+        return 0
+    if values.max() > 8 * len(values) + 1_000_000:  # sparse keys: the table would be huge
+        return len(np.unique(values))
+    present = np.zeros(int(values.max()) + 1, bool)
+    present[values] = True
+    return int(present.sum())

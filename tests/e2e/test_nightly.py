@@ -7,13 +7,16 @@ import hashlib
 import json
 import re
 import shutil
+from collections import Counter
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from pipelines.cli.commands import RunFailed, run_nightly
+from pipelines.ingest.pseudonym import keyed_hashes, load_key
 from pipelines.synth import generate
 
 UNTIL = "2026-10"
@@ -78,6 +81,41 @@ def test_the_agencies_are_linked_above_the_precision_and_recall_floors(run):
     )
     assert episodes == with_person
     assert across > 0
+
+
+def _planted_gap(key: bytes, gap: dict) -> tuple:
+    """A planted gap as its agency_reconciliation row would be: kind, start, episode ids."""
+    council, police = gap["council"], gap["police"]
+    council_id = None
+    if council is not None:
+        # An SSDA903 episode's reference is the keyed hash of its CHILD and MIS_START.
+        ref = f"{council['child']}|{council['start']}"
+        council_id = (
+            "riverton:903-" + keyed_hashes(key, "riverton", pa.array([ref]))[0].as_py()[:16]
+        )
+    police_id = None if police is None else f"{police['source']}:{police['episode_ref']}"
+    return gap["kind"], gap["started_at"], council_id, police_id
+
+
+def test_the_agencies_disagree_exactly_where_the_synthetic_data_plants_a_gap(run):
+    """Linked children's records agree across agencies (pipelines.synth.alignment) but for
+    the gaps planted on purpose: the reconciliation finds each of them and nothing else."""
+    planted = run["manifest"]["reconciliation_gaps"]
+    assert Counter(g["kind"] for g in planted) == {
+        "council_missing_no_police_report": 5,
+        "police_missing_no_council_episode": 5,
+        "looked_after_unknown_to_council": 5,
+    }
+    key = load_key(create=False)
+    found = (
+        run["con"]
+        .execute(
+            "select kind, strftime(started_at, '%Y-%m-%d %H:%M'), council_episode_id, "
+            "police_episode_id from agency_reconciliation"
+        )
+        .fetchall()
+    )
+    assert sorted(found, key=str) == sorted((_planted_gap(key, g) for g in planted), key=str)
 
 
 def test_every_file_accounted_for_as_the_manifest_says(run):

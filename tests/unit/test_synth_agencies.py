@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.synth import council_files
+from pipelines.synth import alignment, council_files
 from pipelines.synth import generator as synth
 from pipelines.synth import layouts as sl
 
@@ -94,25 +94,29 @@ def test_truth_sits_beside_the_raw_folder_and_names_every_loaded_record(
         truth["source"].value_counts().to_dict()
         == children
         == {
-            "riverton_children": 456,
-            "riverton_header": 309,
+            "riverton_children": 625,
+            "riverton_header": 440,
             "southbay": 299,
-            "riverton": 212,
+            "riverton": 373,
             "westvale": 77,
             "eastmoor": 39,
             "northshire": 74,
-            "riverton_cme": 52,
+            "riverton_cme": 71,
         }
     )
-    assert truth["true_person"].nunique() == 845
+    assert truth["true_person"].nunique() == 786
 
 
 def test_episodes_are_those_drawn_without_the_other_sources(out: Path, tmp_path: Path) -> None:
     alone = synth.generate(tmp_path / "raw", seed=7, scale=0.3, until=UNTIL, sources=["westvale"])
     drawn = _police(tmp_path / "raw", "westvale")
     together = _police(out / "raw", "westvale")
-    episode = [f for f, _ in sl.WESTVALE.columns if f not in sl.IDENTITY_TEXT]
+    # The looked-after flags are the force's own, kept only where the council has a spell
+    # of the child that day (pipelines.synth.alignment).
+    episode = [f for f, _ in sl.WESTVALE.columns if f not in (*sl.IDENTITY_TEXT, "looked_after")]
     pd.testing.assert_frame_equal(drawn[episode], together[episode])
+    flagged = together["looked_after"] == "Y"
+    assert (drawn.loc[flagged, "looked_after"] == "Y").all() and flagged.sum() > 0
     manifest = synth.generate(tmp_path / "all" / "raw", seed=7, scale=0.3, until=UNTIL)
     assert alone["sources"]["westvale"] == manifest["sources"]["westvale"]
 
@@ -125,13 +129,14 @@ def test_cross_references_name_the_same_child(out: Path) -> None:
     keys = zip(police["source"], police["person_ref"], strict=True)
     police = police[[key in truth.index for key in keys]]
     carried = police.dropna(subset=["la_child_ref"])
-    assert len(carried) == 33
+    # Every record of a child the council reports missing carries its id, and some others.
+    assert len(carried) == 314
     child = [truth[("riverton_children", r)] for r in carried["la_child_ref"]]
     own = [truth[key] for key in zip(carried["source"], carried["person_ref"], strict=True)]
     assert child == own
     la = _council(out / "raw", "riverton_children")
     reported = la[la["police_ref"] != ""]
-    assert len(reported) == 34
+    assert len(reported) == 105
     refs = zip(police["source"], police["person_ref"], strict=True)
     police_person = {r: truth[(s, r)] for s, r in refs}
     assert [police_person[r] for r in reported["police_ref"]] == [
@@ -163,8 +168,7 @@ def test_one_childs_dates_of_birth_agree_or_differ_as_records_do(out: Path) -> N
     )
     one_day = (pairs["dob_y"] - pairs["dob_x"]).abs() == pd.Timedelta(days=1)
     assert (same | swapped | one_day).all()
-    # At this scale few children coincide in date of birth: all these agree exactly.
-    assert (int(same.sum()), int((swapped & ~same).sum()), int(one_day.sum())) == (9, 0, 0)
+    assert (int(same.sum()), int((swapped & ~same).sum()), int(one_day.sum())) == (276, 2, 7)
 
 
 def test_twins_share_surname_birth_and_home_but_not_forename(out: Path) -> None:
@@ -174,7 +178,7 @@ def test_twins_share_surname_birth_and_home_but_not_forename(out: Path) -> None:
     key = ["surname", "date_of_birth", "postcode"]
     clean = la[(la[key] != "").all(axis=1)]
     pairs = clean.merge(clean, on=key).query("true_person_x < true_person_y")
-    assert len(pairs) == 2
+    assert len(pairs) == 5
     assert (pairs["forename_x"] != pairs["forename_y"]).all()
 
 
@@ -190,9 +194,9 @@ def test_the_councils_files_hang_together(out: Path) -> None:
     given = missing.groupby("CHILD")["DOB"].agg(set)
     assert set(given.index) <= set(header["CHILD"])
     first = header.groupby("CHILD")["DOB"].first()
-    # All but five: each of those has only rows with a planted date of birth (586, adult).
+    # All but six: each of those has only rows with a planted date of birth (586, adult).
     differ = [child for child, dobs in given.items() if first[child] not in dobs]
-    assert len(differ) == 5
+    assert len(differ) == 6
     assert (missing["CHILD"].isin(differ).groupby(missing["CHILD"]).sum()[differ] == 1).all()
     assert set(header["CHILD"]) <= set(la.loc[la["looked_after"] == "Y", "person_ref"])
     cme = _council(raw, "riverton_cme")
@@ -207,3 +211,69 @@ def test_the_councils_files_hang_together(out: Path) -> None:
     last = dt.date(2024, 2, 29).isoformat()
     assert (cme["off_roll_on"] <= last).all() and (ended["resolved_on"] <= last).all()
     assert np.isin(la["sex"].unique(), ["M", "F", "X", "U"]).all()
+
+
+def _report_days(raw: Path) -> pd.DataFrame:
+    """Every police row: source, episode_ref, person_ref, the day reported, flagged looked after."""
+    frames = []
+    for source in synth.POLICE_SOURCES:
+        layout = sl.POLICE_LAYOUTS[source]
+        rows = _police(raw, source).dropna(subset=["person_ref"])
+        # A spreadsheet's cells are times already (a planted impossible one is text).
+        cells = rows["reported_at"]
+        stamped = cells.map(lambda v: isinstance(v, dt.datetime))
+        text = cells.where(~stamped).astype(str)
+        reported = pd.to_datetime(text, format=layout.datetime_format, errors="coerce")
+        reported = reported.where(~stamped, pd.to_datetime(cells.where(stamped)))
+        yes = layout.labels["looked_after"][1]
+        frames.append(
+            rows[["source", "episode_ref", "person_ref"]].assign(
+                day=reported.dt.strftime("%d/%m/%Y"), flagged=rows["looked_after"] == yes
+            )
+        )
+    return pd.concat(frames, ignore_index=True).dropna(subset=["day"])
+
+
+def test_linked_childrens_records_agree_across_agencies_but_for_the_planted_gaps(
+    generated: tuple[Path, dict],
+) -> None:
+    out, manifest = generated
+    truth = _truth(out).set_index(["source", "person_ref"])["true_person"]
+    police = _report_days(out / "raw")
+    police["person"] = [
+        truth.get(k) for k in zip(police["source"], police["person_ref"], strict=True)
+    ]
+    rows = _council(out / "raw", "riverton")
+    rows["person"] = [truth.get(("riverton", c)) for c in rows["CHILD"]]
+    council = rows[rows["MISSING"].str.upper() == "M"]
+    gaps = manifest["reconciliation_gaps"]
+    planted = {kind: [g for g in gaps if g["kind"] == kind] for kind in alignment.KINDS}
+    # Five of each kind planted; a planted report whose every row is quarantined is no gap.
+    assert [len(planted[kind]) for kind in alignment.KINDS] == [5, 5, 4]
+    # Every missing spell starts on a day the police reported the child, but the planted ones.
+    reported = set(zip(police["person"], police["day"], strict=True))
+    alone = [
+        (p, d) not in reported for p, d in zip(council["person"], council["MIS_START"], strict=True)
+    ]
+    assert set(zip(council["CHILD"][alone], council["MIS_START"][alone], strict=True)) == {
+        (g["council"]["child"], g["council"]["start"]) for g in planted[alignment.KINDS[0]]
+    }
+    # Every report flagged looked after is of a day the council has a spell, but the planted.
+    spells = set(zip(council["person"], council["MIS_START"], strict=True))
+    flagged = police[police["flagged"]]
+    off = np.array(
+        [(p, d) not in spells for p, d in zip(flagged["person"], flagged["day"], strict=True)]
+    )
+    # (A report whose every row is quarantined leaves the council's spell that day away.)
+    away = rows[rows["MISSING"] == "A"]
+    lost = set(zip(away["person"], away["MIS_START"], strict=True))
+    off &= np.array(
+        [(p, d) not in lost for p, d in zip(flagged["person"], flagged["day"], strict=True)]
+    )
+    unmatched = set(zip(flagged["source"][off], flagged["episode_ref"][off], strict=True))
+    assert len(unmatched) == 2 * alignment.PLANTED_PER_KIND
+    assert unmatched >= {
+        (g["police"]["source"], g["police"]["episode_ref"])
+        for kind in alignment.KINDS[1:]
+        for g in planted[kind]
+    }
