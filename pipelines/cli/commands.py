@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import time
 from datetime import date, datetime
 from pathlib import Path
@@ -134,8 +135,14 @@ def serve_command(args: argparse.Namespace) -> int:
 
     # Ctrl-C or SIGTERM is how serve is meant to end, whichever step it interrupts
     # (one CI run in about ten saw an interrupt escape Prefect's own shutdown).
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_schedules(args.port)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_schedules(args.port)
+    finally:
+        # Stopping now: a further interrupt (Prefect's runner signals its own process as it
+        # shuts down, and under load that can land after its handler is gone) must not turn
+        # a clean stop into death by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     return 0
 
 
