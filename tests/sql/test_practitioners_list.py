@@ -131,7 +131,7 @@ def audit_rows(identity: Path) -> list[tuple]:
     con = duckdb.connect(str(identity), read_only=True)
     try:
         return con.execute(
-            "select * exclude (exported_at) from export_audit order by exported_at, path"
+            "select * exclude (exported_at) from export_audit order by rowid"  # as appended
         ).fetchall()
     finally:
         con.close()
