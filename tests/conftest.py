@@ -11,8 +11,11 @@ helpers as `conftest`, which a second conftest.py in a sub-folder would shadow.
 
 from __future__ import annotations
 
+import io
 import os
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import date
 from pathlib import Path
 
@@ -182,3 +185,33 @@ def synth_standard_codes() -> dict[str, tuple[str, ...]]:
         "cse_flag": sl.YES_NO,
         "outcome": sl.OUTCOME,
     }
+
+
+class Output:
+    """What `output_of` caught: `text` once the block has ended."""
+
+    text = ""
+
+
+@contextmanager
+def output_of(path: Path) -> Iterator[Output]:
+    """Everything written to stdout and stderr inside, by Python or below it (file
+    descriptors 1 and 2): the whole of what a run shows its user, for leak checks."""
+    output = Output()
+    python = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("w+b") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with redirect_stdout(python), redirect_stderr(python):
+                yield output
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            output.text = python.getvalue() + sink.read().decode("utf-8", "replace")

@@ -9,22 +9,10 @@ import duckdb
 import pandas as pd
 
 from pipelines.identity import normalise
+from pipelines.sources.record import IDENTITY_FIELDS
 
-RECORD_COLUMNS = (
-    "record_id",
-    "source",
-    "agency",
-    "person_ref",
-    "forename",
-    "surname",
-    "date_of_birth",
-    "sex",
-    "postcode",
-    "upn",
-    "nhs_number",
-    "la_child_ref",
-    "police_ref",
-)
+# A record: what identifies it, then its identity values in the standard record's order.
+RECORD_COLUMNS = ("record_id", "source", "agency", "person_ref", *IDENTITY_FIELDS)
 # The identity values of a record (the rest identify it).
 VALUES = RECORD_COLUMNS[4:]
 # Which normalisation each identity column gets (normalise.py is the one place it happens).

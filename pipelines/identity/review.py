@@ -19,22 +19,11 @@ import duckdb
 from pipelines.db import private_files
 from pipelines.errors import NotFound, UsageError
 from pipelines.identity.model import load_model
+from pipelines.identity.records import RECORD_COLUMNS
 
 DECISIONS = ("same", "different")
-SHOWN = (
-    "source",
-    "agency",
-    "person_ref",
-    "forename",
-    "surname",
-    "date_of_birth",
-    "sex",
-    "postcode",
-    "upn",
-    "nhs_number",
-    "la_child_ref",
-    "police_ref",
-)
+# Every column of a record but its id, which the pair's heading already names.
+SHOWN = RECORD_COLUMNS[1:]
 
 
 def decide(

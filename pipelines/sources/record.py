@@ -72,20 +72,8 @@ IDENTITY_LAYOUTS: dict[str, dict[str, str]] = {
         "date_of_birth": "DOB",
         "upn": "UPN",
     },
-    "la_children": {
-        f: f
-        for f in (
-            "person_ref",
-            "forename",
-            "surname",
-            "date_of_birth",
-            "sex",
-            "postcode",
-            "upn",
-            "nhs_number",
-            "police_ref",
-        )
-    },  # fmt: skip
+    # Every identity field by its own name; the council's child id is its person_ref.
+    "la_children": {f: f for f in ("person_ref", *IDENTITY_FIELDS) if f != "la_child_ref"},
     "cme": {
         f: f for f in ("person_ref", "forename", "surname", "date_of_birth", "upn", "postcode")
     },

@@ -11,20 +11,17 @@ columns; a link to a secret file outside the raw folder. The run must still publ
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
 import stat
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 import pytest
+from conftest import output_of
 
 from pipelines.cli.commands import EXIT_ATTENTION
 from pipelines.cli.main import main
@@ -179,34 +176,6 @@ class Noting(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
-
-
-class Output:
-    text = ""
-
-
-@contextmanager
-def output_of(path: Path) -> Iterator[Output]:
-    """Everything written to stdout and stderr inside, by Python or below it (file
-    descriptors 1 and 2)."""
-    output = Output()
-    python = io.StringIO()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with path.open("w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with redirect_stdout(python), redirect_stderr(python):
-                yield output
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            sink.seek(0)
-            output.text = python.getvalue() + sink.read().decode("utf-8", "replace")
 
 
 def _published_text(db: Path) -> dict[str, str]:

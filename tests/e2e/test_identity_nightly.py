@@ -9,13 +9,10 @@ where it is put.
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from datetime import date
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import output_of
 from pypdf import PdfReader
 
 from pipelines.cli.main import main
@@ -88,29 +86,6 @@ SOURCES = {
 }
 
 
-@contextmanager
-def output_of(path: Path) -> Iterator[list[str]]:
-    """Everything written to stdout and stderr inside, by Python or below it."""
-    caught: list[str] = []
-    python = io.StringIO()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with path.open("w+b") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with redirect_stdout(python), redirect_stderr(python):
-                yield caught
-        finally:
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
-            sink.seek(0)
-            caught.append(python.getvalue() + sink.read().decode("utf-8", "replace"))
-
-
 @pytest.fixture(scope="module")
 def run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
     base = tmp_path_factory.mktemp("identity")
@@ -141,7 +116,7 @@ def run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
         "db": db,
         "work": work,
         "identity": base / "work" / "work-identity.duckdb",
-        "output": output[0],
+        "output": output.text,
     }
 
 
@@ -273,14 +248,14 @@ def test_a_lost_identity_store_is_filled_again_by_the_next_run(run: dict) -> Non
     run["identity"].unlink()
     with output_of(run["base"] / "output2.txt") as output:
         code = main(run["nightly"])
-    assert code == 0, output[0][-3000:]
-    assert "files: 4 new of 4 seen" in output[0]
+    assert code == 0, output.text[-3000:]
+    assert "files: 4 new of 4 seen" in output.text
     assert identity_rows(run["identity"]) == before
     # Nothing is read again once every loaded file's identities are stored (the run asks for
     # attention, exit 3: no source sent a new file).
     with output_of(run["base"] / "output3.txt") as output:
         assert main(run["nightly"]) == 3
-    assert "files: 0 new of 4 seen" in output[0]
+    assert "files: 0 new of 4 seen" in output.text
 
 
 KILL_AT_IDENTITY_COMMIT = """
@@ -342,8 +317,8 @@ def test_a_run_killed_at_the_identity_commit_leaves_the_store_as_it_was(run: dic
     # The working store did load the file; the next run reads it again for its identities
     # (exit 3: the council's sources sent nothing new).
     with output_of(base / "output4.txt") as output:
-        assert main(run["nightly"]) == 3, output[0][-3000:]
-    assert "files: 1 new of 5 seen" in output[0]
+        assert main(run["nightly"]) == 3, output.text[-3000:]
+    assert "files: 1 new of 5 seen" in output.text
     con = duckdb.connect(str(run["identity"]), read_only=True)
     try:
         assert con.execute(
@@ -366,7 +341,7 @@ def test_the_practitioners_list_names_the_child_and_only_there(run: dict) -> Non
             main(["at-risk", "--out", str(restricted / "latest.xlsx"), *common]),
             main(briefing),
         ]  # fmt: skip
-    assert codes == [0, 0, 0], output[0][-3000:]
+    assert codes == [0, 0, 0], output.text[-3000:]
     listed = pd.read_csv(restricted / "may.csv", dtype=str, keep_default_na=False)
     planted = listed[listed["forename"] == FORENAME.upper()]
     shown = planted[["priority_tier", "surname", "date_of_birth", "references"]]
@@ -392,7 +367,7 @@ def test_the_practitioners_list_names_the_child_and_only_there(run: dict) -> Non
         "curated database values": _database_text(db).encode(),
         "briefing PDF": pdf.read_bytes(),
         "briefing PDF text": pdf_text.encode(),
-        "at-risk output": output[0].encode(),
+        "at-risk output": output.text.encode(),
     }
     leaks = [(p, v) for p, data in places.items() for v in PLANTED if v.encode() in data]
     assert leaks == []
