@@ -153,7 +153,7 @@ def run(prefect_harness, tmp_path_factory: pytest.TempPathFactory):
             logger.removeHandler(handler)
         os.umask(previous)
         monkeypatch.undo()
-    (report,) = paths["reports"].glob("*.html")
+    (report,) = (p for p in paths["reports"].glob("*.html") if p.name != "index.html")
     exported = sorted((base / "csv").glob("*.csv")) + sorted((base / "parquet").glob("*.parquet"))
     logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
     yield {
@@ -198,6 +198,8 @@ def _published_text(db: Path) -> dict[str, str]:
 def _places(run: dict) -> dict[str, str]:
     places = _published_text(run["db"])
     places["validation report"] = run["report"].read_text(encoding="utf-8")
+    for name in ("index.html", "index.json"):  # the index of runs, beside the reports
+        places[f"validation {name}"] = (run["reports"] / name).read_text(encoding="utf-8")
     for path in run["exported"]:
         if path.suffix == ".csv":
             places[f"export {path.name}"] = path.read_text(encoding="utf-8")
@@ -276,5 +278,6 @@ def test_files_have_their_documented_modes(run: dict) -> None:
     assert run["wal_modes"] and set(run["wal_modes"]) == {0o600}
     assert (mode(db), mode(db.parent)) == (0o640, 0o750)
     assert (mode(report), mode(reports)) == (0o640, 0o750)
+    assert {mode(reports / name) for name in ("index.html", "index.json")} == {0o640}
     assert {mode(path) for path in run["exported"]} == {0o640}
     assert {mode(path.parent) for path in run["exported"]} == {0o750}

@@ -222,8 +222,8 @@ def test_no_identity_value_leaves_the_identity_store(run: dict) -> None:
         "working store values": _database_text(run["work"]).encode(),
         "run output": run["output"].encode(),
     }
-    (report,) = (base / "reports").glob("*.html")
-    places["validation report"] = report.read_bytes()
+    for path in sorted((base / "reports").glob("*.*")):  # the run's report and the index
+        places[f"validation {path.name}"] = path.read_bytes()
     for path in sorted((base / "csv").glob("*.csv")):
         places[f"export {path.name}"] = path.read_bytes()
     for path in sorted((base / "parquet").glob("*.parquet")):
