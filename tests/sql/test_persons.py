@@ -20,6 +20,7 @@ NORTH = police_source("northshire")
 SOUTH = police_source("southshire")
 COUNCIL = la_source("council")
 SOURCES = [NORTH, SOUTH, COUNCIL]
+CME = dataclasses.replace(la_source("cme"), kind="cme")
 
 
 @pytest.fixture
@@ -34,8 +35,10 @@ def build_linked(
     links: list[tuple[str, str, str]],
     as_of=date(2024, 12, 31),
     sources=tuple(SOURCES),
+    spells: tuple[tuple, ...] = (),
 ) -> duckdb.DuckDBPyConnection:
-    """Build from episode versions and the identity stage's person ids (child, person, rule)."""
+    """Build from episode versions and the identity stage's person ids (child, person, rule),
+    and spells off a school roll of the register `cme` (child, off roll on, resolved on)."""
     work = folder / "work.duckdb"
     con = open_work(work)
     frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
@@ -44,7 +47,14 @@ def build_linked(
             frame[column] = pd.to_datetime(frame[column])
     insert_frame(con, "episode_versions", frame)
     con.executemany("insert into person_ids values (?, ?, ?)", links)
+    for row, (child, off, on) in enumerate(spells):
+        con.execute(
+            "insert into cme_rows values ('cme', 'cme/r.csv', ?, 1, ?, ?, 'MOV', ?)",
+            [row, child, date.fromisoformat(off), on and date.fromisoformat(on)],
+        )
     con.close()
+    if spells:
+        sources = (*sources, CME)
     built = build(work, folder / "curated.duckdb", {s.name: s for s in sources}, as_of)
     return duckdb.connect(str(built.path), read_only=True)
 
@@ -267,13 +277,16 @@ def test_at_risk_order_across_agencies(scratch: Path) -> None:
         police(n, "L3", "lone-n", "2024-12-12 10:00"),
         police(n, "AB1", "absent-n", "2024-12-05 10:00", risk_grade="no_apparent_risk",
                looked_after="Y"),
+        council("C1", "care-c", "2024-12-15 10:00", "missing"),  # the police never heard
+        police(s, "R1", "roll-s", "2024-06-01 10:00"),  # an old episode; off roll since
     ]  # fmt: skip
     people = {
         "both_open": "nc", "open_low": "s", "cse": "n", "high": "s", "cross": "ncs",
-        "cross2": "nc", "absent": "n",
+        "cross2": "nc", "absent": "n", "care": "c", "roll": "s",
     }  # fmt: skip
     links = [(f"{p}-{k}", p, "model") for p, kinds in people.items() for k in kinds]
-    con = build_linked(scratch, rows, links)
+    spells = (("roll-s", "2024-12-11", None), ("roll-s", "2024-01-02", "2024-02-01"))
+    con = build_linked(scratch, rows, links, spells=spells)
     assert rows_of(con, AT_RISK) == [
         (1, "both_open", "both_open-c", 1,
          "open police missing episode (northshire), high risk; "
@@ -285,16 +298,26 @@ def test_at_risk_order_across_agencies(scratch: Path) -> None:
          False, False),
         (4, "high", "high-s", 4, "high risk in last 90 days (southshire)", "southshire", 1, 1,
          False, False),
-        (5, None, "lone-n", 5, "3 episodes within 90 days (northshire)", "northshire", 1, 3,
-         False, False),
-        (6, "cross2", "cross2-c", 5,
-         "3 episodes within 90 days across 2 sources (council, northshire)",
+        # Council missing spells 30 days from any police report of the child: a second
+        # reason, so both go before the one with the repeat alone, latest report first.
+        (5, "cross2", "cross2-c", 5,
+         "3 episodes within 90 days across 2 sources (council, northshire); "
+         "missing from care (council) with no police report in last 90 days (council)",
          "council, northshire", 2, 3, False, False),
-        (7, "cross", "cross-s", 5,
-         "3 episodes within 90 days across 3 sources (council, northshire, southshire)",
+        (6, "cross", "cross-s", 5,
+         "3 episodes within 90 days across 3 sources (council, northshire, southshire); "
+         "missing from care (council) with no police report in last 90 days (council)",
          "council, northshire, southshire", 3, 3, False, False),
+        (7, None, "lone-n", 5, "3 episodes within 90 days (northshire)", "northshire", 1, 3,
+         False, False),
         (8, "absent", "absent-n", 6, "absent decision needs review (northshire)",
          "northshire", 1, 1, False, False),
+        (9, "care", "care-c", 7,
+         "missing from care (council) with no police report in last 90 days (council)",
+         "council", 1, 1, False, False),
+        # The open spell counts to the run date; the resolved one is no reason.
+        (10, "roll", "roll-s", 8, "off school roll 20 days (cme)", "southshire", 1, 0,
+         False, False),
     ]  # fmt: skip
     # The per-source list keeps each source's child apart: no one source saw the repeats.
     assert rows_of(

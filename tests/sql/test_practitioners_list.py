@@ -74,7 +74,8 @@ CSV_ROWS = [
     ["2024-12-31", "1", "ada", "ada-n", "ADA", "BROOK-LEE; BROOK", "2012-03-04",
      "council: C-9; northshire: N-1", "1",
      "open police missing episode (northshire), high risk; high risk in last 90 days "
-     "(northshire)", "council, northshire", "2", "2024-12-20 10:00:00", "True", "True"],
+     "(northshire); missing from care (council) with no police report in last 90 days "
+     "(council)", "council, northshire", "2", "2024-12-20 10:00:00", "True", "True"],
     ["2024-12-31", "2", "", "ghost-n", "", "", "", "", "3",
      "CSE flag in last 90 days (northshire)", "northshire", "1", "2024-12-01 10:00:00",
      "False", "False"],

@@ -11,7 +11,11 @@
 -- high (any source); 2 any other open episode; 3 a CSE-flagged episode in the last 90 days;
 -- 4 a high-risk episode in the last 90 days; 5 3 episodes within 90 days across sources
 -- (person_repeat) completed in the last 90 days; 6 an absent decision needing review in the
--- last 90 days. Within a tier: more kinds of reason, then more episodes in the last 90 days
+-- last 90 days; 7 a council missing-from-care episode in the last 90 days with no police
+-- report near it (agency_reconciliation); 8 a spell off a school roll open on the run date
+-- (cme_episodes), for a child with a missing or absent episode on record (the list is of
+-- children who go missing; the register of children missing education is the council's own
+-- list of the rest). Within a tier: more kinds of reason, then more episodes in the last 90 days
 -- (every source), then the latest report first, then the person (or child) id.
 with episodes as (
     select * from episodes
@@ -31,6 +35,14 @@ latest_birth_dates as (
 
 at_risk_window as (
     select * from int_at_risk_window
+),
+
+reconciliation as (
+    select * from agency_reconciliation
+),
+
+cme as (
+    select * from cme_episodes
 ),
 
 -- Episodes reported by the run date, with what the tiers look at and the words that say who
@@ -53,6 +65,33 @@ reported as (
     where reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
+-- Council missing-from-care episodes in the window with no police report near them.
+unreported as (
+    select
+        reported.person_key,
+        string_agg(distinct reported.source, ', ' order by reported.source) as unreported_sources
+    from reconciliation
+    inner join reported on reconciliation.council_episode_id = reported.episode_id
+    cross join at_risk_window
+    where
+        reconciliation.kind = 'council_missing_no_police_report'
+        and reported.reported_at >= at_risk_window.starts
+    group by reported.person_key
+),
+
+-- Spells off a school roll open on the run date (a later resolution is not yet known then).
+off_roll as (
+    select
+        coalesce(person_id, child_id) as person_key,
+        max(date_diff('day', off_roll_on, getvariable('as_of')::date)) as days_off_roll,
+        string_agg(distinct source, ', ' order by source) as off_roll_sources
+    from cme
+    where
+        off_roll_on <= getvariable('as_of')::date
+        and (resolved_on is null or resolved_on > getvariable('as_of')::date)
+    group by person_key
+),
+
 -- Only persons with something to act on are summarised: far fewer than all persons. A linked
 -- person's repeat is across sources (person_repeat); a child id not yet linked has one
 -- source, where the per-source window is the same test.
@@ -69,6 +108,10 @@ flagged as (
     select person_id
     from person_repeat, at_risk_window
     where last_repeat_at >= starts
+    union
+    select person_key from unreported
+    union
+    select person_key from off_roll semi join reported using (person_key)
 ),
 
 per_person as (
@@ -111,10 +154,15 @@ with_repeat as (
         ) as repeat_sources,
         if(
             per_person.person_id is null, 1, person_repeat.last_repeat_source_count
-        ) as repeat_source_count
+        ) as repeat_source_count,
+        unreported.unreported_sources,
+        off_roll.days_off_roll,
+        off_roll.off_roll_sources
     from per_person
     cross join at_risk_window
     left join person_repeat on per_person.person_id = person_repeat.person_id
+    left join unreported on per_person.person_key = unreported.person_key
+    left join off_roll on per_person.person_key = off_roll.person_key
 ),
 
 -- Only children: an adult on the run date is left out; one whose date of birth is not
@@ -138,11 +186,15 @@ listed as (
             repeat_trigger
             || if(repeat_source_count > 1, ' across ' || repeat_source_count || ' sources', '')
             || ' (' || repeat_sources || ')',
-            'absent decision needs review (' || absent_sources || ')'
+            'absent decision needs review (' || absent_sources || ')',
+            'missing from care (council) with no police report in ' || lookback
+            || ' (' || unreported_sources || ')',
+            'off school roll ' || days_off_roll || ' days (' || off_roll_sources || ')'
         ) as reasons,
         has_open_episode::int + (cse_sources is not null)::int
         + (high_risk_sources is not null)::int + (repeat_sources is not null)::int
-        + (absent_sources is not null)::int as reason_count,
+        + (absent_sources is not null)::int + (unreported_sources is not null)::int
+        + (off_roll_sources is not null)::int as reason_count,
         case
             when has_open_high_risk then 1
             when has_open_episode then 2
@@ -150,6 +202,8 @@ listed as (
             when high_risk_sources is not null then 4
             when repeat_sources is not null then 5
             when absent_sources is not null then 6
+            when unreported_sources is not null then 7
+            when off_roll_sources is not null then 8
         end as priority_tier
     from children_only, at_risk_window
 ),
