@@ -349,8 +349,12 @@ def test_the_practitioners_list_names_the_child_and_only_there(run: dict) -> Non
         ["2", f"{SURNAME.upper()}; {SURNAME.upper()} SMYTHE", "2012-02-01",
          "harbour: HZ; shire_children: C-ZQ; shire_cme: C-ZQ; shire_header: C-ZQ"],
     ]  # fmt: skip
-    # Nothing open or recent on the published run date: an empty list, still audited.
-    assert len(pd.read_excel(restricted / "latest.xlsx", engine="calamine")) == 0
+    # On the published run date nothing is open or recent but the child's spell off the
+    # school roll, open since 2024-04-01: tier 8, the days counted to the run date.
+    latest = pd.read_excel(restricted / "latest.xlsx", engine="calamine")
+    assert latest[["forename", "priority_tier", "reasons"]].values.tolist() == [
+        [FORENAME.upper(), 8, f"off school roll {(AS_OF - date(2024, 4, 1)).days} days (shire_cme)"]
+    ]
     con = duckdb.connect(str(run["identity"]), read_only=True)
     audited = con.execute(
         "select exported_by, as_of, file_format, children from export_audit order by exported_at"
@@ -358,7 +362,7 @@ def test_the_practitioners_list_names_the_child_and_only_there(run: dict) -> Non
     con.close()
     assert audited[-2:] == [
         ("duty-sergeant", date(2024, 5, 20), "csv", len(listed)),
-        ("duty-sergeant", AS_OF, "xlsx", 0),
+        ("duty-sergeant", AS_OF, "xlsx", 1),
     ]
     (pdf,) = (base / "pdf").glob("*.pdf")
     pdf_text = " ".join(page.extract_text() for page in PdfReader(pdf).pages)
