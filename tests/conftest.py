@@ -123,19 +123,29 @@ def episode(**values) -> dict:
     return row
 
 
-def build_curated(
-    tmp_path: Path, rows: list[dict], sources: list[Source] | None = None, as_of=date(2024, 12, 31)
+def store_versions(
+    work: Path, rows: list[dict], links: list[tuple[str, str, str]] = ()
 ) -> duckdb.DuckDBPyConnection:
-    """Build the curated database from episode versions and open it read-only."""
-    sources = sources or [police_source()]
-    work = tmp_path / "work.duckdb"
+    """A working store at `work` holding these episode versions and person ids (child,
+    person, rule), left open for what a test adds."""
     con = open_work(work)
     frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
     for column in EPISODE_COLUMNS:
         if column.endswith("_at"):
             frame[column] = pd.to_datetime(frame[column])
     insert_frame(con, "episode_versions", frame)
-    con.close()
+    if links:
+        con.executemany("insert into person_ids values (?, ?, ?)", links)
+    return con
+
+
+def build_curated(
+    tmp_path: Path, rows: list[dict], sources: list[Source] | None = None, as_of=date(2024, 12, 31)
+) -> duckdb.DuckDBPyConnection:
+    """Build the curated database from episode versions and open it read-only."""
+    sources = sources or [police_source()]
+    work = tmp_path / "work.duckdb"
+    store_versions(work, rows).close()
     built = build(work, tmp_path / "curated.duckdb", {s.name: s for s in sources}, as_of)
     return duckdb.connect(str(built.path), read_only=True)
 

@@ -11,9 +11,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import FAST_DIR, episode, la_source, police_source, rows_of
+from conftest import FAST_DIR, episode, la_source, police_source, rows_of, store_versions
 
-from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_work
 from pipelines.warehouse.build import build
 
 NORTH = police_source("northshire")
@@ -40,13 +39,7 @@ def build_linked(
     """Build from episode versions and the identity stage's person ids (child, person, rule),
     and spells off a school roll of the register `cme` (child, off roll on, resolved on)."""
     work = folder / "work.duckdb"
-    con = open_work(work)
-    frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
-    for column in EPISODE_COLUMNS:
-        if column.endswith("_at"):
-            frame[column] = pd.to_datetime(frame[column])
-    insert_frame(con, "episode_versions", frame)
-    con.executemany("insert into person_ids values (?, ?, ?)", links)
+    con = store_versions(work, rows, links)
     for row, (child, off, on) in enumerate(spells):
         con.execute(
             "insert into cme_rows values ('cme', 'cme/r.csv', ?, 1, ?, ?, 'MOV', ?)",

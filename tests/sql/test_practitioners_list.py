@@ -15,12 +15,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import FAST_DIR, episode, la_source, police_source
+from conftest import FAST_DIR, episode, la_source, police_source, store_versions
 
 from pipelines import settings
 from pipelines.cli.main import main
 from pipelines.identity.store import open_identity_store
-from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_work
 from pipelines.quality.contracts import load_contract
 from pipelines.warehouse.as_of import table_as_of
 from pipelines.warehouse.build import build
@@ -92,14 +91,7 @@ def stores() -> Iterator[dict[str, Path]]:
         base = Path(folder)
         db = base / "curated" / "whereabouts.duckdb"
         work = base / "work" / "whereabouts-work.duckdb"
-        con = open_work(work)
-        frame = pd.DataFrame(EPISODES).reindex(columns=EPISODE_COLUMNS)
-        for column in EPISODE_COLUMNS:
-            if column.endswith("_at"):
-                frame[column] = pd.to_datetime(frame[column])
-        insert_frame(con, "episode_versions", frame)
-        con.executemany("insert into person_ids values (?, ?, ?)", LINKS)
-        con.close()
+        store_versions(work, EPISODES, LINKS).close()
         build(work, db, SOURCES, AS_OF)
         identity = base / "work" / "whereabouts-identity.duckdb"
         con = open_identity_store(identity)
