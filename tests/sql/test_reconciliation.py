@@ -13,11 +13,9 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
-from conftest import episode, la_source, police_source
+from conftest import episode, la_source, police_source, store_versions
 
-from pipelines.ingest.working_store import EPISODE_COLUMNS, insert_frame, open_work
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.build import build
 
@@ -64,12 +62,7 @@ def build_linked(
     """Build from episode versions with the person each child id is linked to, as the
     linkage step leaves them; `known` adds records with no episodes (child id -> source)."""
     work = folder / "work.duckdb"
-    con = open_work(work)
-    frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
-    for column in EPISODE_COLUMNS:
-        if column.endswith("_at"):
-            frame[column] = pd.to_datetime(frame[column])
-    insert_frame(con, "episode_versions", frame)
+    con = store_versions(work, rows)
     sources = {r["child_id"]: r["source"] for r in rows} | (known or {})
     con.executemany(
         "insert into person_keys values (?, ?, ?)", [(c, s, c) for c, s in sources.items()]
