@@ -225,8 +225,8 @@ def child_increment(store: str, work_db: str, increment: str, truth: str) -> dic
     truth_frame, phases = _truth(truth), _phases()
     captured = Captured([pq.read_table(increment)], [("bench/increment.csv", "bench")])
     start = time.perf_counter()
-    written = capture_identities.fn(Path(store), captured, "bench-increment")
-    lines = link_identities.fn(Path(store), Path(work_db), "bench-increment")
+    written = capture_identities(Path(store), captured, "bench-increment")
+    lines = link_identities(Path(store), Path(work_db), "bench-increment")
     seconds = time.perf_counter() - start
     con = open_identity_store(Path(store))
     counts = _summary(con, "bench-increment", truth_frame, datetime.now())

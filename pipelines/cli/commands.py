@@ -15,7 +15,7 @@ from pipelines.errors import MissingInput, NotFound, WhereaboutsError
 from pipelines.sources.declarations import load_sources
 
 if TYPE_CHECKING:
-    from pipelines.orchestration.flows import RunSummary
+    from pipelines.orchestration.nightly import RunSummary
 
 
 class RunFailed(WhereaboutsError, RuntimeError):
@@ -28,12 +28,20 @@ class RunFailed(WhereaboutsError, RuntimeError):
 EXIT_ATTENTION = 3
 
 
-def run_nightly(**options: Any) -> RunSummary:
-    """Run the nightly flow; a failed run raises RunFailed with its one-line reason."""
-    from pipelines.orchestration.flows import nightly as nightly_flow
-
+def run_nightly(plain: bool = False, **options: Any) -> RunSummary:
+    """Run the nightly, as a Prefect flow or (`plain`) as plain calls; a failed run raises
+    RunFailed with its one-line reason."""
     # A bad declaration is the commonest operator error: say so before Prefect starts.
     load_sources(options.get("sources_dir", settings.SOURCES_DIR))
+    if plain:
+        from pipelines.orchestration.nightly import PLAIN, run
+
+        summary = run(PLAIN, **options)
+        if summary.status != "published":
+            raise RunFailed(summary.message or "the nightly run failed")
+        return summary
+    from pipelines.orchestration.flows import nightly as nightly_flow
+
     state = nightly_flow(**options, return_state=True)
     if not state.is_completed():
         raise RunFailed(state.message or "the nightly run failed")
@@ -53,6 +61,7 @@ def nightly_command(args: argparse.Namespace) -> int:
         force=args.force,
         identity_db=args.identity_db,
         truth=args.truth,
+        plain=getattr(args, "plain", False),
     )
     summary.seconds = time.monotonic() - args.started  # what the user waited, imports and all
     print("\n".join(summary.lines()))
@@ -86,8 +95,8 @@ def synth_command(args: argparse.Namespace) -> int:
 def demo_command(args: argparse.Namespace) -> int:
     # Imported here: the briefing package loads pandas and matplotlib, which a command's
     # one-line refusal should not wait for.
+    from pipelines.briefing import write_briefing
     from pipelines.briefing.months import previous_month
-    from pipelines.orchestration.flows import briefing as briefing_flow
     from pipelines.synth.council_files import TRUTH_FILE
 
     raw = settings.RAW_DIR
@@ -100,12 +109,21 @@ def demo_command(args: argparse.Namespace) -> int:
         generate(raw, seed=42, scale=1.0, until=month)
     # The demo's data is synthetic: its truth file shows how well the agencies were linked.
     truth = raw.parent / TRUTH_FILE
+    plain = getattr(args, "plain", False)
     summary = run_nightly(
-        as_of=today, identity_db=args.identity_db, truth=truth if truth.is_file() else None
+        as_of=today,
+        identity_db=args.identity_db,
+        truth=truth if truth.is_file() else None,
+        plain=plain,
     )
     summary.seconds = time.monotonic() - args.started
     print("\n".join(summary.lines()))
-    path = briefing_flow(month=month)
+    if plain:
+        path = write_briefing(settings.CURATED_DB, month, settings.BRIEFINGS_DIR)
+    else:
+        from pipelines.orchestration.flows import briefing as briefing_flow
+
+        path = briefing_flow(month=month)
     print(f"  briefing for {month}: {path}")
     _print_headlines(settings.CURATED_DB)
     return EXIT_ATTENTION if summary.attention else 0

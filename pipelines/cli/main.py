@@ -20,8 +20,10 @@ FLOW_COMMANDS = frozenset({"demo", "nightly"})
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The `whereabouts` command. Started from the shell (no `argv`), a flow command with no
-    Prefect API configured starts a temporary local one while the heavy modules load."""
+    """The `whereabouts` command. Started from the shell (no `argv`), a flow command runs as a
+    Prefect flow when a Prefect API is configured (or with `--prefect`, on a temporary local API
+    started while the heavy modules load), and as plain calls otherwise. Called in-process
+    (tests), it runs flows on the API the caller set up."""
     args = parser().parse_args(argv)
     # From the shell, the process's start (imports included); called in-process, this call's.
     args.started = STARTED if argv is None else time.monotonic()
@@ -30,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
         return code
     if argv is not None or args.command not in FLOW_COMMANDS:
         return _answer(args, _run)
-    from pipelines.orchestration.prefect_api import api_for_flows
+    from pipelines.orchestration.prefect_api import api_for_flows, configured_api
 
+    if not (args.prefect or configured_api()):
+        # No server to report to: the steps run as plain calls, with no temporary Prefect API
+        # (about 8 s) and without importing Prefect (docs/operations.md).
+        args.plain = True
+        _leave(_answer(args, _run))
     with api_for_flows(warm_up=_load_flow_modules) as own_api:
         code = _answer(args, _run)
     if not own_api:
@@ -56,7 +63,7 @@ def _answer(args: argparse.Namespace, run: Callable[[argparse.Namespace], int]) 
 
 
 def _leave(code: int) -> NoReturn:
-    """End a flow command that ran on its own temporary Prefect API, now stopped. The exit
+    """End a flow command that ran plain or on its own temporary Prefect API, now stopped. The exit
     handlers run (temporary folders are removed, logs flushed); tearing down GX's, pandas' and
     Prefect's modules one by one is skipped. Measured with `python -m benchmarks.teardown`:
     the ordinary exit took 1.20 s (median of 5; 1.17-1.37), this one 0.03 s, on 2 cores."""

@@ -50,6 +50,15 @@ class _DefaultsShown(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
+def _prefect_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--prefect",
+        action="store_true",
+        help="run as a Prefect flow even with no Prefect server configured (PREFECT_API_URL): "
+        "a temporary one starts first (about 8 s), and the run is kept in Prefect's history",
+    )
+
+
 def _version() -> str:
     # The installed distribution's version: pyproject.toml is the one place it is written.
     from importlib.metadata import PackageNotFoundError, version
@@ -81,6 +90,7 @@ def parser() -> argparse.ArgumentParser:
         "briefing for the latest complete month; prints where everything is.",
     )
     _identity_db_option(demo)
+    _prefect_option(demo)
 
     nightly = commands.add_parser(
         "nightly",
@@ -103,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
         "for the default --db; WHEREABOUTS_WORK_DB)",
     )
     _identity_db_option(nightly)
+    _prefect_option(nightly)
     nightly.add_argument(
         "--truth",
         type=Path,

@@ -1,5 +1,5 @@
 """The nightly's identity steps: what the ingest must read again for the identity store, and
-the task that stores the identities it read (pipelines.identity.capture).
+the steps that store the identities it read (pipelines.identity.capture) and link them.
 
 Identities cross from the ingest to the identity store inside `Captured`, whose repr counts
 them: Prefect and the logs never see a value.
@@ -13,8 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from pipelines.sources.discovery import RawFile
 
@@ -54,7 +52,6 @@ class Captured:
         return f"Captured({len(self.files)} files, {rows} identity rows)"
 
 
-@task(cache_policy=NO_CACHE)
 def capture_identities(identity_db: Path, captured: Captured, run_id: str) -> int:
     """Store the identities the ingest read in the identity store (created 0600), with the
     files they came from, in one transaction; returns the records written."""
@@ -76,7 +73,6 @@ def capture_identities(identity_db: Path, captured: Captured, run_id: str) -> in
             con.close()
 
 
-@task(cache_policy=NO_CACHE)
 def link_identities(
     identity_db: Path, work_db: Path, run_id: str, truth: Path | None = None
 ) -> list[str]:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -132,6 +133,21 @@ def api_for_flows(warm_up: Callable[[], object]) -> Iterator[bool]:
         server.wait_ready()
         with temporary_settings(updates={PREFECT_API_URL: server.url}):
             yield True
+
+
+def configured_api(env: Mapping[str, str] = os.environ) -> str:
+    """The Prefect API a flow would report to, read without importing Prefect: PREFECT_API_URL
+    in the environment, else in the active profile of PREFECT_HOME/profiles.toml (where
+    `prefect config set` writes it); empty when there is none."""
+    if env.get("PREFECT_API_URL"):
+        return env["PREFECT_API_URL"]
+    home = Path(env.get("PREFECT_HOME") or Path.home() / ".prefect")
+    try:
+        profiles = tomllib.loads((home / "profiles.toml").read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    active = env.get("PREFECT_PROFILE") or profiles.get("active", "")
+    return str(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL", ""))
 
 
 def server_log(env: Mapping[str, str] = os.environ) -> Path:

@@ -1,5 +1,5 @@
-"""The command line as a process: a nightly run from the shell starts its own Prefect API and
-stops it when done."""
+"""The command line as a process: a nightly from the shell runs plain when no Prefect server is
+configured, and with `--prefect` starts its own Prefect API and stops it when done."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 
@@ -25,7 +26,8 @@ def processes_with(home: Path) -> list[int]:
     return found
 
 
-def test_a_nightly_from_the_shell_brings_its_own_prefect_api_and_stops_it(tmp_path):
+def _shell_nightly(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """An empty nightly from the shell, with no Prefect API configured and its own home."""
     home = tmp_path / "prefect-home"
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     env |= {"PREFECT_HOME": str(home), "WHEREABOUTS_KEY_FILE": str(tmp_path / "key")}
@@ -33,7 +35,7 @@ def test_a_nightly_from_the_shell_brings_its_own_prefect_api_and_stops_it(tmp_pa
     done = subprocess.run(
         [sys.executable, "-m", "pipelines", "nightly", "--raw", str(tmp_path / "raw"),
          "--db", str(tmp_path / "c.duckdb"), "--work-db", str(tmp_path / "w.duckdb"),
-         "--reports", str(tmp_path / "reports"), "--as-of", "2026-11-01"],
+         "--reports", str(tmp_path / "reports"), "--as-of", "2026-11-01", *extra],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -42,6 +44,19 @@ def test_a_nightly_from_the_shell_brings_its_own_prefect_api_and_stops_it(tmp_pa
         "  rows: 0 read, 0 loaded, 0 quarantined, 0 out of scope",
         "  curated: 0 episodes, 0 children",
     ]
+    return done, home
+
+
+def test_a_nightly_from_the_shell_with_no_prefect_server_runs_plain(tmp_path):
+    done, home = _shell_nightly(tmp_path)
+    assert not home.exists()  # no temporary server, no Prefect database: Prefect never ran
+    assert done.stderr == ""
+    with duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True) as con:
+        assert con.execute("select status, files_new from runs").fetchall() == [("published", 0)]
+
+
+def test_a_nightly_with_prefect_asked_brings_its_own_prefect_api_and_stops_it(tmp_path):
+    _, home = _shell_nightly(tmp_path, "--prefect")
     assert (home / "server.log").exists()  # the temporary server ran, with this home
     assert (home / "prefect.db").exists()
     assert processes_with(home) == []

@@ -120,3 +120,29 @@ def test_help_shows_each_options_default(capsys):
         "files arrived --force" in text
     )
     assert "(default today)" in text and "(default today) (default" not in text
+
+
+PROFILES = '[profiles.ephemeral]\nPREFECT_SERVER_ALLOW_EPHEMERAL_MODE = "true"\n\n' + (
+    '[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n'
+)
+CONFIGURED_API = {
+    "none_configured": ({}, None, ""),
+    "from_the_environment": ({"PREFECT_API_URL": "http://h:1/api"}, None, "http://h:1/api"),
+    "active_profile_without_one": ({}, 'active = "ephemeral"\n' + PROFILES, ""),
+    "active_profile_with_one": ({}, 'active = "local"\n' + PROFILES, "http://127.0.0.1:4200/api"),
+    "profile_chosen_by_environment": ({"PREFECT_PROFILE": "local"}, PROFILES, "http://127.0.0.1:4200/api"),
+    "environment_before_profile": (
+        {"PREFECT_API_URL": "http://h:1/api"}, 'active = "local"\n' + PROFILES, "http://h:1/api"
+    ),
+    "unreadable_profiles": ({}, "active = [", ""),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "profiles", "expected"), CONFIGURED_API.values(),
+                         ids=CONFIGURED_API.keys())  # fmt: skip
+def test_configured_api(tmp_path, env, profiles, expected):
+    from pipelines.orchestration.prefect_api import configured_api
+
+    if profiles is not None:
+        (tmp_path / "profiles.toml").write_text(profiles)
+    assert configured_api({"PREFECT_HOME": str(tmp_path), **env}) == expected
