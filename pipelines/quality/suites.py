@@ -160,6 +160,8 @@ def _wanted(check: Check, keys: set[str], part: str) -> bool:
 ROW_CHECKS = ("a_after_b",)
 # The expectation that a curated table's columns are exactly its contract's: it reads no row.
 TABLE_COLUMNS = "table_columns"
+# That expectation's rule.
+COLUMNS_RULE = "columns_match_contract"
 
 
 def _is_row_check(check: Check) -> bool:
@@ -219,7 +221,7 @@ def build_suite(contract: Contract, part: str, kind: str) -> ExpectationSuite:
                 column_set=contract.column_names,
                 exact_match=True,
                 meta={
-                    "rule": "columns_match_contract",
+                    "rule": COLUMNS_RULE,
                     "severity": "error",
                     "column": "*",
                     "message": "the table's columns differ from its contract",
