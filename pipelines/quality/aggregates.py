@@ -141,8 +141,7 @@ def sql_suite(con: DuckDBPyConnection, contract: Contract) -> SuiteResult:
     types = table_types(con, contract.table)
     plan = planned(contract)
     if set(types) != set(contract.column_names):
-        outcomes = (_outcome(contract, None, "*", 1),)
-        return SuiteResult(contract.table, False, outcomes)
+        return SuiteResult(contract.table, False, (_outcome(contract, None, "*", 1),))
     ruled = [(check, column) for check, column in plan if check is not None]
     counts: list[int] = []
     if ruled:
