@@ -2,7 +2,8 @@
 
 Suites run on pandas DataFrames (GX's SQL path on DuckDB is unreliable). Each expectation
 carries its contract rule, severity and message template in `meta`, so a failing row maps
-straight back to a quarantine reason or a finding.
+straight back to a quarantine reason or a finding. A curated table is checked first by SQL
+aggregates made from the same checks (aggregates.py); its suite runs only when one fails.
 """
 
 from __future__ import annotations
