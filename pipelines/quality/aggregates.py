@@ -11,6 +11,8 @@ about 12 s): a table with a failing check is run through it afterwards, for the 
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from duckdb import DuckDBPyConnection
 
 from pipelines.db import one_row
@@ -47,10 +49,16 @@ def _literal(value: object) -> str:
     """A contract's value (allowed value or bound) as a SQL literal of its own type."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):  # a double, as GX compares it (DuckDB reads 0.1 as a decimal)
+        return f"{value!r}::double"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
+    if isinstance(value, datetime):  # YAML reads an unquoted date or time as one
+        return f"timestamp '{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"date '{value.isoformat()}'"
     raise ValueError(f"a contract value of type {type(value).__name__} has no SQL literal")
 
 

@@ -7,12 +7,13 @@ curated GX path too (curated.gx_suite), whose outcomes the SQL path must give ex
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from pipelines.quality.aggregates import sql_suite, unexpected_sql
+from pipelines.quality.aggregates import _literal, sql_suite, unexpected_sql
 from pipelines.quality.contracts import Check, Column, Contract
 from pipelines.quality.curated import gx_suite
 from pipelines.quality.suites import run_suite
@@ -149,3 +150,23 @@ def test_a_value_without_a_sql_literal_is_refused() -> None:
     check = Check("range", "error", "between", "{field} is out of range", ("c",))
     with pytest.raises(ValueError, match="type object has no SQL literal"):
         unexpected_sql(check, "c", contract, {"c": "DATE"})
+
+
+LITERALS = {
+    "text_quoted": ("it's", "'it''s'", "it's"),
+    "whole_number": (17, "17", 17),
+    "double_not_decimal": (0.1, "0.1::double", 0.1),
+    "boolean": (True, "true", True),
+    "date": (date(2024, 1, 2), "date '2024-01-02'", date(2024, 1, 2)),
+    "time": (
+        datetime(2024, 1, 2, 3, 4),
+        "timestamp '2024-01-02 03:04:00'",
+        datetime(2024, 1, 2, 3, 4),
+    ),
+}
+
+
+@pytest.mark.parametrize(("value", "sql", "read"), LITERALS.values(), ids=LITERALS.keys())
+def test_contract_values_become_sql_literals_of_their_own_type(value, sql, read) -> None:
+    assert _literal(value) == sql
+    assert duckdb.sql(f"select {sql}").fetchall() == [(read,)]
