@@ -2,7 +2,8 @@
 
 Suites run on pandas DataFrames (GX's SQL path on DuckDB is unreliable). Each expectation
 carries its contract rule, severity and message template in `meta`, so a failing row maps
-straight back to a quarantine reason or a finding.
+straight back to a quarantine reason or a finding. A curated table is checked first by SQL
+aggregates made from the same checks (aggregates.py); its suite runs only when one fails.
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ def _wanted(check: Check, keys: set[str], part: str) -> bool:
 ROW_CHECKS = ("a_after_b",)
 # The expectation that a curated table's columns are exactly its contract's: it reads no row.
 TABLE_COLUMNS = "table_columns"
+# That expectation's rule.
+COLUMNS_RULE = "columns_match_contract"
 
 
 def _is_row_check(check: Check) -> bool:
@@ -219,7 +222,7 @@ def build_suite(contract: Contract, part: str, kind: str) -> ExpectationSuite:
                 column_set=contract.column_names,
                 exact_match=True,
                 meta={
-                    "rule": "columns_match_contract",
+                    "rule": COLUMNS_RULE,
                     "severity": "error",
                     "column": "*",
                     "message": "the table's columns differ from its contract",
