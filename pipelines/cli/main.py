@@ -74,11 +74,9 @@ def _leave(code: int) -> NoReturn:
 
 
 def _load_flow_modules() -> None:
-    # Prefect, pandas, DuckDB and the flows themselves.
+    # Prefect, pandas, DuckDB and the flows themselves. Not Great Expectations (12 s on 2
+    # cores): only a night with new files, or a failed curated check, needs it.
     import pipelines.orchestration.flows  # noqa: F401
-    from pipelines.quality.suites import load_gx
-
-    load_gx()
 
 
 def _run(args: argparse.Namespace) -> int:
