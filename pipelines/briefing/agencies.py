@@ -194,20 +194,32 @@ def _education_table(fig: Figure, month: str, cme: dict[str, Any]) -> None:
     fig.text(0.94, 0.785, format_count(cme["still_off"]), fontsize=7.5, va="top", ha="right")
 
 
-def _gaps(fig: Figure, gaps: pd.DataFrame) -> None:
-    """Reconciliation gaps by month: all kinds as bars, then the table by kind."""
-    shown = suppress_counts(gaps, True)
-    x = [month_name(m, short=True) for m in gaps.index]
-    bars = as_numbers(shown).drop(index=TOTAL)[[TOTAL]].set_axis(x).rename(columns={TOTAL: "Gaps"})
-    words = {"title": "Where police and council records disagree: gaps of every kind"}
-    words |= {"ylabel": "Gaps (count)", "xlabel": "Month the episode started"}
-    charts.bar_chart(fig, (0.1, 0.53, 0.84, 0.14), bars, horizontal=False, **words)
-    table = shown.T
-    table.index = labels.plain(table.index, labels.RECONCILIATION_SHORT)
-    table.columns = [*(m.replace(" ", "\n") for m in x), TOTAL]
-    title = "Gaps by kind and month started"
+def gap_totals(gaps: pd.DataFrame) -> pd.DataFrame:
+    """Gaps by kind as printed: the month, the 11 months before and the 12 months (a total
+    row too). A year's totals stay readable where a month's few gaps of a kind are hidden."""
+    month, before = gaps.iloc[-1], gaps.iloc[:-1].sum()
+    frame = pd.DataFrame({"month": month, "before": before}).astype("int64")
+    shown = suppress_counts(frame, True)
+    return shown.rename(
+        columns={"month": "This month", "before": "11 months before", TOTAL: "12 months"}
+    )
+
+
+def _gaps(fig: Figure, month: str, gaps: pd.DataFrame) -> None:
+    """Reconciliation gaps: by kind over the 12 months as bars, then the table by kind."""
+    shown = gap_totals(gaps)
+    bars = as_numbers(shown).drop(index=TOTAL)[["12 months"]]
+    bars.index = labels.plain(bars.index, labels.RECONCILIATION_SHORT)
+    words = {
+        "title": f"Where police and council records disagree: 12 months to {month_name(month)}"
+    }
+    words |= {"xlabel": "Gaps (count)", "ylabel": ""}
+    charts.bar_chart(fig, (0.3, 0.5, 0.64, 0.17), bars, horizontal=True, **words)
+    shown.index = labels.plain(shown.index, labels.RECONCILIATION_SHORT)
+    shown.columns = [month_name(month, short=True), "11 months\nbefore", "12 months"]
+    title = "Gaps by kind"
     rect = (0.06, 0.32, 0.88, 0.12)
-    charts.table(fig, rect, table, title, index_label="Gap", first=0.25, size=7)
+    charts.table(fig, rect, shown, title, index_label="Gap", first=0.5, size=7.5)
 
 
 def _bands_table(fig: Figure, bands: pd.Series) -> None:
@@ -270,7 +282,7 @@ def page(fig: Figure, month: str, data: dict[str, Any]) -> None:
     fig.text(0.06, 0.905, intro)
     _known_table(fig, month, found["known"])
     _education_table(fig, month, found["cme"])
-    _gaps(fig, found["gaps"])
+    _gaps(fig, month, found["gaps"])
     _bands_table(fig, found["bands"])
     _linkage_note(fig, found["linkage"])
     charts.note(fig, NOTES + MARKS, bottom=0.03)

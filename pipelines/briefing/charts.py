@@ -54,6 +54,7 @@ SHADES = ["0.15", "0.55", "0.8", "1.0"]
 HATCHES = ["", "///", "...", "xx"]
 MARKERS = ["o", "s", "^", "D"]
 LINES = ["-", "--", "-.", ":"]
+SYNTHETIC = "SYNTHETIC DATA"
 
 
 def month_name(month: str, short: bool = False) -> str:
@@ -63,16 +64,33 @@ def month_name(month: str, short: bool = False) -> str:
     return f"{name[:3]} {year % 100:02d}" if short else f"{name} {year}"
 
 
-def page(title: str, month: str, number: int, of: int, heading: str, banner: str = "") -> Figure:
-    """An A4 portrait page with the running header, the page heading and the footer; a
-    ``banner`` (provisional figures) in bold at the very top."""
+def page(
+    title: str,
+    month: str,
+    number: int,
+    of: int,
+    heading: str,
+    banner: str = "",
+    *,
+    marking: str = "",
+    synthetic: bool = False,
+) -> Figure:
+    """An A4 portrait page with the running header, the page heading and the footer. The
+    protective ``marking`` heads and foots the page (centred, bold); ``SYNTHETIC DATA`` sits
+    at the left of both when ``synthetic``; a ``banner`` (provisional figures) at the top
+    right, in bold."""
     fig = Figure(figsize=(8.27, 11.69))
+    for y, va in ((0.993, "top"), (0.008, "bottom")):
+        if marking:
+            fig.text(0.5, y, marking, fontsize=9, weight="bold", ha="center", va=va)
+        if synthetic:
+            fig.text(0.06, y, SYNTHETIC, fontsize=9, weight="bold", va=va)
     if banner:
-        fig.text(0.5, 0.992, banner, fontsize=9, weight="bold", ha="center", va="top")
+        fig.text(0.94, 0.993, banner, fontsize=8, weight="bold", ha="right", va="top")
     fig.text(0.06, 0.975, title, fontsize=8, color="0.3", va="top")
     fig.text(0.94, 0.975, month, fontsize=8, color="0.3", ha="right", va="top")
     fig.text(0.06, 0.955, f"{number}. {heading}", fontsize=14, weight="bold", va="top")
-    fig.text(0.06, 0.015, f"Whereabouts · page {number} of {of}", fontsize=7)
+    fig.text(0.94, 0.008, f"Whereabouts · page {number} of {of}", fontsize=7, ha="right")
     return fig
 
 
@@ -146,13 +164,30 @@ def line_chart(
     series: Mapping[str, Sequence[float] | pd.Series],
     **labels: str,
 ) -> None:
-    """One line per series over the months ``x``; a NaN (hidden) point leaves a gap."""
+    """One line per series over the months ``x``. A NaN (hidden) point has no marker: a
+    dotted line bridges it so the trend does not break, and a ``c`` above the axis marks it."""
     ax = _axes(fig, rect, off=False, **labels)
     at = np.arange(len(x))
     for k, (name, values) in enumerate(series.items()):
+        points = np.asarray(values, dtype=float)
+        seen = ~np.isnan(points)
+        if seen.sum() >= 2 and not seen.all():
+            inner = (at > at[seen][0]) & (at < at[seen][-1])
+            bridge = np.where(inner | seen, np.interp(at, at[seen], points[seen]), np.nan)
+            ax.plot(at, bridge, color=SHADES[k % 3], linestyle=":", lw=1.0)
+        for hidden in at[~seen]:
+            ax.annotate(
+                SUPPRESSED,
+                (hidden, 0),
+                xytext=(0, 2 + 7 * k),
+                textcoords="offset points",
+                ha="center",
+                fontsize=6.5,
+                color=SHADES[k % 3],
+            )
         ax.plot(
             at,
-            np.asarray(values, dtype=float),
+            points,
             label=name,
             color=SHADES[k % 3],
             linestyle=LINES[k % 4],
