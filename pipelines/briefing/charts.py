@@ -105,13 +105,15 @@ def text_block(fig: Figure, rect: Rect, text: str, width: int = 110) -> None:
     wrapped at ``width`` characters, from the top of ``rect`` down."""
     ax = _axes(fig, rect, off=True)
     step = 8 * 1.45 / 72 / (rect[3] * fig.get_figheight())  # one 8-point line, in axes units
-    y = 1.0
+    # On baselines: a line placed by its top moves with its tallest glyph (a bracket or an
+    # apostrophe), which spaced the lines of a paragraph unevenly.
+    y = 1.0 - step * 0.75
     for paragraph in text.strip().split("\n\n"):
         heading, _, body = paragraph.strip().partition("\n")
-        ax.text(0, y, heading, va="top", weight="bold")
+        ax.text(0, y, heading, va="baseline", weight="bold")
         for line in textwrap.wrap(" ".join(body.split()), width):
             y -= step
-            ax.text(0, y, line, va="top")
+            ax.text(0, y, line, va="baseline")
         y -= step * 1.5
 
 
@@ -232,7 +234,7 @@ def bar_chart(
         for o in offsets[np.isnan(values[:, k])]:
             xy, shift = ((0, o), (3, -3)) if horizontal else ((o, 0), (-2, 2))
             ax.annotate(SUPPRESSED, xy, xytext=shift, textcoords="offset points", fontsize=7)
-    names = [str(i) for i in frame.index]
+    names = [textwrap.fill(str(i), 28) for i in frame.index]
     if horizontal:
         ax.set_yticks(at, names)
         ax.invert_yaxis()

@@ -96,7 +96,7 @@ def printed(data: Data, month: str, durations: pd.DataFrame | None = None) -> me
         if i not in (FOUND, RHI)
     }
     entrants = data["repeat"]["entrants"]["3_in_90_days"]
-    gaps = agencies.gap_totals(data["agencies"]["gaps"])
+    gaps = agencies.gap_totals(data["agencies"]["gaps"], data["agencies"]["gaps_earlier"])
     return messages.Printed(
         month=now,
         last_month=last,
@@ -106,9 +106,9 @@ def printed(data: Data, month: str, durations: pd.DataFrame | None = None) -> me
             format_count(entrants.loc[month]),
             format_count(entrants.loc[q.shift_month(month, -1)]),
         ),
-        rhi=(frame.loc[RHI, now], frame.loc[RHI, last]),
-        found=frame.loc[FOUND, now],
-        gaps=dict(zip(plain(gaps.index, RECONCILIATION), gaps["12 months"], strict=True)),
+        rhi=(str(frame.loc[RHI, now]), str(frame.loc[RHI, last])),
+        found=str(frame.loc[FOUND, now]),
+        gaps=dict(zip(plain(gaps.index, RECONCILIATION), gaps[agencies.ALL_TIME], strict=True)),
     )
 
 
@@ -119,9 +119,9 @@ def messages_page(fig: Figure, month: str, data: Data) -> None:
     y = 0.86
     for n, text in enumerate(written, start=1):
         lines = textwrap.wrap(text, 78)
-        fig.text(0.06, y, f"{n}.", fontsize=12, weight="bold", va="top")
+        fig.text(0.06, y, f"{n}.", fontsize=12, weight="bold", va="baseline")
         for k, line in enumerate(lines):
-            fig.text(0.1, y - k * 0.022, line, fontsize=12, va="top")
+            fig.text(0.1, y - k * 0.022, line, fontsize=12, va="baseline")
         y -= 0.022 * len(lines) + 0.025
     how = """
         How these messages are written
@@ -133,7 +133,7 @@ def messages_page(fig: Figure, month: str, data: Data) -> None:
         within 24 hours. A rule whose figure is hidden (c) says nothing. The messages state
         figures and their direction only: they do not say why a figure changed.
     """
-    charts.text_block(fig, (0.06, 0.06, 0.88, 0.2), how)
+    charts.text_block(fig, (0.06, 0.2, 0.88, 0.14), how)
 
 
 def headline_page(fig: Figure, month: str, data: Data) -> None:

@@ -156,3 +156,12 @@ def reason_words(label: str) -> str:
     if not column or check.isdigit():
         return words
     return f"{words} ({COLUMNS.get(column.lower(), column.lower().replace('_', ' '))})"
+
+
+def source_words(name: str) -> str:
+    """A source's name as a reader would write it: ``riverton_la`` as "Riverton (council)"."""
+    if name == "Total":
+        return name
+    base, _, rest = name.partition("_")
+    words = {"la": "council", "cme": "education", "children": "council children"}
+    return base.capitalize() + (f" ({words.get(rest, rest.replace('_', ' '))})" if rest else "")

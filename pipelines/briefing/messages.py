@@ -12,8 +12,8 @@ figures and their direction only; they never give a cause. The rules, in the ord
    with last month's figure when printed.
 4. rhi_timeliness: the share of returns offered a return home interview within 72 hours,
    with its numerator and denominator, and the change on last month in points.
-5. cross_agency_gaps: gaps between police and council records in the 12 months, and the
-   most common kind.
+5. cross_agency_gaps: gaps between police and council records since records began, and
+   the most common kind.
 6. found_within_24h: the share of ended episodes found within 24 hours (a fallback, used
    only when fewer than five of the above could be written).
 
@@ -44,7 +44,7 @@ class Printed:
     entrants: tuple[str, str] = ("", "")  # new to the cohort: this month, last month
     rhi: tuple[str, str] = ("", "")  # "62% (124 of 200)": this month, last month
     found: str = ""  # "79% (300 of 380)" this month
-    gaps: Mapping[str, str] = field(default_factory=dict)  # kind -> 12 months; "Total" too
+    gaps: Mapping[str, str] = field(default_factory=dict)  # kind -> all time; "Total" too
 
 
 def _number(text: str) -> int | None:
@@ -119,18 +119,21 @@ def rhi_timeliness(p: Printed) -> str | None:
 
 
 def cross_agency_gaps(p: Printed) -> str | None:
-    """Where police and council records disagree, over 12 months."""
+    """Where police and council records disagree, since records began."""
     total = _number(p.gaps.get("Total", ""))
     if total is None:
         return None
     if total == 0:
-        return f"Police and council records agreed throughout the 12 months to {p.month}."
+        return f"No gaps between police and council records since records began, to {p.month}."
     kinds = [(n, k) for k, v in p.gaps.items() if k != "Total" and (n := _number(v)) is not None]
     top = max(kinds, key=lambda kind: kind[0], default=None)
-    most = f"; the most common: {top[1][0].lower()}{top[1][1:]} ({top[0]:,})" if top else ""
+    most = ""
+    if top is not None and [n for n, _ in kinds].count(top[0]) == 1:
+        most = f"; the most common: {top[1][0].lower()}{top[1][1:]} ({top[0]:,})"
     gaps = "gap" if total == 1 else "gaps"
     return (
-        f"{total:,} {gaps} between police and council records in the 12 months to {p.month}{most}."
+        f"{total:,} {gaps} between police and council records since records began, to "
+        f"{p.month}{most}."
     )
 
 

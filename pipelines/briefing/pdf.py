@@ -28,6 +28,7 @@ from pipelines.briefing.labels import (
     RISK_GRADES,
     plain,
     reason_words,
+    source_words,
 )
 from pipelines.briefing.suppression import (
     MARKS,
@@ -130,7 +131,7 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
     labels["xlabel"] = "Time reported (4-hour bands, UK clock time as recorded)"
     labels["ylabel"] = "Day of week reported"
     when = suppress_counts(who["when"], True).rename(columns={q.NO_TIME_BAND: "No time\nrecorded"})
-    charts.heatmap(fig, (0.12, 0.09, 0.82, 0.29), when, **labels)
+    charts.heatmap(fig, (0.12, 0.12, 0.82, 0.27), when, **labels)
     note = f"Episodes reported in {month_name(month)}. Darker is more. No time recorded: the "
     note += "council's SSDA903 return gives dates only, and a police report with a date and no "
     note += "time is counted there, not at 00:00. "
@@ -230,6 +231,7 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     empty = pd.DataFrame({TOTAL: ["0"]}, index=[TOTAL])
     regimes = suppress_counts(regimes, True) if len(regimes) else empty
     regimes = regimes.rename(columns={**REGIMES, "none (SSDA903)": "None\n(SSDA903)"})
+    regimes.index = [source_words(s) for s in regimes.index]
     title = "Episodes by source and regime in force"
     charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.2)
     this, shown = data["headline"].loc[month], headline.categories(data["headline"]).loc[month]
@@ -245,7 +247,7 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
         undetermined += f" ({shown_undetermined} of {shown[TOTAL]})"
     derived, run = cast(str, basis.loc["derived", "Share"]), dq["run"]
     if derived not in (SUPPRESSED, "z"):
-        derived += f" ({basis.loc['derived', 'Episodes']} of {total})"
+        derived += f" ({cast(str, basis.loc['derived', 'Episodes'])} of {total})"
     facts = (
         f"The month's data\nUndetermined: {undetermined} of the episodes reported in "
         f"{month_name(month)}. Category derived by the pipeline (none recorded): {derived}. "
