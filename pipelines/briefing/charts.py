@@ -136,8 +136,12 @@ def table(
     if title:
         ax.set_title(title)
     header = [index_label, *map(str, frame.columns)]
+    # A long row name (a merged category) wraps within its column rather than run into the
+    # figures: Helvetica averages a little under half an em a character.
+    fits = max(int(first * rect[2] * fig.get_figwidth() * 72 / (size * 0.42)), 12)
     rows = [header] + [
-        [str(i), *map(str, r)] for i, r in zip(frame.index, frame.values, strict=True)
+        [textwrap.fill(str(i), fits), *map(str, r)]
+        for i, r in zip(frame.index, frame.values, strict=True)
     ]
     height, width = 1.0 / len(rows), (1 - first) / max(len(frame.columns), 1)
     for r, cells in enumerate(rows):

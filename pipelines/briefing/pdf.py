@@ -125,7 +125,7 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
     charts.table(fig, (0.66, 0.74, 0.28, 0.16), place, title, index_label="Place", first=0.55)
     labels = {"title": "Episodes by age", "xlabel": COUNT, "ylabel": "Age at start (years)"}
     charts.bar_chart(fig, (0.17, 0.47, 0.33, 0.19), as_numbers(age).iloc[:-1, [-1]], True, **labels)
-    labels = {"title": "Place missing from", "xlabel": COUNT, "ylabel": "Place"}
+    labels = {"title": "Place missing from", "xlabel": COUNT, "ylabel": ""}
     charts.bar_chart(fig, (0.66, 0.47, 0.28, 0.19), as_numbers(place).drop(TOTAL), True, **labels)
     labels = {"title": "When episodes were reported: day of week by time of day"}
     labels["xlabel"] = "Time reported (4-hour bands, UK clock time as recorded)"
