@@ -140,8 +140,7 @@ def table(
     # figures: Helvetica averages a little under half an em a character.
     fits = max(int(first * rect[2] * fig.get_figwidth() * 72 / (size * 0.42)), 12)
     rows = [header] + [
-        [textwrap.fill(str(i), fits), *map(str, r)]
-        for i, r in zip(frame.index, frame.values, strict=True)
+        [_fill(str(i), fits), *map(str, r)] for i, r in zip(frame.index, frame.values, strict=True)
     ]
     height, width = 1.0 / len(rows), (1 - first) / max(len(frame.columns), 1)
     for r, cells in enumerate(rows):
@@ -238,7 +237,7 @@ def bar_chart(
         for o in offsets[np.isnan(values[:, k])]:
             xy, shift = ((0, o), (3, -3)) if horizontal else ((o, 0), (-2, 2))
             ax.annotate(SUPPRESSED, xy, xytext=shift, textcoords="offset points", fontsize=7)
-    names = [textwrap.fill(str(i), 28) for i in frame.index]
+    names = [_fill(str(i), 28) for i in frame.index]
     if horizontal:
         ax.set_yticks(at, names)
         ax.invert_yaxis()
@@ -289,6 +288,11 @@ def heatmap(fig: Figure, rect: Rect, shown: pd.DataFrame, **labels: str) -> None
     ax.set_yticks(range(n_rows), [str(i) for i in shown.index])
     ax.tick_params(length=0)
     ax.spines[:].set_visible(False)
+
+
+def _fill(text: str, width: int) -> str:
+    """``text`` wrapped at ``width``, keeping the line breaks it already has."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
 
 
 def _axes(fig: Figure, rect: Rect, *, off: bool = False, **labels: str) -> Axes:

@@ -233,7 +233,7 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     regimes = regimes.rename(columns={**REGIMES, "none (SSDA903)": "None\n(SSDA903)"})
     regimes.index = [source_words(s) for s in regimes.index]
     title = "Episodes by source and regime in force"
-    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.2)
+    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.3)
     this, shown = data["headline"].loc[month], headline.categories(data["headline"]).loc[month]
     # Suppressed tables hold text: the stubs type a cell as any scalar.
     shown_undetermined = cast(str, shown["undetermined"])
