@@ -228,3 +228,23 @@ def test_synthetic_sources_are_the_generators() -> None:
     from pipelines.synth.generator import SOURCES
 
     assert set(queries.SYNTHETIC_SOURCES) == set(SOURCES)
+
+
+@pytest.mark.parametrize(
+    ("environment", "marking"),
+    [({}, "OFFICIAL-SENSITIVE"), ({"WHEREABOUTS_MARKING": "OFFICIAL"}, "OFFICIAL")],
+)
+def test_the_marking_setting_and_its_override(environment: dict[str, str], marking: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "WHEREABOUTS_MARKING"} | environment
+    found = subprocess.run(
+        [sys.executable, "-c", "from pipelines import settings; print(settings.BRIEFING_MARKING)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == marking
