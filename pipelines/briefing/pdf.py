@@ -50,12 +50,29 @@ COUNT = "Episodes (count)"
 Data = dict[str, Any]
 
 
+def merged_lines(numbers: pd.DataFrame) -> dict[str, pd.Series]:
+    """A line per category for the chart; categories hidden in more than half the months are
+    drawn as one line, named for them, rather than as lines of gaps. The merged line is the
+    episodes less the other categories, all printed in the table below, so it shows nothing
+    the table does not; it is a gap wherever one of them is hidden."""
+    categories = [c for c in numbers.columns if c != TOTAL]
+    vanish = [c for c in categories if numbers[c].isna().sum() * 2 > len(numbers)]
+    if len(vanish) < 2:
+        return {LABELS[c]: numbers[c] for c in categories}
+    kept = [c for c in categories if c not in vanish]
+    merged = numbers[TOTAL] - numbers[kept].sum(axis=1, min_count=0)
+    merged[numbers[[TOTAL, *kept]].isna().any(axis=1)] = float("nan")
+    merged = hide_small(merged)  # small sums are implied by the table, but not drawn
+    name = f"Other (merged: {', '.join(LABELS[c] for c in vanish)})"
+    return {**{LABELS[c]: numbers[c] for c in kept}, name: merged}
+
+
 def trends_page(fig: Figure, month: str, data: Data) -> None:
     rows = data["trends"]
     shown = headline.categories(rows)
     numbers = as_numbers(shown)
     x = [month_name(m, short=True) for m in rows.index]
-    by_category = {LABELS[c]: numbers[c] for c in shown.columns if c != TOTAL}
+    by_category = merged_lines(numbers)
     labels = {"title": "Episodes by category", "ylabel": COUNT, "xlabel": "Month reported"}
     charts.line_chart(fig, (0.1, 0.73, 0.84, 0.18), x, by_category, **labels)
     both = {"Episodes": numbers[TOTAL], "Children": hide_small(rows["children"])}
@@ -66,7 +83,8 @@ def trends_page(fig: Figure, month: str, data: Data) -> None:
     table.index = [month_name(m) for m in rows.index]
     charts.table(fig, (0.06, 0.08, 0.88, 0.27), table, index_label="Month", first=0.2)
     gap = (
-        "A hidden month (c) is bridged by a dotted line, with no marker, and marked c on the axis."
+        "A hidden month (c) is bridged by a dotted line, with no marker, and marked c on the "
+        "axis. Categories hidden in most months are drawn as one line, named for them."
     )
     charts.note(fig, f"Episodes reported in each month. {gap} " + MARKS)
 

@@ -248,3 +248,43 @@ def test_the_marking_setting_and_its_override(environment: dict[str, str], marki
         check=True,
     )
     assert found.stdout.strip() == marking
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("columns", "lines"),
+    [
+        # Absent and away hidden in most months: one line, episodes less missing and
+        # undetermined, a gap where any of those is hidden, and hidden itself when small.
+        (
+            {
+                "missing": [80, 43, NAN, 60],
+                "absent": [NAN, NAN, NAN, 5],
+                "away": [NAN, NAN, NAN, 7],
+                "undetermined": [0, 0, 0, 0],
+                "Total": [88, 46, 50, 72],
+            },
+            {
+                "Missing": [80, 43, NAN, 60],
+                "Undetermined": [0, 0, 0, 0],
+                "Other (merged: Absent, Away from placement)": [8, NAN, NAN, 12],
+            },
+        ),
+        # One category hidden in most months: nothing to merge it with.
+        (
+            {"missing": [80, 43], "absent": [NAN, NAN], "Total": [88, 46]},
+            {"Missing": [80, 43], "Absent": [NAN, NAN]},
+        ),
+    ],
+)
+def test_merged_lines(columns: dict[str, list[float]], lines: dict[str, list[float]]) -> None:
+    import pandas as pd
+
+    from pipelines.briefing.pdf import merged_lines
+
+    drawn = merged_lines(pd.DataFrame(columns, dtype="float64"))
+    assert {k: [None if v != v else v for v in s] for k, s in drawn.items()} == {
+        k: [None if v != v else v for v in s] for k, s in lines.items()
+    }
