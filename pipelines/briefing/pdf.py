@@ -119,12 +119,12 @@ def repeat_page(fig: Figure, month: str, data: Data) -> None:
     # The 12 months' episodes give back any month the trends table hides: then no counts.
     year = headline.categories(data["trends"]).iloc[-12:]
     hidden = (year[TOTAL] == SUPPRESSED).any()
-    share = format_rate(conc["top_episodes"], conc["episodes"], of=" of the ")
+    share = format_rate(conc["top_episodes"], conc["episodes"])
     share = SUPPRESSED if hidden else share
     text = (
         f"In the 12 months to the end of {month_name(month)}, the tenth of children with "
         f"the most episodes ({format_count(conc['top_children'])} children) accounted for {share} "
-        "episodes reported. A small group going missing again and again needs a "
+        "of the episodes reported. A small group going missing again and again needs a "
         "coordinated, multi-agency plan; the chance of going missing again is highest in the "
         "first weeks after a return."
     )
