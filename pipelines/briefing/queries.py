@@ -71,8 +71,10 @@ def synthetic_data(con: Con) -> bool:
     """Whether the database holds synthetic data: the build manifest's ``synthetic_data``
     flag where a build records one, else whether any file loaded came from a source the
     demo generator writes (its council's sources are ``riverton`` and ``riverton_*``)."""
-    columns = {c for (c,) in con.sql("SELECT column_name FROM duckdb_columns()").fetchall()}
-    if "synthetic_data" in columns:
+    columns = con.sql(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'build_manifest'"
+    ).fetchall()
+    if ("synthetic_data",) in columns:
         ((flag,),) = con.sql("SELECT bool_or(synthetic_data) FROM build_manifest").fetchall()
         return bool(flag)
     names = [s for (s,) in con.sql("SELECT DISTINCT source FROM ingest_files").fetchall()]
