@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -103,8 +104,8 @@ def note(fig: Figure, text: str, *, width: int = 150, bottom: float = 0.035) -> 
 def text_block(fig: Figure, rect: Rect, text: str, width: int = 110) -> None:
     """Paragraphs (separated by blank lines; the first line of each is its bold heading),
     wrapped at ``width`` characters, from the top of ``rect`` down."""
-    ax = _axes(fig, rect, off=True)
-    step = 8 * 1.45 / 72 / (rect[3] * fig.get_figheight())  # one 8-point line, in axes units
+    ax = _Area(fig, rect)
+    step = 8 * 1.45 / 72 / (rect[3] * fig.get_figheight())  # one 8-point line, in rect units
     # On baselines: a line placed by its top moves with its tallest glyph (a bracket or an
     # apostrophe), which spaced the lines of a paragraph unevenly.
     y = 1.0 - step * 0.75
@@ -132,9 +133,9 @@ def table(
     The index takes ``first`` of the width and is left-aligned; values are right-aligned;
     ``Total`` rows and columns are bold.
     """
-    ax = _axes(fig, rect, off=True)
+    ax = _Area(fig, rect)
     if title:
-        ax.set_title(title)
+        ax.title(title)
     header = [index_label, *map(str, frame.columns)]
     # A long row name (a merged category) wraps within its column rather than run into the
     # figures: Helvetica averages a little under half an em a character.
@@ -159,7 +160,7 @@ def table(
             )
         if r == 0 or cells[0] == TOTAL:
             edge = 1 - (r + (1 if r == 0 else 0)) * height
-            ax.plot([0, 1], [edge, edge], color="0.4", lw=0.5)
+            ax.rule(edge)
 
 
 def line_chart(
@@ -293,6 +294,32 @@ def heatmap(fig: Figure, rect: Rect, shown: pd.DataFrame, **labels: str) -> None
 def _fill(text: str, width: int) -> str:
     """``text`` wrapped at ``width``, keeping the line breaks it already has."""
     return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+class _Area:
+    """A rectangle of the page to place text and rules in, in 0-1 units, without an Axes:
+    tables and paragraphs need none, and making one costs more than drawing all its text."""
+
+    def __init__(self, fig: Figure, rect: Rect) -> None:
+        self.fig, self.rect = fig, rect
+
+    def _at(self, x: float, y: float) -> tuple[float, float]:
+        left, bottom, width, height = self.rect
+        return left + x * width, bottom + y * height
+
+    def text(self, x: float, y: float, text: str, **style: Any) -> None:
+        self.fig.text(*self._at(x, y), text, **style)
+
+    def rule(self, y: float) -> None:
+        (x0, y0), (x1, _) = self._at(0, y), self._at(1, y)
+        line = Line2D([x0, x1], [y0, y0], transform=self.fig.transFigure, color="0.4", lw=0.5)
+        self.fig.add_artist(line)
+
+    def title(self, text: str) -> None:
+        """Bold, left, 6 points above the rectangle, as an Axes title would be."""
+        x, y = self._at(0, 1)
+        y += 6 / 72 / self.fig.get_figheight()
+        self.fig.text(x, y, text, fontsize=9, weight="bold", va="baseline")
 
 
 def _axes(fig: Figure, rect: Rect, *, off: bool = False, **labels: str) -> Axes:

@@ -232,10 +232,12 @@ CELL = re.compile(r"\S+% \([\d,]+ of [\d,]+\)|[+-]?\d+ pts|\S+")
 def _row(text: str, label: str) -> list[str]:
     """The five values printed after ``label`` on the headline page (this month, last month,
     the same month last year, the change on each); a rate and its counts are one value."""
-    line = next(line for line in text.splitlines() if line.strip().startswith(label))
-    rest = line.strip()[len(label) :]
-    cells = CELL.findall(rest)
-    return cells[-5:]
+    rows = [
+        CELL.findall(line.strip()[len(label) :])
+        for line in text[text.index("Measure ") :].splitlines()
+        if line.strip().startswith(label)
+    ]
+    return next(cells[-5:] for cells in rows if len(cells) >= 5)
 
 
 def _count(n: int) -> str:
@@ -402,7 +404,7 @@ def test_the_marking_is_a_setting_and_real_data_is_not_called_synthetic(
 def test_key_messages_come_from_the_printed_figures(briefing: tuple[Path, Path]) -> None:
     _, pdf = briefing
     page = _text(pdf)[0]
-    body = " ".join(page[page.index("1. Episodes") :].split())
+    body = " ".join(page[page.index("1. Episodes") : page.index("How these messages")].split())
     assert body == (
         "1. Episodes reported rose from 28 in September 2026 to 37 in October 2026 (+9), the "
         "largest change on last month of the headline counts. "
