@@ -133,6 +133,10 @@ SERVE_PORT = 4200
 # --- publishing about children -----------------------------------------------------------
 # Official-statistics practice: counts from 1 to this are suppressed (shown as 'c').
 SUPPRESS_AT_MOST = 4
+# The protective marking printed in the header and footer of every briefing page (the
+# Government Security Classifications: figures about identifiable groups of children are
+# OFFICIAL-SENSITIVE). WHEREABOUTS_MARKING overrides it, say for an OFFICIAL summary.
+BRIEFING_MARKING = os.environ.get("WHEREABOUTS_MARKING", "OFFICIAL-SENSITIVE")
 
 # --- resources ---------------------------------------------------------------------------
 # DuckDB takes 80% of RAM by default; the nightly job shares a 2-core server with analysts and

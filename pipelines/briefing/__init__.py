@@ -1,4 +1,4 @@
-"""The monthly briefing: a seven-page PDF for the safeguarding partnership's board.
+"""The monthly briefing: an eight-page PDF for the safeguarding partnership's board.
 
 ``write_briefing`` reads the curated database (read-only), computes the month's figures,
 applies disclosure control and writes ``whereabouts-briefing-YYYY-MM.pdf``. The same data
@@ -19,6 +19,7 @@ from pipelines.briefing import agencies, queries
 from pipelines.briefing.pdf import render
 from pipelines.db import connect
 from pipelines.errors import MissingInput, UsageError
+from pipelines.settings import BRIEFING_MARKING
 
 __all__ = ["PROVISIONAL", "check_month", "write_briefing"]
 
@@ -65,12 +66,15 @@ def write_briefing(
     *,
     allow_partial: bool = False,
     today: date | None = None,
+    marking: str = BRIEFING_MARKING,
 ) -> Path:
     """Write the briefing for ``month`` (``YYYY-MM``) into ``out_dir``; return its path.
 
     A month with no episodes is refused (UsageError), and so is one not over by ``today``
     (default: the date now) or by the database's as-of date, unless ``allow_partial``: then
-    every page is headed ``PROVISIONAL``.
+    every page is headed ``PROVISIONAL``. Every page is headed and footed with the
+    protective ``marking``, and with SYNTHETIC DATA when the database holds the demo's data
+    (``queries.synthetic_data``).
     """
     db_path = Path(db_path)
     if not db_path.is_file():
@@ -87,6 +91,7 @@ def write_briefing(
             "quality": queries.data_quality(con, month),
             "agencies": agencies.figures(con, month),
         }
+        synthetic = queries.synthetic_data(con)
     finally:
         con.close()
     out_dir = Path(out_dir)
@@ -94,6 +99,7 @@ def write_briefing(
     path = out_dir / f"whereabouts-briefing-{month}.pdf"
     # Written aside and renamed, so a reader never opens half a briefing.
     partial = path.with_name(path.name + ".partial")
-    render(data, month, partial, banner=PROVISIONAL if not_over else "")
+    banner = PROVISIONAL if not_over else ""
+    render(data, month, partial, banner=banner, marking=marking, synthetic=synthetic)
     partial.replace(path)
     return path

@@ -91,6 +91,17 @@ def reconciliation(con: Con, month: str) -> pd.DataFrame:
     return table.reindex(index=months, columns=KINDS).fillna(0).astype("int64")
 
 
+def earlier_gaps(con: Con, month: str) -> pd.Series:
+    """Gaps by kind before the 12 months to ``month``: since records began."""
+    first, _ = month_span(month, MONTHS)
+    found = fetch(
+        con,
+        "SELECT kind, count(*) AS n FROM agency_reconciliation WHERE month < ? GROUP BY ALL",
+        [first.strftime("%Y-%m")],
+    )
+    return found.set_index("kind")["n"].reindex(KINDS).fillna(0).astype("int64")
+
+
 def missing_education(con: Con, month: str) -> dict[str, Any]:
     """Spells off a school roll begun and resolved in ``month`` and in the 11 months before,
     and the children still off a roll at its end."""
@@ -165,6 +176,7 @@ def figures(con: Con, month: str) -> dict[str, Any]:
     return {
         "known": known_to_several(con, month),
         "gaps": reconciliation(con, month),
+        "gaps_earlier": earlier_gaps(con, month),
         "cme": missing_education(con, month),
         "bands": episode_bands(con, month),
         "linkage": linkage(con),
@@ -194,20 +206,37 @@ def _education_table(fig: Figure, month: str, cme: dict[str, Any]) -> None:
     fig.text(0.94, 0.785, format_count(cme["still_off"]), fontsize=7.5, va="top", ha="right")
 
 
-def _gaps(fig: Figure, gaps: pd.DataFrame) -> None:
-    """Reconciliation gaps by month: all kinds as bars, then the table by kind."""
-    shown = suppress_counts(gaps, True)
-    x = [month_name(m, short=True) for m in gaps.index]
-    bars = as_numbers(shown).drop(index=TOTAL)[[TOTAL]].set_axis(x).rename(columns={TOTAL: "Gaps"})
-    words = {"title": "Where police and council records disagree: gaps of every kind"}
-    words |= {"ylabel": "Gaps (count)", "xlabel": "Month the episode started"}
-    charts.bar_chart(fig, (0.1, 0.53, 0.84, 0.14), bars, horizontal=False, **words)
-    table = shown.T
-    table.index = labels.plain(table.index, labels.RECONCILIATION_SHORT)
-    table.columns = [*(m.replace(" ", "\n") for m in x), TOTAL]
-    title = "Gaps by kind and month started"
+ALL_TIME = "Since records began"
+
+
+def gap_totals(gaps: pd.DataFrame, earlier: pd.Series) -> pd.DataFrame:
+    """Gaps by kind as printed: the month, the 11 months before, the years before them and
+    all of them (a total row too). Totals over years stay readable where a month's few gaps
+    of a kind are hidden: a demo or a quiet council has only a handful a year."""
+    frame = pd.DataFrame(
+        {"month": gaps.iloc[-1], "before": gaps.iloc[:-1].sum(), "earlier": earlier}
+    ).astype("int64")
+    return suppress_counts(frame, True).rename(columns={TOTAL: ALL_TIME})
+
+
+def _gaps(fig: Figure, month: str, gaps: pd.DataFrame, earlier: pd.Series) -> None:
+    """Reconciliation gaps: by kind since records began as bars, then the table by kind."""
+    shown = gap_totals(gaps, earlier)
+    bars = as_numbers(shown).drop(index=TOTAL)[[ALL_TIME]]
+    bars.index = labels.plain(bars.index, labels.RECONCILIATION_SHORT)
+    words = {"title": f"Where police and council records disagree, to {month_name(month)}"}
+    words |= {"xlabel": "Gaps (count)", "ylabel": ""}
+    charts.bar_chart(fig, (0.3, 0.5, 0.64, 0.17), bars, horizontal=True, **words)
+    shown.index = labels.plain(shown.index, labels.RECONCILIATION_SHORT)
+    shown.columns = [
+        month_name(month, short=True),
+        "11 months\nbefore",
+        "Earlier",
+        "Since\nrecords began",
+    ]
+    title = "Gaps by kind"
     rect = (0.06, 0.32, 0.88, 0.12)
-    charts.table(fig, rect, table, title, index_label="Gap", first=0.25, size=7)
+    charts.table(fig, rect, shown, title, index_label="Gap", first=0.5, size=7.5)
 
 
 def _bands_table(fig: Figure, bands: pd.Series) -> None:
@@ -270,7 +299,7 @@ def page(fig: Figure, month: str, data: dict[str, Any]) -> None:
     fig.text(0.06, 0.905, intro)
     _known_table(fig, month, found["known"])
     _education_table(fig, month, found["cme"])
-    _gaps(fig, found["gaps"])
+    _gaps(fig, month, found["gaps"], found["gaps_earlier"])
     _bands_table(fig, found["bands"])
     _linkage_note(fig, found["linkage"])
     charts.note(fig, NOTES + MARKS, bottom=0.03)

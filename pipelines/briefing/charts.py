@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
@@ -54,6 +55,7 @@ SHADES = ["0.15", "0.55", "0.8", "1.0"]
 HATCHES = ["", "///", "...", "xx"]
 MARKERS = ["o", "s", "^", "D"]
 LINES = ["-", "--", "-.", ":"]
+SYNTHETIC = "SYNTHETIC DATA"
 
 
 def month_name(month: str, short: bool = False) -> str:
@@ -63,16 +65,33 @@ def month_name(month: str, short: bool = False) -> str:
     return f"{name[:3]} {year % 100:02d}" if short else f"{name} {year}"
 
 
-def page(title: str, month: str, number: int, of: int, heading: str, banner: str = "") -> Figure:
-    """An A4 portrait page with the running header, the page heading and the footer; a
-    ``banner`` (provisional figures) in bold at the very top."""
+def page(
+    title: str,
+    month: str,
+    number: int,
+    of: int,
+    heading: str,
+    banner: str = "",
+    *,
+    marking: str = "",
+    synthetic: bool = False,
+) -> Figure:
+    """An A4 portrait page with the running header, the page heading and the footer. The
+    protective ``marking`` heads and foots the page (centred, bold); ``SYNTHETIC DATA`` sits
+    at the left of both when ``synthetic``; a ``banner`` (provisional figures) at the top
+    right, in bold."""
     fig = Figure(figsize=(8.27, 11.69))
+    for y, va in ((0.993, "top"), (0.008, "bottom")):
+        if marking:
+            fig.text(0.5, y, marking, fontsize=9, weight="bold", ha="center", va=va)
+        if synthetic:
+            fig.text(0.06, y, SYNTHETIC, fontsize=9, weight="bold", va=va)
     if banner:
-        fig.text(0.5, 0.992, banner, fontsize=9, weight="bold", ha="center", va="top")
+        fig.text(0.94, 0.993, banner, fontsize=8, weight="bold", ha="right", va="top")
     fig.text(0.06, 0.975, title, fontsize=8, color="0.3", va="top")
     fig.text(0.94, 0.975, month, fontsize=8, color="0.3", ha="right", va="top")
     fig.text(0.06, 0.955, f"{number}. {heading}", fontsize=14, weight="bold", va="top")
-    fig.text(0.06, 0.015, f"Whereabouts · page {number} of {of}", fontsize=7)
+    fig.text(0.94, 0.008, f"Whereabouts · page {number} of {of}", fontsize=7, ha="right")
     return fig
 
 
@@ -85,15 +104,17 @@ def note(fig: Figure, text: str, *, width: int = 150, bottom: float = 0.035) -> 
 def text_block(fig: Figure, rect: Rect, text: str, width: int = 110) -> None:
     """Paragraphs (separated by blank lines; the first line of each is its bold heading),
     wrapped at ``width`` characters, from the top of ``rect`` down."""
-    ax = _axes(fig, rect, off=True)
-    step = 8 * 1.45 / 72 / (rect[3] * fig.get_figheight())  # one 8-point line, in axes units
-    y = 1.0
+    ax = _Area(fig, rect)
+    step = 8 * 1.45 / 72 / (rect[3] * fig.get_figheight())  # one 8-point line, in rect units
+    # On baselines: a line placed by its top moves with its tallest glyph (a bracket or an
+    # apostrophe), which spaced the lines of a paragraph unevenly.
+    y = 1.0 - step * 0.75
     for paragraph in text.strip().split("\n\n"):
         heading, _, body = paragraph.strip().partition("\n")
-        ax.text(0, y, heading, va="top", weight="bold")
+        ax.text(0, y, heading, va="baseline", weight="bold")
         for line in textwrap.wrap(" ".join(body.split()), width):
             y -= step
-            ax.text(0, y, line, va="top")
+            ax.text(0, y, line, va="baseline")
         y -= step * 1.5
 
 
@@ -112,12 +133,15 @@ def table(
     The index takes ``first`` of the width and is left-aligned; values are right-aligned;
     ``Total`` rows and columns are bold.
     """
-    ax = _axes(fig, rect, off=True)
+    ax = _Area(fig, rect)
     if title:
-        ax.set_title(title)
+        ax.title(title)
     header = [index_label, *map(str, frame.columns)]
+    # A long row name (a merged category) wraps within its column rather than run into the
+    # figures: Helvetica averages a little under half an em a character.
+    fits = max(int(first * rect[2] * fig.get_figwidth() * 72 / (size * 0.42)), 12)
     rows = [header] + [
-        [str(i), *map(str, r)] for i, r in zip(frame.index, frame.values, strict=True)
+        [_fill(str(i), fits), *map(str, r)] for i, r in zip(frame.index, frame.values, strict=True)
     ]
     height, width = 1.0 / len(rows), (1 - first) / max(len(frame.columns), 1)
     for r, cells in enumerate(rows):
@@ -136,7 +160,7 @@ def table(
             )
         if r == 0 or cells[0] == TOTAL:
             edge = 1 - (r + (1 if r == 0 else 0)) * height
-            ax.plot([0, 1], [edge, edge], color="0.4", lw=0.5)
+            ax.rule(edge)
 
 
 def line_chart(
@@ -146,13 +170,30 @@ def line_chart(
     series: Mapping[str, Sequence[float] | pd.Series],
     **labels: str,
 ) -> None:
-    """One line per series over the months ``x``; a NaN (hidden) point leaves a gap."""
+    """One line per series over the months ``x``. A NaN (hidden) point has no marker: a
+    dotted line bridges it so the trend does not break, and a ``c`` above the axis marks it."""
     ax = _axes(fig, rect, off=False, **labels)
     at = np.arange(len(x))
     for k, (name, values) in enumerate(series.items()):
+        points = np.asarray(values, dtype=float)
+        seen = ~np.isnan(points)
+        if seen.sum() >= 2 and not seen.all():
+            inner = (at > at[seen][0]) & (at < at[seen][-1])
+            bridge = np.where(inner | seen, np.interp(at, at[seen], points[seen]), np.nan)
+            ax.plot(at, bridge, color=SHADES[k % 3], linestyle=":", lw=1.0)
+        for hidden in at[~seen]:
+            ax.annotate(
+                SUPPRESSED,
+                (hidden, 0),
+                xytext=(0, 2 + 7 * k),
+                textcoords="offset points",
+                ha="center",
+                fontsize=6.5,
+                color=SHADES[k % 3],
+            )
         ax.plot(
             at,
-            np.asarray(values, dtype=float),
+            points,
             label=name,
             color=SHADES[k % 3],
             linestyle=LINES[k % 4],
@@ -197,7 +238,7 @@ def bar_chart(
         for o in offsets[np.isnan(values[:, k])]:
             xy, shift = ((0, o), (3, -3)) if horizontal else ((o, 0), (-2, 2))
             ax.annotate(SUPPRESSED, xy, xytext=shift, textcoords="offset points", fontsize=7)
-    names = [str(i) for i in frame.index]
+    names = [_fill(str(i), 28) for i in frame.index]
     if horizontal:
         ax.set_yticks(at, names)
         ax.invert_yaxis()
@@ -248,6 +289,37 @@ def heatmap(fig: Figure, rect: Rect, shown: pd.DataFrame, **labels: str) -> None
     ax.set_yticks(range(n_rows), [str(i) for i in shown.index])
     ax.tick_params(length=0)
     ax.spines[:].set_visible(False)
+
+
+def _fill(text: str, width: int) -> str:
+    """``text`` wrapped at ``width``, keeping the line breaks it already has."""
+    return "\n".join(textwrap.fill(line, width) for line in text.split("\n"))
+
+
+class _Area:
+    """A rectangle of the page to place text and rules in, in 0-1 units, without an Axes:
+    tables and paragraphs need none, and making one costs more than drawing all its text."""
+
+    def __init__(self, fig: Figure, rect: Rect) -> None:
+        self.fig, self.rect = fig, rect
+
+    def _at(self, x: float, y: float) -> tuple[float, float]:
+        left, bottom, width, height = self.rect
+        return left + x * width, bottom + y * height
+
+    def text(self, x: float, y: float, text: str, **style: Any) -> None:
+        self.fig.text(*self._at(x, y), text, **style)
+
+    def rule(self, y: float) -> None:
+        (x0, y0), (x1, _) = self._at(0, y), self._at(1, y)
+        line = Line2D([x0, x1], [y0, y0], transform=self.fig.transFigure, color="0.4", lw=0.5)
+        self.fig.add_artist(line)
+
+    def title(self, text: str) -> None:
+        """Bold, left, 6 points above the rectangle, as an Axes title would be."""
+        x, y = self._at(0, 1)
+        y += 6 / 72 / self.fig.get_figheight()
+        self.fig.text(x, y, text, fontsize=9, weight="bold", va="baseline")
 
 
 def _axes(fig: Figure, rect: Rect, *, off: bool = False, **labels: str) -> Axes:

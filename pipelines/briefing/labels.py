@@ -95,3 +95,73 @@ EPISODE_BAND_WORDS = {band: band for band in EPISODE_BANDS} | {"over 50": "Over 
 def plain(codes: Iterable[object], words: Mapping[str, str]) -> list[str]:
     """Each code in plain words; one with no words is shown as it is."""
     return [words.get(str(code), str(code)) for code in codes]
+
+
+# Quarantine reasons, "check: column" (queries._reason_label): the incoming checks
+# (schemas/tables/incoming_episodes.yml) and the DfE SSDA903 validation rules by number.
+CHECKS = {
+    "required": "Value missing",
+    "date_parses": "Not a date",
+    "code_in_list": "Code not in the source's list",
+    "born_before_reported": "Born after the report",
+    "returned_after_last_seen": "Return before last seen",
+    "returned_after_reported": "Return before the report",
+    "reported_before_return": "Report after the return",
+    "last_seen_before_reported": "Last seen after the report",
+    "one_row_per_episode": "Episode listed twice in one file",
+    "date_in_range": "Date out of range",
+    "1004": "Start date missing or not a date",
+    "1005": "End date not a date",
+    "1006": "Missing code not M or A",
+    "564": "Missing or away with no start date",
+    "565": "Start date with no missing code",
+    "566": "End date with no missing code",
+    "567": "End date before start date",
+    "570": "Start after the collection year",
+    "571": "End outside the collection year",
+    "574": "Overlaps the child's previous episode",
+    "586": "Start on or before date of birth",
+}
+COLUMNS = {
+    "episode_ref": "episode reference",
+    "person_ref": "person reference",
+    "date_of_birth": "date of birth",
+    "reported_at": "time reported",
+    "last_seen_at": "time last seen",
+    "returned_at": "time returned",
+    "category": "category",
+    "initial_risk_grade": "first risk grade",
+    "risk_grade": "risk grade",
+    "sex": "sex",
+    "looked_after": "looked-after flag",
+    "missing_from": "place missing from",
+    "cse_flag": "exploitation marker",
+    "outcome": "outcome",
+    "rhi_offered_at": "RHI offered",
+    "rhi_completed_at": "RHI completed",
+    "extracted_at": "extract time",
+    "child": "child id",
+    "dob": "date of birth",
+    "missing": "missing code",
+    "mis_start": "start date",
+    "mis_end": "end date",
+}
+
+
+def reason_words(label: str) -> str:
+    """A quarantine reason label ("check" or "check: column") in plain words; a DfE rule's
+    words already name its column, so the column is not repeated."""
+    check, _, column = label.partition(": ")
+    words = CHECKS.get(check, check.replace("_", " ").capitalize())
+    if not column or check.isdigit():
+        return words
+    return f"{words} ({COLUMNS.get(column.lower(), column.lower().replace('_', ' '))})"
+
+
+def source_words(name: str) -> str:
+    """A source's name as a reader would write it: ``riverton_la`` as "Riverton (council)"."""
+    if name == "Total":
+        return name
+    base, _, rest = name.partition("_")
+    words = {"la": "council", "cme": "education", "children": "council children"}
+    return base.capitalize() + (f" ({words.get(rest, rest.replace('_', ' '))})" if rest else "")

@@ -1,4 +1,4 @@
-"""The seven pages of the monthly briefing, laid out on A4 with matplotlib.
+"""The eight pages of the monthly briefing, laid out on A4 with matplotlib.
 
 Every number printed or drawn here has been through ``suppression``; each page says which
 episodes it counts. Positions are fractions of the page, fixed so that pages never reflow.
@@ -15,7 +15,7 @@ import pandas as pd
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
-from pipelines.briefing import agencies, charts
+from pipelines.briefing import agencies, charts, headline
 from pipelines.briefing import queries as q
 from pipelines.briefing.charts import month_name
 from pipelines.briefing.labels import (
@@ -27,17 +27,22 @@ from pipelines.briefing.labels import (
     PLACES,
     RISK_GRADES,
     plain,
+    reason_words,
+    source_words,
 )
 from pipelines.briefing.suppression import (
     MARKS,
+    SUPPRESSED,
     TOTAL,
     as_numbers,
     format_count,
-    format_percent,
+    format_rate,
     format_share,
     hide_small,
+    merge_small,
     suppress_counts,
 )
+from pipelines.settings import BRIEFING_MARKING
 
 LABELS = CATEGORIES
 SHORT = {**LABELS, "away": "Away"}
@@ -45,72 +50,29 @@ COUNT = "Episodes (count)"
 Data = dict[str, Any]
 
 
-def _categories(rows: pd.DataFrame) -> pd.DataFrame:
-    """Episodes by category, a line per month, ``Total`` = episodes. No column totals are
-    published, so a month's cells are hidden the same way wherever that month is printed."""
-    columns = [*q.CATEGORIES, *(["other"] if rows["other"].any() else [])]
-    return suppress_counts(rows[columns], True, column_totals=False)
-
-
-def headline_page(fig: Figure, month: str, data: Data) -> None:
-    rows = data["headline"]
-    shown = _categories(rows)
-    rates = {
-        name: [format_percent(n, d) for n, d in zip(rows[num], rows[den], strict=True)]
-        for name, num, den in [
-            ("% found within 24 hours (episodes ended)", "found_24h", "returned"),
-            ("% of returns offered an RHI within 72 hours", "rhi_within_72h", "rhi_returns"),
-        ]
-    }
-    table = pd.DataFrame(
-        {
-            "Episodes reported": shown[TOTAL],
-            **{f"   {LABELS[c]}": shown[c] for c in shown.columns if c != TOTAL},
-            "Children reported": rows["children"].map(format_count),
-            "Children in the 3-in-90-days cohort": rows["cohort_children"].map(format_count),
-            **rates,
-        }
-    ).T
-    table.columns = [month_name(m) for m in rows.index]
-    as_of = data["quality"]["run"].get("as_of") or "an unrecorded date"
-    fig.text(0.06, 0.905, f"Briefing for {month_name(month)} ({month})", fontsize=12)
-    source = f"From the curated database as of {as_of}. Episodes count in the month reported."
-    fig.text(0.06, 0.885, source)
-    title = "This month, the month before and the same month last year"
-    charts.table(
-        fig, (0.06, 0.6, 0.88, 0.25), table, title, index_label="Measure", first=0.43, size=8.5
-    )
-    bars = as_numbers(shown.drop(columns=TOTAL)).T.rename(index=SHORT)
-    bars.columns = table.columns
-    labels = {"title": "Episodes by category", "xlabel": "Category", "ylabel": COUNT}
-    charts.bar_chart(fig, (0.1, 0.37, 0.84, 0.18), bars, horizontal=False, **labels)
-    notes = f"""
-        How to read this page
-        {MARKS}
-
-        Categories
-        Every episode is missing, absent, away from placement or undetermined; the categories
-        add up to the episodes reported (definitions on the last page).
-
-        Children
-        Different children reported at least once in the month. A child in the 3-in-90-days
-        cohort was reported in the month and had, by its end, had three episodes (other than
-        away) within 90 days.
-
-        Percentages
-        Found within 24 hours: of the month's episodes that have ended. RHI: of children's
-        returns in the month, those offered a return home interview within 72 hours, as
-        statutory guidance requires.
-    """
-    charts.text_block(fig, (0.06, 0.06, 0.88, 0.24), notes)
+def merged_lines(numbers: pd.DataFrame) -> dict[str, pd.Series]:
+    """A line per category for the chart; categories hidden in more than half the months are
+    drawn as one line, named for them, rather than as lines of gaps. The merged line is the
+    episodes less the other categories, all printed in the table below, so it shows nothing
+    the table does not; it is a gap wherever one of them is hidden."""
+    categories = [c for c in numbers.columns if c != TOTAL]
+    vanish = [c for c in categories if numbers[c].isna().sum() * 2 > len(numbers)]
+    if len(vanish) < 2:
+        return {LABELS[c]: numbers[c] for c in categories}
+    kept = [c for c in categories if c not in vanish]
+    merged = numbers[TOTAL] - numbers[kept].sum(axis=1, min_count=0)
+    merged[numbers[[TOTAL, *kept]].isna().any(axis=1)] = float("nan")
+    merged = hide_small(merged)  # small sums are implied by the table, but not drawn
+    name = f"Other (merged: {', '.join(LABELS[c] for c in vanish)})"
+    return {**{LABELS[c]: numbers[c] for c in kept}, name: merged}
 
 
 def trends_page(fig: Figure, month: str, data: Data) -> None:
     rows = data["trends"]
-    shown = _categories(rows)
+    shown = headline.categories(rows)
     numbers = as_numbers(shown)
     x = [month_name(m, short=True) for m in rows.index]
-    by_category = {LABELS[c]: numbers[c] for c in shown.columns if c != TOTAL}
+    by_category = merged_lines(numbers)
     labels = {"title": "Episodes by category", "ylabel": COUNT, "xlabel": "Month reported"}
     charts.line_chart(fig, (0.1, 0.73, 0.84, 0.18), x, by_category, **labels)
     both = {"Episodes": numbers[TOTAL], "Children": hide_small(rows["children"])}
@@ -120,7 +82,11 @@ def trends_page(fig: Figure, month: str, data: Data) -> None:
     table["Children"] = rows["children"].map(format_count)
     table.index = [month_name(m) for m in rows.index]
     charts.table(fig, (0.06, 0.08, 0.88, 0.27), table, index_label="Month", first=0.2)
-    charts.note(fig, "Episodes reported in each month. Gaps in a line are hidden values. " + MARKS)
+    gap = (
+        "A hidden month (c) is bridged by a dotted line, with no marker, and marked c on the "
+        "axis. Categories hidden in most months are drawn as one line, named for them."
+    )
+    charts.note(fig, f"Episodes reported in each month. {gap} " + MARKS)
 
 
 def repeat_page(fig: Figure, month: str, data: Data) -> None:
@@ -150,11 +116,15 @@ def repeat_page(fig: Figure, month: str, data: Data) -> None:
     charts.bar_chart(fig, (0.1, 0.24, 0.45, 0.22), per_child_numbers, horizontal=False, **labels)
     charts.table(fig, (0.64, 0.26, 0.3, 0.2), per_child, index_label="Episodes", first=0.5)
     conc = rep["concentration"]
-    share = format_percent(conc["top_episodes"], conc["episodes"])
+    # The 12 months' episodes give back any month the trends table hides: then no counts.
+    year = headline.categories(data["trends"]).iloc[-12:]
+    hidden = (year[TOTAL] == SUPPRESSED).any()
+    share = format_rate(conc["top_episodes"], conc["episodes"])
+    share = SUPPRESSED if hidden else share
     text = (
         f"In the 12 months to the end of {month_name(month)}, the tenth of children with "
         f"the most episodes ({format_count(conc['top_children'])} children) accounted for {share} "
-        "of all episodes reported. A small group going missing again and again needs a "
+        "of the episodes reported. A small group going missing again and again needs a "
         "coordinated, multi-agency plan; the chance of going missing again is highest in the "
         "first weeks after a return."
     )
@@ -167,20 +137,33 @@ def who_page(fig: Figure, month: str, data: Data) -> None:
     age.columns = ["Looked\nafter", "Not looked\nafter", "Not\nrecorded", TOTAL]
     title = "Episodes by age and looked-after status"
     charts.table(fig, (0.06, 0.74, 0.52, 0.16), age, title, index_label="Age at start", first=0.28)
-    place = suppress_counts(who["place"], True, row_totals=False)
+    place = suppress_counts(merge_small(who["place"], PLACES), True, row_totals=False)
     place.index = plain(place.index, PLACES)
     title = "Place missing from"
     charts.table(fig, (0.66, 0.74, 0.28, 0.16), place, title, index_label="Place", first=0.55)
     labels = {"title": "Episodes by age", "xlabel": COUNT, "ylabel": "Age at start (years)"}
     charts.bar_chart(fig, (0.17, 0.47, 0.33, 0.19), as_numbers(age).iloc[:-1, [-1]], True, **labels)
-    labels = {"title": "Place missing from", "xlabel": COUNT, "ylabel": "Place"}
+    labels = {"title": "Place missing from", "xlabel": COUNT, "ylabel": ""}
     charts.bar_chart(fig, (0.66, 0.47, 0.28, 0.19), as_numbers(place).drop(TOTAL), True, **labels)
     labels = {"title": "When episodes were reported: day of week by time of day"}
     labels["xlabel"] = "Time reported (4-hour bands, UK clock time as recorded)"
     labels["ylabel"] = "Day of week reported"
-    charts.heatmap(fig, (0.12, 0.09, 0.82, 0.29), suppress_counts(who["when"], True), **labels)
-    when = f"Episodes reported in {month_name(month)}. Darker is more; a report recorded "
-    charts.note(fig, when + "without a time of day counts at 00:00. " + MARKS)
+    when = suppress_counts(who["when"], True).rename(columns={q.NO_TIME_BAND: "No time\nrecorded"})
+    charts.heatmap(fig, (0.12, 0.12, 0.82, 0.27), when, **labels)
+    note = f"Episodes reported in {month_name(month)}. Darker is more. No time recorded: the "
+    note += "council's SSDA903 return gives dates only, and a police report with a date and no "
+    note += "time is counted there, not at 00:00. "
+    charts.note(fig, note + MARKS)
+
+
+def duration_tables(dur: Data) -> dict[str, pd.DataFrame]:
+    """Durations, outcomes and risk grades as printed (codes as the index), small categories
+    merged under a stated label."""
+    words = {"durations": DURATIONS, "outcomes": OUTCOMES, "risk": RISK_GRADES}
+    return {
+        key: suppress_counts(merge_small(dur[key], w), True, row_totals=False)
+        for key, w in words.items()
+    }
 
 
 def durations_page(fig: Figure, month: str, data: Data) -> None:
@@ -190,8 +173,9 @@ def durations_page(fig: Figure, month: str, data: Data) -> None:
         (0.4, "outcomes", "How episodes ended", "Outcome", OUTCOMES),
         (0.11, "risk", "Highest risk grade during the episode", "Risk grade", RISK_GRADES),
     ]
+    tables = duration_tables(dur)
     for top, key, title, label, words in panels:
-        shown = suppress_counts(dur[key], True, row_totals=False)
+        shown = tables[key]
         shown.index = plain(shown.index, words)
         labels = {"title": title, "xlabel": COUNT, "ylabel": label}
         charts.bar_chart(fig, (0.2, top, 0.38, 0.17), as_numbers(shown).drop(TOTAL), True, **labels)
@@ -230,6 +214,7 @@ DEFINITIONS = f"""
     Suppression
     {MARKS} Zeros are shown.
 """
+RUN_STATUS = {"published": "published", "failed": "failed", "running": "still running"}
 REGIMES = {"single": "Single", "two_tier": "Two-tier", "continuum": "Continuum"}
 
 
@@ -244,15 +229,17 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     title = "Files and rows received, all time"
     charts.table(fig, (0.06, 0.78, 0.54, 0.12), rows, title, index_label="File status", first=0.25)
     reasons = dq["reasons"].head(5).map(format_count).to_frame("Rows")
+    reasons.index = [reason_words(r) for r in reasons.index]
     errors, warnings = (format_count(dq["findings"][s]) for s in ("error", "warning"))
     title = f"Findings: {errors} errors, {warnings} warnings"
     label = "Top quarantine reasons"
-    charts.table(fig, (0.66, 0.78, 0.28, 0.12), reasons, title, index_label=label, first=0.75)
+    charts.table(fig, (0.62, 0.78, 0.32, 0.12), reasons, title, index_label=label, first=0.82)
     basis = suppress_counts(dq["basis"], True, row_totals=False)
     counts = [*dq["basis"]["Episodes"], dq["basis"]["Episodes"].sum()]
     shares = zip(basis["Episodes"], counts, strict=True)
     total = cast(str, basis.loc[TOTAL, "Episodes"])
     basis["Share"] = [format_share(s, n, counts[-1], shown_den=total) for s, n in shares]
+    # The count and the total it is a share of are printed in the same row and column.
     title = "How the month's categories were decided"
     shown_basis = basis.set_axis(plain(basis.index, CATEGORY_BASIS))
     charts.table(fig, (0.06, 0.55, 0.38, 0.16), shown_basis, title, index_label="Decided by")
@@ -262,9 +249,10 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
     empty = pd.DataFrame({TOTAL: ["0"]}, index=[TOTAL])
     regimes = suppress_counts(regimes, True) if len(regimes) else empty
     regimes = regimes.rename(columns={**REGIMES, "none (SSDA903)": "None\n(SSDA903)"})
+    regimes.index = [source_words(s) for s in regimes.index]
     title = "Episodes by source and regime in force"
-    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.2)
-    this, shown = data["headline"].loc[month], _categories(data["headline"]).loc[month]
+    charts.table(fig, (0.5, 0.55, 0.44, 0.16), regimes, title, index_label="Source", first=0.3)
+    this, shown = data["headline"].loc[month], headline.categories(data["headline"]).loc[month]
     # Suppressed tables hold text: the stubs type a cell as any scalar.
     shown_undetermined = cast(str, shown["undetermined"])
     undetermined = format_share(
@@ -273,19 +261,26 @@ def quality_page(fig: Figure, month: str, data: Data) -> None:
         this["episodes"],
         shown_den=cast(str, shown[TOTAL]),
     )
+    if undetermined not in (SUPPRESSED, "z"):
+        undetermined += f" ({shown_undetermined} of {shown[TOTAL]})"
     derived, run = cast(str, basis.loc["derived", "Share"]), dq["run"]
-    facts = f"""The month's data
-        Undetermined: {undetermined} of episodes reported in {month_name(month)}; category
-        derived by the pipeline (none recorded): {derived}. Latest run:
-        {run.get("status", "none recorded")}, data as of {run.get("as_of", "unknown")}.
-        Quarantined rows stay in the private working store for correction at source; their
-        reasons are shown by check and column only. Files and findings are counted over all
-        time; everything else on this page is the month's episodes."""
+    if derived not in (SUPPRESSED, "z"):
+        derived += f" ({cast(str, basis.loc['derived', 'Episodes'])} of {total})"
+    facts = (
+        f"The month's data\nUndetermined: {undetermined} of the episodes reported in "
+        f"{month_name(month)}. Category derived by the pipeline (none recorded): {derived}. "
+        f"Latest run: {RUN_STATUS.get(run.get('status', ''), 'none recorded')}, data as of "
+        f"{run.get('as_of', 'unknown')}. Quarantined rows stay in the private working store "
+        "for correction at source; their reasons are shown by check and column only. Files "
+        "and findings are counted over all time; everything else on this page is the month's "
+        "episodes."
+    )
     charts.text_block(fig, (0.06, 0.06, 0.88, 0.43), facts + "\n\n" + DEFINITIONS)
 
 
 PAGES = [
-    ("Headline", headline_page),
+    ("Key messages", headline.messages_page),
+    ("Headline", headline.headline_page),
     ("Trends over 13 months", trends_page),
     ("Repeat missing", repeat_page),
     ("Who, and when", who_page),
@@ -295,9 +290,19 @@ PAGES = [
 ]
 
 
-def render(data: Data, month: str, path: Path, banner: str = "") -> None:
-    """Write the seven pages to ``path``; no date or random id reaches the file. ``banner``
-    (say, that the figures are provisional) heads every page."""
+def render(
+    data: Data,
+    month: str,
+    path: Path,
+    banner: str = "",
+    *,
+    marking: str = BRIEFING_MARKING,
+    synthetic: bool = False,
+) -> None:
+    """Write the eight pages to ``path``; no date or random id reaches the file. ``banner``
+    (say, that the figures are provisional) heads every page, as do the protective
+    ``marking`` (footing it too) and, when ``synthetic``, SYNTHETIC DATA."""
+    data = data | {"durations_shown": duration_tables(data["durations"])["durations"]}
     title = f"Missing and absent children: briefing for {month}"
     metadata: dict[str, str | None] = {
         "Title": title,
@@ -312,19 +317,34 @@ def render(data: Data, month: str, path: Path, banner: str = "") -> None:
     level = fonts.level
     fonts.setLevel(logging.ERROR)
     try:
-        _write_pages(data, month, path, running, banner, metadata)
+        _write_pages(data, month, path, running, (banner, marking, synthetic), metadata)
     finally:
         fonts.setLevel(level)
 
 
 def _write_pages(
-    data: Data, month: str, path: Path, running: str, banner: str, metadata: dict
+    data: Data,
+    month: str,
+    path: Path,
+    running: str,
+    furniture: tuple[str, str, bool],
+    metadata: dict,
 ) -> None:
+    banner, marking, synthetic = furniture
     with matplotlib.rc_context():
         matplotlib.rcdefaults()  # a local matplotlibrc must not change the bytes
         matplotlib.rcParams.update(charts.STYLE)
         with PdfPages(path, metadata=metadata) as pdf:
             for number, (heading, draw) in enumerate(PAGES, start=1):
-                fig = charts.page(running, month, number, len(PAGES), heading, banner)
+                fig = charts.page(
+                    running,
+                    month,
+                    number,
+                    len(PAGES),
+                    heading,
+                    banner,
+                    marking=marking,
+                    synthetic=synthetic,
+                )
                 draw(fig, month, data)
                 pdf.savefig(fig)

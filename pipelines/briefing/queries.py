@@ -61,6 +61,26 @@ def data_as_of(con: Con) -> date | None:
     return found
 
 
+# The sources the demo generator (pipelines.synth) writes: fictional forces and a fictional
+# council, whose names no real extract carries (tests/unit/test_briefing_messages.py keeps
+# this in step with pipelines.synth.generator.SOURCES).
+SYNTHETIC_SOURCES = ("northshire", "eastmoor", "westvale", "southbay", "riverton")
+
+
+def synthetic_data(con: Con) -> bool:
+    """Whether the database holds synthetic data: the build manifest's ``synthetic_data``
+    flag where a build records one, else whether any file loaded came from a source the
+    demo generator writes (its council's sources are ``riverton`` and ``riverton_*``)."""
+    columns = con.sql(
+        "SELECT column_name FROM duckdb_columns() WHERE table_name = 'build_manifest'"
+    ).fetchall()
+    if ("synthetic_data",) in columns:
+        ((flag,),) = con.sql("SELECT bool_or(synthetic_data) FROM build_manifest").fetchall()
+        return bool(flag)
+    names = [s for (s,) in con.sql("SELECT DISTINCT source FROM ingest_files").fetchall()]
+    return any(str(n).split("_")[0] in SYNTHETIC_SOURCES for n in names)
+
+
 def episodes_in(con: Con, month: str) -> int:
     """Episodes reported in ``month``."""
     ((n,),) = con.sql(
@@ -219,19 +239,25 @@ _LOOKED_AFTER = """CASE WHEN looked_after THEN 'Looked after'
 PLACES = ["home", "foster", "residential", "other", "not recorded"]
 DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 HOUR_BANDS = ["00-03", "04-07", "08-11", "12-15", "16-19", "20-23"]
+NO_TIME_BAND = "none"
+# No time of day was recorded: the council's SSDA903 return holds start dates only (rule
+# ssda903_recorded), and a date-only cell in a police extract parses to midnight exactly.
+# A report at 00:00:00 to the second is far likelier a date without a time than a real one.
+NO_TIME = "(rule = 'ssda903_recorded' OR reported_at = date_trunc('day', reported_at))"
 
 
 def who_and_when(con: Con, month: str) -> dict[str, pd.DataFrame]:
     """Page 4: episodes by age band and looked-after status, place, day and time reported."""
     age = _crosstab(con, month, _AGE, _LOOKED_AFTER, AGE_BANDS)
     place = _counts(con, month, "coalesce(missing_from, 'not recorded')", PLACES)
-    hours = "lpad((hour(reported_at) // 4 * 4)::VARCHAR, 2, '0') || '-' || "
-    hours += "lpad((hour(reported_at) // 4 * 4 + 3)::VARCHAR, 2, '0')"
+    hours = f"CASE WHEN {NO_TIME} THEN '{NO_TIME_BAND}' ELSE "
+    hours += "lpad((hour(reported_at) // 4 * 4)::VARCHAR, 2, '0') || '-' || "
+    hours += "lpad((hour(reported_at) // 4 * 4 + 3)::VARCHAR, 2, '0') END"
     when = _crosstab(con, month, "strftime(reported_at, '%a')", hours, DAYS)
     return {
         "age": age.reindex(columns=LOOKED_AFTER, fill_value=0),
         "place": place,
-        "when": when.reindex(columns=HOUR_BANDS, fill_value=0),
+        "when": when.reindex(columns=[*HOUR_BANDS, NO_TIME_BAND], fill_value=0),
     }
 
 

@@ -331,3 +331,49 @@ def format_share(
 def hide_small(counts: pd.Series) -> pd.Series:
     """Counts for a chart that prints no totals of them: NaN (a gap) where a count is small."""
     return counts.map(lambda n: float("nan") if is_small(n) else n)
+
+
+def format_rate(
+    num: float | None, den: float | None, *, also: Iterable[float | None] = (), of: str = " of "
+) -> str:
+    """A percentage with its numerator and denominator, as ``42% (21 of 50)``.
+
+    Hidden whole (``c``) whenever the percentage would be, or any count in ``also`` (one a
+    reader could work out from these two and another printed figure) is small: a hidden
+    percentage with a printed base would give its numerator back.
+    """
+    shown = format_percent(num, den)
+    if shown in (SUPPRESSED, NOT_APPLICABLE) or any(is_small(n) for n in also):
+        return SUPPRESSED if shown != NOT_APPLICABLE else shown
+    return f"{shown} ({int(num or 0):,}{of}{int(den or 0):,})"
+
+
+def rate_points(num: float | None, den: float | None) -> float | None:
+    """The percentage a ``format_rate`` cell prints, as a number (None when not printed)."""
+    shown = format_percent(num, den)
+    return None if shown in (SUPPRESSED, NOT_APPLICABLE, ROUNDS_TO_ZERO) else float(shown[:-1])
+
+
+def format_change(now: str, then: str, unit: str = "") -> str:
+    """The change from one printed figure to another (``+12``, ``-3``, ``0``): hidden (``c``)
+    when either is, so a change never gives back a hidden value; ``z`` with nothing to compare.
+    Percentages change in points (``unit`` " pts")."""
+    if SUPPRESSED in (now, then):
+        return SUPPRESSED
+    if NOT_APPLICABLE in (now, then) or ROUNDS_TO_ZERO in (now, then):
+        return NOT_APPLICABLE
+    a, b = (float(t.split(" ")[0].rstrip("%").replace(",", "")) for t in (now, then))
+    change = int(a - b)
+    return (f"{change:+,}" if change else "0") + unit
+
+
+def merge_small(counts: pd.DataFrame, words: dict[str, str], label: str = "Other") -> pd.DataFrame:
+    """A one-way table whose rows holding 1 to SUPPRESS_AT_MOST (in every column) are merged
+    into one row named for them, ``Other (merged: A, B)``, when two or more are: a line per
+    small category would print only ``c``. Zero rows stay, as zeros disclose no one."""
+    small = [r for r in counts.index if counts.loc[r].map(is_small).all()]
+    if len(small) < 2:
+        return counts
+    merged = f"{label} (merged: {', '.join(words.get(str(r), str(r)) for r in small)})"
+    rest = counts.drop(index=small)
+    return pd.concat([rest, counts.loc[small].sum().to_frame(merged).T])

@@ -226,22 +226,38 @@ def build_fixture(path: Path, seed: int = 20261031) -> Path:
     return path
 
 
+CELL = re.compile(r"\S+% \([\d,]+ of [\d,]+\)|[+-]?\d+ pts|\S+")
+
+
 def _row(text: str, label: str) -> list[str]:
-    """The three values printed after ``label`` on page 1 (one line per table row)."""
-    row = re.compile(rf"^\s*{re.escape(label)}.*?\s(\S+)\s+(\S+)\s+(\S+)\s*$")
-    return next(list(m.groups()) for line in text.splitlines() if (m := row.match(line)))
+    """The five values printed after ``label`` on the headline page (this month, last month,
+    the same month last year, the change on each); a rate and its counts are one value."""
+    rows = [
+        CELL.findall(line.strip()[len(label) :])
+        for line in text[text.index("Measure ") :].splitlines()
+        if line.strip().startswith(label)
+    ]
+    return next(cells[-5:] for cells in rows if len(cells) >= 5)
 
 
 def _count(n: int) -> str:
     return "c" if 1 <= n <= 4 else f"{n:,}"
 
 
-def _percent(num: int, den: int) -> str:
+def _percent(num: int, den: int, also: int = 0) -> str:
+    """A rate as printed: hidden whole with any small count it rests on, else with both."""
     if den == 0:
         return "z"
-    if any(1 <= n <= 4 for n in (num, den, den - num)):
+    if any(1 <= n <= 4 for n in (num, den, den - num, also)):
         return "c"
-    return f"{int(num * 100 / den + 0.5)}%"
+    return f"{int(num * 100 / den + 0.5)}% ({num} of {den})"
+
+
+def _change(now: str, then: str, unit: str = "") -> str:
+    if "c" in (now, then):
+        return "c"
+    a, b = (int(t.split("%")[0].replace(",", "")) for t in (now, then))
+    return (f"{a - b:+}" if a != b else "0") + unit
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +271,17 @@ def _text(pdf: Path) -> list[str]:
     return [page.extract_text() for page in PdfReader(pdf).pages]
 
 
-def test_seven_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> None:
+def test_eight_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> None:
     _, pdf = briefing
     assert pdf.name == f"whereabouts-briefing-{MONTH}.pdf"
     reader = PdfReader(pdf)
-    assert len(reader.pages) == 7
+    assert len(reader.pages) == 8
     headings = [re.search(r"^(\d)\. (.*)$", t, re.M) for t in _text(pdf)]
     assert [h.groups() if h else None for h in headings] == [
         (str(n), heading)
         for n, heading in enumerate(
             [
+                "Key messages",
                 "Headline",
                 "Trends over 13 months",
                 "Repeat missing",
@@ -276,7 +293,7 @@ def test_seven_pages_with_the_month_on_page_one(briefing: tuple[Path, Path]) -> 
             start=1,
         )
     ]
-    assert [f"page {n} of 7" in t for n, t in enumerate(_text(pdf), start=1)] == [True] * 7
+    assert [f"page {n} of 8" in t for n, t in enumerate(_text(pdf), start=1)] == [True] * 8
     assert reader.metadata.title == f"Missing and absent children: briefing for {MONTH}"
     assert "October 2026" in _text(pdf)[0] and MONTH in _text(pdf)[0]
 
@@ -310,23 +327,115 @@ def test_headline_numbers_match_the_database(briefing: tuple[Path, Path]) -> Non
     con.close()
     names = ["episodes", "children", "missing", "cohort", "found", "ended", "rhi", "returns"]
     column = dict(zip(names, zip(*[rest for _, *rest in figures], strict=True), strict=True))
-    page = _text(pdf)[0]
-    assert _row(page, "Episodes reported") == [_count(n) for n in column["episodes"]]
-    assert _row(page, "Children reported") == [_count(n) for n in column["children"]]
-    assert _row(page, "Missing") == [_count(n) for n in column["missing"]]
-    assert _row(page, "Children in the 3-in-90-days cohort") == [
+    page = _text(pdf)[1]
+    assert _row(page, "Episodes reported")[:3] == [_count(n) for n in column["episodes"]]
+    assert _row(page, "Children reported")[:3] == [_count(n) for n in column["children"]]
+    assert _row(page, "Missing")[:3] == [_count(n) for n in column["missing"]]
+    assert _row(page, "Children in the 3-in-90-days cohort")[:3] == [
         _count(n) for n in column["cohort"]
     ]
-    found = [_percent(f, e) for f, e in zip(column["found"], column["ended"], strict=True)]
-    assert _row(page, "% found within 24 hours") == found
+    # A rate carries its numerator and denominator; the open episodes (reported less ended)
+    # follow from them and the episodes printed, so a small number of them hides the rate.
+    found = [
+        _percent(f, e, n - e)
+        for f, e, n in zip(column["found"], column["ended"], column["episodes"], strict=True)
+    ]
+    assert found == ["57% (16 of 28)", "c", "c"]
+    assert _row(page, "Found within 24 hours")[:3] == found
     rhi = [_percent(o, r) for o, r in zip(column["rhi"], column["returns"], strict=True)]
-    assert _row(page, "% of returns offered an RHI") == rhi
+    assert _row(page, "Returns offered an RHI within 72 hours")[:3] == rhi
+    # The change on last month and on the same month last year, hidden with either figure.
+    for label in ["Episodes reported", "Children reported", "   Missing", "Absent"]:
+        now, last, year, on_last, on_year = _row(page, label.strip())
+        assert [on_last, on_year] == [_change(now, last), _change(now, year)], label
+    assert _row(page, "Episodes reported") == ["37", "28", "34", "+9", "+3"]
+    assert _row(page, "Returns offered an RHI within 72 hours")[3:] == ["+6 pts", "+9 pts"]
     # Two away episodes are a small cell; undetermined (the smallest other) must go with it,
     # or it could be worked out as episodes minus the categories shown.
     assert (away, undetermined) == (2, 6)
     assert _row(page, "Away from placement")[0] == "c"
     assert _row(page, "Undetermined")[0] == "c"
     assert _row(page, "Absent")[0] == "9"
+
+
+MARKING = "OFFICIAL-SENSITIVE"
+
+
+def test_every_page_is_marked_in_its_header_and_footer(briefing: tuple[Path, Path]) -> None:
+    _, pdf = briefing
+    for page in PdfReader(pdf).pages:
+        # Header and footer: the marking in bold at the top and the foot of the page, centred.
+        marks: list[float] = []
+
+        def visit(text: str, cm: list, tm: list, font: object, size: object) -> None:
+            if text.strip() == MARKING:
+                marks.append(tm[5])  # noqa: B023
+
+        page.extract_text(visitor_text=visit)
+        height = float(page.mediabox.height)
+        assert len(marks) == 2
+        assert max(marks) > height * 0.98 and min(marks) < height * 0.02
+    pages = _text(pdf)
+    # The fixture's sources are the demo generator's (northshire, eastmoor, riverton_la).
+    assert [p.count("SYNTHETIC DATA") for p in pages] == [2] * 8
+
+
+def test_the_marking_is_a_setting_and_real_data_is_not_called_synthetic(
+    briefing: tuple[Path, Path], tmp_path: Path
+) -> None:
+    db, _ = briefing
+    copy = tmp_path / "real.duckdb"
+    copy.write_bytes(db.read_bytes())
+    con = duckdb.connect(str(copy))
+    con.execute("UPDATE ingest_files SET source = 'a_real_force'")
+    con.close()
+    pages = _text(write_briefing(copy, MONTH, tmp_path / "out", today=TODAY, marking="OFFICIAL"))
+    assert [("OFFICIAL" in p, "SENSITIVE" in p, "SYNTHETIC" in p) for p in pages] == [
+        (True, False, False)
+    ] * 8
+    # A build that records whether its data were synthetic is taken at its word.
+    con = duckdb.connect(str(copy))
+    con.execute("ALTER TABLE build_manifest ADD COLUMN synthetic_data BOOLEAN DEFAULT true")
+    con.close()
+    pages = _text(write_briefing(copy, MONTH, tmp_path / "again", today=TODAY))
+    assert all(p.count("SYNTHETIC DATA") == 2 and p.count(MARKING) == 2 for p in pages)
+
+
+def test_key_messages_come_from_the_printed_figures(briefing: tuple[Path, Path]) -> None:
+    _, pdf = briefing
+    page = _text(pdf)[0]
+    body = " ".join(page[page.index("1. Episodes") : page.index("How these messages")].split())
+    assert body == (
+        "1. Episodes reported rose from 28 in September 2026 to 37 in October 2026 (+9), the "
+        "largest change on last month of the headline counts. "
+        "2. 37 episodes were reported in October 2026, against 34 in October 2025 (+3). "
+        "3. 56% of children's returns in October 2026 were offered a return home interview "
+        "within 72 hours (18 of 32), +6 points on September 2026. Statutory guidance expects "
+        "every child to be offered one. "
+        "4. 365 gaps between police and council records since records began, to October 2026; "
+        "the most common: council recorded missing, no police report (175). "
+        "5. 57% of the episodes reported in October 2026 that have ended were found within "
+        "24 hours (16 of 28)."
+    )
+    # The cohort's new entrants this month are few (hidden), so that rule says nothing.
+    assert "newly entered" not in page
+    assert "How these messages are written" in page
+
+
+def test_reports_with_no_time_are_shown_apart(briefing: tuple[Path, Path]) -> None:
+    db, pdf = briefing
+    page = _text(pdf)[4]
+    assert "No time\nrecorded" in page and "not at 00:00" in page
+    con = duckdb.connect(str(db), read_only=True)
+    ((undated,),) = con.sql(
+        "SELECT count(*) FROM episodes WHERE rule = 'ssda903_recorded' "
+        "AND strftime(reported_at, '%Y-%m') = ?",
+        params=[MONTH],
+    ).fetchall()
+    con.close()
+    # The grid's total row: the six 4-hour bands, then no time recorded, then all.
+    assert undated == 11
+    assert "c 0 c c 8 9 11 37" in page
 
 
 def test_the_same_data_gives_the_same_bytes(briefing: tuple[Path, Path], tmp_path: Path) -> None:
@@ -348,7 +457,8 @@ def test_nothing_about_a_child_is_printed(briefing: tuple[Path, Path]) -> None:
     assert not [r for r in refs if r in text]
     assert not [b for b in births if b in text]
     assert RAW_VALUE not in text  # quarantine reasons are shown by check and column only
-    assert "required: person_ref" in text
+    assert "Value missing (person reference) 7" in text
+    assert "required:" not in text and "date_parses" not in text
 
 
 def test_a_month_with_no_episodes_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:
@@ -383,7 +493,7 @@ def test_a_partial_month_is_provisional_on_every_page(
     db, _ = briefing
     pdf = write_briefing(db, MONTH, tmp_path, today=date(2026, 10, 20), allow_partial=True)
     pages = _text(pdf)
-    assert len(pages) == 7
+    assert len(pages) == 8
     assert PROVISIONAL == "PROVISIONAL: the month is not over"
     assert all(PROVISIONAL in page for page in pages)
     again = write_briefing(
@@ -438,9 +548,9 @@ def _known_to_several(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
 def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) -> None:
     db, pdf = briefing
     pages = _text(pdf)
-    page = pages[5]
+    page = pages[6]
     for words in [
-        "6. Across agencies",
+        "7. Across agencies",
         "Children known to more than one agency",
         "Police and children's social care",
         "Two or more police forces only",
@@ -454,8 +564,9 @@ def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) ->
         "c: a count from 1 to 4",
     ]:
         assert words in page, words
-    assert "Found by police" in pages[4] and "No apparent risk" in pages[4]
-    assert "Derived by the pipeline" in pages[6] and "Foster care" in pages[3]
+    assert "Found by police" in pages[5] and "No apparent risk" in pages[5]
+    assert "Derived by the pipeline" in pages[7] and "Foster care" in pages[4]
+    assert "Riverton (council)" in pages[7] and "riverton_la" not in "".join(pages)
     # No code reaches any page: every one has its plain words.
     codes = [*labels.RECONCILIATION, *labels.LINK_RULES, *labels.OUTCOMES, *labels.RISK_GRADES]
     codes += [*labels.CATEGORY_BASIS, *labels.AGENCY_GROUPS]
@@ -467,8 +578,10 @@ def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) ->
     con = duckdb.connect(str(db), read_only=True)
     in_month, in_year = _known_to_several(con)
     gaps = con.sql(
-        "SELECT month, count(*) FROM agency_reconciliation "
-        "WHERE month BETWEEN '2025-11' AND '2026-10' GROUP BY month ORDER BY month"
+        "SELECT kind, count(*) FILTER (WHERE month = '2026-10'), "
+        "count(*) FILTER (WHERE month BETWEEN '2025-11' AND '2026-09'), "
+        "count(*) FILTER (WHERE month < '2025-11'), count(*) FROM agency_reconciliation "
+        "WHERE month <= '2026-10' GROUP BY kind ORDER BY kind"
     ).fetchall()
     still_off = con.sql(
         "SELECT count(DISTINCT child_id) FROM cme_episodes WHERE off_roll_on < '2026-11-01' "
@@ -479,14 +592,25 @@ def test_the_across_agencies_page_in_plain_words(briefing: tuple[Path, Path]) ->
     assert len(totals) == 4  # multi-agency, gaps, episode bands, links by rule
     assert (in_month, in_year) == (28, 59)
     assert totals[0] == f"Total {_count(in_month)} {_count(in_year)}"
-    assert len(gaps) == 12
-    assert totals[1].split()[1:] == [_count(n) for _, n in gaps] + [f"{sum(n for _, n in gaps)}"]
+    # Gaps by kind: the month, the 11 before, earlier and since records began. October's
+    # police kinds are 2 and 1 (hidden), so each row and the month's column hide one more.
+    assert gaps == [
+        ("council_missing_no_police_report", 19, 143, 13, 175),
+        ("looked_after_unknown_to_council", 1, 99, 17, 117),
+        ("police_missing_no_council_episode", 2, 60, 11, 73),
+    ]
+    assert totals[1] == "Total 22 302 41 365"
     assert "Children still off a school roll\nat the end of October 2026\n8\n" in page
     assert still_off == 8
     # Resolved in October: 2 spells (hidden), so one other in its row goes too.
     assert "Resolved c c 7" in page
-    # October's gaps of the two police kinds are 2 and 1: hidden, and the total stays.
-    gap_rows = [line.split() for line in page.splitlines() if re.match(r"^no |^council does", line)]
-    assert [row[-2:] for row in gap_rows] == [["19", "162"], ["c", "62"], ["c", "100"]]
+    gap_rows = [
+        line.split() for line in page.splitlines() if re.match(r"^(no |council does).* \d+$", line)
+    ]
+    assert [row[-4:] for row in gap_rows] == [
+        ["19", "143", "13", "175"],
+        ["c", "60", "c", "73"],
+        ["c", "99", "c", "117"],
+    ]
     assert "Records: 400; children (persons): 85; pairs awaiting review: c." in page
     assert "precision 99.87%, recall 99.54%" in page

@@ -328,9 +328,13 @@ def test_the_briefing_on_the_nightly_database_reads_across_agencies(run, tmp_pat
     db = Path(shutil.copy(run["base"] / "curated" / "whereabouts.duckdb", tmp_path / "db.duckdb"))
     pdf = write_briefing(db, UNTIL, tmp_path, today=date(2026, 11, 2))
     pages = [page.extract_text() for page in PdfReader(pdf).pages]
-    assert len(pages) == 7
-    assert "6. Across agencies" in pages[5]
-    assert "Children known to more than one agency" in pages[5]
+    assert len(pages) == 8
+    assert "7. Across agencies" in pages[6]
+    assert "Children known to more than one agency" in pages[6]
+    # Built from the demo generator's extracts: marked so on every page, with the marking.
+    assert [(p.count("SYNTHETIC DATA"), p.count("OFFICIAL-SENSITIVE")) for p in pages] == [
+        (2, 2)
+    ] * 8
     # Aggregate only: no person id, child id or agency reference reaches the page.
     ids = (
         run["con"]

@@ -35,7 +35,8 @@ def test_at_risk_count_names_the_lookback_setting() -> None:
 
 def test_briefing_states_the_settings_it_applies() -> None:
     text = (ROOT / "pipelines" / "briefing" / "pdf.py").read_text(encoding="utf-8")
-    assert text.count(f"within {HOURS} hours") == 2
+    headline = (ROOT / "pipelines" / "briefing" / "headline.py").read_text(encoding="utf-8")
+    assert headline.count(f"within {HOURS} hours") == 3
     assert f"{settings.REPEAT_EPISODES} in {settings.REPEAT_WINDOW_DAYS} days" in text
 
 
