@@ -33,7 +33,7 @@ SOURCE = "southbay"  # the standard-layout force: the load is the pipeline's, no
 UNTIL, AS_OF, EXTRACTED_AT = "2026-10", "2026-11-01", "2026-11-01 23:30"
 SCALE, QUICK_SCALE = 1700.0, 16.0  # ~5M episodes (pipelines.synth); ~50,000 for tests
 INCREMENT_ROWS, QUICK_INCREMENT_ROWS = 5_000, 500
-STARTUP_RUNS = 3
+STARTUP_RUNS = FLOOR_RUNS = 3
 VALIDATION_ROWS, QUICK_VALIDATION_ROWS = 1_000_000, 50_000
 # A random SSDA903 Missing table checked by the DfE rules (was a timing test: about 0.3 s).
 DFE_ROWS = 100_000
@@ -250,8 +250,13 @@ def run(out: Path, scale: float, quick: bool) -> dict:
     figures: dict[str, dict] = {}
     floor_db = out / "floor" / "floor.duckdb"
     files = f"create table t as from read_csv({_quote(raw / SOURCE / '*.csv')}, union_by_name=true)"
-    for name, load in (("floor", floors.floor_sql(one)), ("floor_files", files)):
-        figures[name] = floors.measure_floor(name, load, floor_db, out, env)
+    # Every target is a multiple of the floor, and a few seconds' load swings with the other
+    # work on the machine: the floor is the median of FLOOR_RUNS loads.
+    loads = [floors.measure_floor(f"floor_{n}", floors.floor_sql(one), floor_db, out, env)
+             for n in range(FLOOR_RUNS)]  # fmt: skip
+    loads.sort(key=lambda f: f["seconds"])
+    figures["floor"] = loads[len(loads) // 2] | {"runs": [f["seconds"] for f in loads]}
+    figures["floor_files"] = floors.measure_floor("floor_files", files, floor_db, out, env)
     if figures["floor"]["rows"] != figures["floor_files"]["rows"]:
         raise StepFailed(f"the floors loaded different rows: {figures['floor']['rows']} "
                          f"and {figures['floor_files']['rows']}")  # fmt: skip
