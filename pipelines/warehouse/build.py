@@ -15,9 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -33,6 +37,7 @@ from pipelines.warehouse.classification import load_classification, rules_table
 from pipelines.warehouse.models import ancestors, load_models
 
 MODELS = load_models()
+LOG = logging.getLogger(__name__)
 # Views folded into the tables, in build order: five million wide rows are written once.
 STEPS = tuple(name for name, model in MODELS.items() if model.is_view)
 # The curated tables (marts and audit), each after the tables it reads.
@@ -71,6 +76,9 @@ class Built:
     mode: str
     reason: str
     children_rebuilt: int
+    # Seconds of each part of the build (copying the published file, each table's model,
+    # the checkpoint), for profiling: logged at DEBUG, never shown to users.
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def line(self) -> str:
         return f"{self.mode} build ({self.reason}; {self.children_rebuilt} children rebuilt)"
@@ -231,19 +239,33 @@ def build(
     shared_folder(target.parent)
     # Everything DuckDB writes while building (the file, its write-ahead log, spill files)
     # is private until the finished file is opened to the group.
-    built = False
+    built, seconds = False, dict[str, float]()
     try:
         with private_files():
             if plan.mode == "incremental":
                 assert published is not None  # an incremental plan starts from the published
-                shutil.copyfile(published, target)
-            children = _build_into(target, work_db, sources, as_of, plan, fingerprint, today)
+                with timed(seconds, "copy the published file"):
+                    shutil.copyfile(published, target)
+            children = _build_into(
+                target, work_db, sources, as_of, plan, fingerprint, today, seconds
+            )
         built = True
     finally:
         if not built:  # a half-built file is never left for anyone to open
             discard(target)
     target.chmod(SHARED_FILE_MODE)
-    return Built(target, plan.mode, plan.reason, children)
+    LOG.debug("build seconds: %s", seconds)
+    return Built(target, plan.mode, plan.reason, children, seconds)
+
+
+@contextmanager
+def timed(seconds: dict[str, float], part: str) -> Iterator[None]:
+    """Add the seconds the block takes to seconds[part]."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[part] = round(seconds.get(part, 0.0) + time.perf_counter() - start, 2)
 
 
 def _build_into(
@@ -254,8 +276,10 @@ def _build_into(
     plan: Plan,
     fingerprint: str,
     today: date,
+    seconds: dict[str, float],
 ) -> int:
-    """Run the models into `target` (empty, or the published copy); children rebuilt."""
+    """Run the models into `target` (empty, or the published copy); children rebuilt. Each
+    part's seconds go into `seconds`."""
     con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
@@ -273,16 +297,19 @@ def _build_into(
         con.register("source_regimes", regime_table(sources))
         con.register("classification_rules", rules_table())
         if plan.mode == "incremental":
-            _rebuild_children(con, plan.since_seq)
+            with timed(seconds, "rebuild the touched children's rows"):
+                _rebuild_children(con, plan.since_seq)
         else:
             _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=False)
         for table in track(CURATED, "models built"):
             if plan.mode == "full" or table not in PER_CHILD:
-                con.execute(f"drop table if exists main.{table}")
-                _create_table(con, table)
+                with timed(seconds, table):
+                    con.execute(f"drop table if exists main.{table}")
+                    _create_table(con, table)
         (children,) = con.execute("select children_rebuilt from build_manifest").fetchall()[0]
         con.execute("detach work")
-        con.execute("checkpoint")
+        with timed(seconds, "checkpoint"):
+            con.execute("checkpoint")
         return children
     finally:
         con.close()

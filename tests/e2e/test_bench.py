@@ -12,9 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks import nightly_profile
+
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = ("floor", "startup", "full", "ingest", "increment", "rebuild", "rebuild_full",
-           "validation", "dfe_rules")  # fmt: skip
+FIGURES = ("floor", "floor_files", "startup", "full", "ingest", "increment", "rebuild",
+           "rebuild_full", "validation", "dfe_rules")  # fmt: skip
 
 
 def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
@@ -61,3 +63,19 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert ingest["main_thread_cpu_seconds"] > 0 and ingest["longest_file_transaction_seconds"] > 0
     assert report["figures"]["rebuild"]["build"].startswith("incremental build (")
     assert report["figures"]["rebuild_full"]["build"].startswith("full build (full rebuild")
+    # The floor loads every row, typed, from one CSV; the multi-file floor loads the same.
+    floor, files = report["figures"]["floor"], report["figures"]["floor_files"]
+    assert floor["rows"] == files["rows"] == report["rows"] == report["generate"]["one_csv"]["rows"]
+    assert full["target_seconds"] == round(4 * floor["seconds"] + 15, 2)
+    assert re.search(r"^- full nightly from empty: [\d.]+ s = [\d.]+ × floor; target ≤ 4 × "
+                     r"floor \+ 15 s = [\d.]+ s: (pass|MISS); peak", done.stdout, re.M)  # fmt: skip
+    # The profile times every step of the nightly, and the ingest, linkage and build inside.
+    profile = report["profile"]
+    assert list(profile["steps"]) == list(nightly_profile.STEPS)
+    assert profile["rows_read"] == ingest["rows_read"]
+    assert [label for _, _, label in nightly_profile.INGEST_PHASES] == sorted(
+        profile["ingest_phases"], key=[p[2] for p in nightly_profile.INGEST_PHASES].index
+    )
+    assert {"splink predict_within", "persons (all)"} <= set(profile["linkage_phases"])
+    assert {"episodes", "children", "persons"} <= set(profile["models"])
+    assert "Inside the ingest (phases on three overlapping threads" in done.stdout

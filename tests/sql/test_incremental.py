@@ -122,6 +122,21 @@ def test_incremental_build_gives_the_full_builds_curated_rows(first_night, tmp_p
     assert sorted(kept) == sorted(("main", t) for t in CURATED)  # no working tables left
 
 
+def test_a_build_times_each_of_its_parts(first_night, tmp_path):
+    work, published = first_night
+    store_file(work, "force/night2.csv", INCREMENTAL_CASES["new_child"][0])
+    incremental = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=published)
+    full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
+    assert list(full.seconds) == [*CURATED, "checkpoint"]
+    assert list(incremental.seconds) == [
+        "copy the published file",
+        "rebuild the touched children's rows",
+        *(t for t in CURATED if t not in building.PER_CHILD),
+        "checkpoint",
+    ]
+    assert all(s >= 0 for s in [*full.seconds.values(), *incremental.seconds.values()])
+
+
 def link_persons(work: Path, rows: list[tuple[str, str, str]]) -> None:
     """Replace the working store's person ids, as the identity stage does each night."""
     con = open_work(work)
