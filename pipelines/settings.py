@@ -147,6 +147,10 @@ DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_DUCKDB_MEMORY", "3GB")
 # 5.4M-episode full nightly under 4 GiB, and 512 MB cost 250-330 MB more for no time saved
 # (docs/scaling.md).
 INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", "256MB")
+# While linking, splink's DuckDB work shares the process with the run's Python objects: at
+# five million episodes the nightly peaked at 4.7 GiB with DuckDB's 3 GB (docs/benchmarks.md);
+# the identity store's connection gets less, and spills the rest of splink's work to disk.
+LINKAGE_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_LINKAGE_DUCKDB_MEMORY", "2GB")
 
 # --- curated builds ----------------------------------------------------------------------
 # An incremental build leaves the rows it replaced in the file's free space (DuckDB reuses it

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pipelines import settings
 from pipelines.sources.discovery import RawFile
 
 # What the working store is given after linkage, from the identity store.
@@ -91,6 +92,7 @@ def link_identities(
     with private_files():
         con = open_identity_store(identity_db, key=key.key)
         try:
+            con.execute(f"set memory_limit = '{settings.LINKAGE_DUCKDB_MEMORY_LIMIT}'")
             now = datetime.now().replace(microsecond=0)
             linked = link_records(con, key.key, run_id, None, now, truth_frame)
             measured = [
