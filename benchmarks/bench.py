@@ -46,7 +46,7 @@ SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validati
 MEMORY_TARGET_KIB = 4 * 1024 * 1024
 LABELS = {"floor": "DuckDB floor: read_csv of the same rows as one standard-layout CSV, typed",
           "floor_files": "DuckDB on the synthetic files as generated (all VARCHAR-sniffed)",
-          "startup_cold": "start-up, first ever (Prefect creates its database)",
+          "startup_cold": "start-up, first run in a fresh Prefect home (a plain shell nightly creates nothing there)",
           "startup": "start-up: nightly on an empty folder",
           "full": "full nightly from empty",
           "ingest": "ingest alone (the full nightly's first step, timed in a process of its own)",
@@ -261,8 +261,8 @@ def run(out: Path, scale: float, quick: bool) -> dict:
         raise StepFailed(f"the floors loaded different rows: {figures['floor']['rows']} "
                          f"and {figures['floor_files']['rows']}")  # fmt: skip
     one.unlink()  # 5M rows take room
-    # The first start in a fresh PREFECT_HOME also creates Prefect's database, which a
-    # production night does not pay: reported, but the target is on the later starts. Those
+    # The first start in a fresh PREFECT_HOME (which a --prefect run would fill with Prefect's
+    # database) is reported apart; the target is on the later starts. Those
     # vary by a second or two on 2 cores, so the figure is the median of STARTUP_RUNS.
     (empty := out / "startup" / "startup_cold" / "raw").mkdir(parents=True)
     figures["startup_cold"] = measure("startup_cold", nightly(empty, empty.parent), out, env)
