@@ -46,7 +46,7 @@ SECONDS_TARGET = {"startup": 15.0, "increment": 30.0, "rebuild": 15.0, "validati
 MEMORY_TARGET_KIB = 4 * 1024 * 1024
 LABELS = {"floor": "DuckDB floor: read_csv of the same rows as one standard-layout CSV, typed",
           "floor_files": "DuckDB on the synthetic files as generated (all VARCHAR-sniffed)",
-          "startup_cold": "start-up, first run in a fresh Prefect home (a plain shell nightly creates nothing there)",
+          "startup_cold": "start-up, first run (fresh Prefect home, left empty)",
           "startup": "start-up: nightly on an empty folder",
           "full": "full nightly from empty",
           "ingest": "ingest alone (the full nightly's first step, timed in a process of its own)",
