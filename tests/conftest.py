@@ -150,6 +150,26 @@ def build_curated(
     return duckdb.connect(str(built.path), read_only=True)
 
 
+def small_curated(base: Path) -> Path:
+    """A small curated database with every table non-empty where it can be: three police
+    episodes and a council one, built on 2024-06-01; its path."""
+    rows = [
+        episode(episode_ref=f"E{i}", reported_at=f"2024-0{m}-1{i} 20:00", returned_at=None)
+        for i, m in enumerate((3, 4, 5))
+    ] + [
+        episode(
+            source="council",
+            file="council/c_2024_25.csv",
+            episode_ref="903-a",
+            recorded_category="away",
+            looked_after="Y",
+        )
+    ]
+    con = build_curated(base, rows, [police_source(), la_source()], as_of=date(2024, 6, 1))
+    con.close()
+    return base / "curated.duckdb"
+
+
 def rows_of(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
     return con.execute(sql).fetchall()
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
-from conftest import altered, build_curated, episode, la_source, police_source
+from conftest import altered, small_curated
 
 from pipelines.quality.contracts import curated_tables, load_contract
 from pipelines.quality.curated import column_types, curated_suites
@@ -17,22 +15,7 @@ from pipelines.warehouse.dictionary import DICTIONARY, render
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory):
     """A small curated database with every table non-empty where it can be."""
-    base = tmp_path_factory.mktemp("contracts")
-    rows = [
-        episode(episode_ref=f"E{i}", reported_at=f"2024-0{m}-1{i} 20:00", returned_at=None)
-        for i, m in enumerate((3, 4, 5))
-    ] + [
-        episode(
-            source="council",
-            file="council/c_2024_25.csv",
-            episode_ref="903-a",
-            recorded_category="away",
-            looked_after="Y",
-        )
-    ]
-    con = build_curated(base, rows, [police_source(), la_source()], as_of=date(2024, 6, 1))
-    con.close()
-    return base / "curated.duckdb"
+    return small_curated(tmp_path_factory.mktemp("contracts"))
 
 
 def test_every_curated_table_has_a_contract_and_a_place_in_the_build():

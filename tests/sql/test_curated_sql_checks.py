@@ -6,12 +6,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, altered, build_curated, episode, la_source, police_source
+from conftest import ROOT, altered, small_curated
 
 from pipelines.db import connect
 from pipelines.quality.aggregates import sql_suite
@@ -23,22 +22,7 @@ from pipelines.warehouse.build import CURATED
 @pytest.fixture(scope="module")
 def curated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small curated database with every table non-empty where it can be."""
-    base = tmp_path_factory.mktemp("sql_checks")
-    rows = [
-        episode(episode_ref=f"E{i}", reported_at=f"2024-0{m}-1{i} 20:00", returned_at=None)
-        for i, m in enumerate((3, 4, 5))
-    ] + [
-        episode(
-            source="council",
-            file="council/c_2024_25.csv",
-            episode_ref="903-a",
-            recorded_category="away",
-            looked_after="Y",
-        )
-    ]
-    con = build_curated(base, rows, [police_source(), la_source()], as_of=date(2024, 6, 1))
-    con.close()
-    return base / "curated.duckdb"
+    return small_curated(tmp_path_factory.mktemp("sql_checks"))
 
 
 def test_every_curated_table_gets_the_gx_paths_outcomes_from_sql(curated: Path) -> None:
