@@ -17,7 +17,7 @@ from duckdb import DuckDBPyConnection
 
 from pipelines.db import connect, one_row
 from pipelines.progress import track
-from pipelines.quality.aggregates import sql_suite
+from pipelines.quality.aggregates import sql_suite, table_types
 from pipelines.quality.contracts import Column, Contract, load_contract
 from pipelines.quality.suites import (
     ExpectationOutcome,
@@ -220,14 +220,9 @@ def column_types(db: Path, table: str) -> dict[str, str]:
     """The database's own column types of a table (to hold SQL and contract together)."""
     con = connect(db, read_only=True)
     try:
-        rows = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_name = ? order by ordinal_position",
-            [table],
-        ).fetchall()
+        return table_types(con, table)
     finally:
         con.close()
-    return dict(rows)
 
 
 def headline_counts(db: Path) -> tuple[int, int]:
