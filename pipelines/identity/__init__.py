@@ -8,5 +8,7 @@ quality, and audited look-ups. It hands the rest of the pipeline only pseudonymo
 (`child_id` -> `person_id`).
 
 May import: the ground floor (settings, db, errors), `sources`, `quality` and `ingest` (for
-the keyed-hash discipline). Never imported by `ingest` or anything below it.
+the keyed-hash discipline), and `synth` in `training` alone (with no identity store given,
+the model is trained on seeded synthetic people, as the committed one was). Never imported
+by `ingest` or anything below it.
 """

@@ -23,6 +23,21 @@ STAGES = (
     "orchestration",
     "cli",
 )
+# What each stage may import besides itself, as its __init__ docstring says: narrower than
+# "any stage below", where a stage below is not one it needs (briefing reads the published
+# database by table name; the pipeline never reads what the generator knows).
+MAY_IMPORT = {
+    "ground": set(),
+    "sources": {"ground"},
+    "synth": {"ground", "sources"},
+    "quality": {"ground", "sources"},
+    "ingest": {"ground", "sources", "quality"},
+    "identity": {"ground", "sources", "quality", "ingest", "synth"},  # synth: training only
+    "warehouse": {"ground", "sources", "quality", "identity"},
+    "briefing": {"ground"},
+    "orchestration": set(STAGES) - {"orchestration", "cli", "synth"},
+    "cli": set(STAGES) - {"cli"},
+}
 GROUND = {
     "pipelines",
     "pipelines.settings",
@@ -69,24 +84,43 @@ def test_every_module_belongs_to_a_stage() -> None:
     assert {stage_of(m) for m in MODULES} == set(STAGES)
 
 
-@pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_upward_import(module: str) -> None:
+def upward_imports(module: str, imports: set[str]) -> list[str]:
+    """The modules `module` imports from a stage at or above its own (other than its own)."""
     rank = STAGES.index(stage_of(module))
-    upward = sorted(
+    return sorted(
         i
-        for i in GRAPH[module]
+        for i in imports
         if STAGES.index(stage_of(i)) > rank
         or (STAGES.index(stage_of(i)) == rank and stage_of(i) != stage_of(module))
     )
+
+
+def import_circle(graph: dict[str, set[str]]) -> list[str]:
+    """One circle of imports in `graph` (module -> modules it imports), or [] when none."""
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        return list(exc.args[1])
+    return []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_upward_import(module: str) -> None:
+    upward = upward_imports(module, GRAPH[module])
     assert upward == [], f"{module} imports a higher stage: {upward}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_only_the_stages_its_package_names(module: str) -> None:
+    stage = stage_of(module)
+    other = sorted(i for i in GRAPH[module] if stage_of(i) not in MAY_IMPORT[stage] | {stage})
+    assert other == [], f"{module} imports a stage {stage} may not import: {other}"
 
 
 def test_no_import_circle() -> None:
     # A package's __init__ may gather its own modules; a circle through it is still a circle.
-    try:
-        TopologicalSorter(GRAPH).prepare()
-    except CycleError as exc:
-        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+    circle = import_circle(GRAPH)
+    assert circle == [], f"import circle: {' -> '.join(circle)}"
 
 
 def test_stage_packages_say_what_they_own_and_may_import() -> None:
@@ -95,8 +129,23 @@ def test_stage_packages_say_what_they_own_and_may_import() -> None:
         assert doc and "import" in doc, f"pipelines/{stage}/__init__.py"
 
 
+# Each rule proved able to fail: a tiny graph that breaks it, and the message it gives.
 def test_an_upward_import_is_caught(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("from pipelines.orchestration.flows import nightly\n")
     assert imports_of(bad) == {"pipelines.orchestration.flows"}
-    assert STAGES.index(stage_of("pipelines.orchestration.flows")) > STAGES.index("ingest")
+    imports = {"pipelines.orchestration.flows", "pipelines.sources.record"}
+    assert upward_imports("pipelines.ingest.parse", imports) == ["pipelines.orchestration.flows"]
+    # A sibling stage on the same floor is not "below" either.
+    assert upward_imports("pipelines.ingest.parse", {"pipelines.ingest.batches"}) == []
+
+
+def test_an_import_circle_is_caught() -> None:
+    graph = {
+        "pipelines.cli.commands": {"pipelines.orchestration.schedules"},
+        "pipelines.orchestration.schedules": {"pipelines.cli.commands"},
+        "pipelines.db": set(),
+    }
+    circle = import_circle(graph)
+    assert set(circle) == {"pipelines.cli.commands", "pipelines.orchestration.schedules"}
+    assert import_circle({"a": {"b"}, "b": set()}) == []
