@@ -74,8 +74,8 @@ def _leave(code: int) -> NoReturn:
 
 
 def _load_flow_modules() -> None:
-    # Prefect, pandas, DuckDB and the flows themselves. Not Great Expectations (12 s on 2
-    # cores): only a night with new files, or a failed curated check, needs it.
+    # Prefect, pandas, DuckDB and the flows themselves. Not Great Expectations (seconds on 2
+    # cores, docs/scaling.md): only a night with new files, or a failed curated check, needs it.
     import pipelines.orchestration.flows  # noqa: F401
 
 

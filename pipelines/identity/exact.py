@@ -16,7 +16,7 @@ MAX_KEY_GROUP = 20
 # Rule name -> the pairs it links. `a` and `b` are identity_records; every rule's pairs are
 # ordered (a.record_id < b.record_id) except the cross-references, ordered afterwards.
 EXACT_RULES: dict[str, str] = {
-    # Sources of one agency share person references (CONTRACT.md, "A source declaration").
+    # Sources of one agency share person references (README.md, "Sources": `agency`).
     "same_agency_ref": """
         select a.record_id, b.record_id
         from identity_records a join identity_records b

@@ -86,10 +86,10 @@ def _else(label: str) -> dict[str, Any]:
 
 
 # A clearly different forename weighs this much against a link, whatever EM would make of it:
-# twins and siblings share surname, date of birth, postcode and often sex (DOMAIN.md, "One
-# child across agencies"), so those agreements add up to about +30; this fixed level (m/u =
-# 2^-24) keeps the total below the lower threshold. EM learned a mild -4 here, and twins were
-# most of the false links until it was fixed.
+# twins and siblings share surname, date of birth, postcode and often sex (docs/linkage.md,
+# "The model"), so those agreements add up to about +30; this fixed level (m/u = 2^-24) keeps
+# the total below the lower threshold. EM alone learns a mild -4 here, which leaves twins as
+# most of the false links.
 DIFFERENT_FORENAME_M = 2.0**-24
 DIFFERENT_FORENAME_U = 1.0
 

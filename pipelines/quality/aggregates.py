@@ -6,7 +6,8 @@ a null and a float NaN are both missing (pandas reads them alike); value rules (
 allowed, range) judge only present values; every row holding a repeated value counts; a pair
 check ignores rows missing either value. The outcomes are those run_suite gives a passing
 table, in the same order. Great Expectations is never imported here (its import alone takes
-about 12 s): a table with a failing check is run through it afterwards, for the report.
+seconds: docs/scaling.md, "Start-up"): a table with a failing check is run through it
+afterwards, for the report.
 """
 
 from __future__ import annotations

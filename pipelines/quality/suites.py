@@ -18,7 +18,7 @@ import pandas as pd
 from pipelines.quality.contracts import Check, Contract
 
 if TYPE_CHECKING:
-    # Imported at run time only when a suite runs (the import costs ~5 s).
+    # Imported at run time only when a suite runs (the import takes seconds: docs/scaling.md).
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.core.expectation_validation_result import (
@@ -59,7 +59,7 @@ class SuiteResult:
 
 @cache
 def load_gx() -> tuple[ModuleType, BatchDefinition]:
-    """Great Expectations and an ephemeral context, loaded once (the import costs ~5 s)."""
+    """Great Expectations and an ephemeral context, loaded once (its import takes seconds)."""
     import logging
 
     import great_expectations as gx

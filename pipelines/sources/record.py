@@ -41,8 +41,8 @@ CODES: dict[str, tuple[str, ...]] = {
     "cse_flag": ("Y", "N"),
     "outcome": ("returned", "found_by_police", "found_by_other", "found_harmed", "found_dead"),
 }
-# The identity values a source may carry (CONTRACT.md, "Identity columns"), with the types
-# the identity store keeps them as. They go only to the restricted identity store
+# The identity values a source may carry (README.md, "The standard extract layout"), with the
+# types the identity store keeps them as. They go only to the restricted identity store
 # (pipelines.identity), never to the working store's episode tables: date_of_birth and sex
 # are episode fields as well, the rest are read only to be handed to the identity store.
 IDENTITY_FIELDS: dict[str, str] = {

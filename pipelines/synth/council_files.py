@@ -1,6 +1,6 @@
-"""Riverton Council's identity files as pipelines.synth writes them, with the columns
-CONTRACT.md gives their layouts, and the truth file naming the person behind every source's
-record (written beside the raw folder, never inside it)."""
+"""Riverton Council's identity files as pipelines.synth writes them, with the columns README.md
+gives their layouts ("The standard extract layout"), and the truth file naming the person
+behind every source's record (written beside the raw folder, never inside it)."""
 
 from __future__ import annotations
 
