@@ -392,7 +392,7 @@ def markdown(report: dict) -> str:
 
 
 def targets(figures: dict) -> list[str]:
-    """The targets of issue 23, each with its figure and pass or miss."""
+    """The benchmark's targets (the floor, SECONDS_TARGET), each with its figure and result."""
     floor, full, files = figures["floor"], figures["full"], figures["floor_files"]
 
     def verdict(ok: bool) -> str:

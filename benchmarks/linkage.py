@@ -1,6 +1,6 @@
 """The linkage benchmark: `python -m benchmarks.linkage [--quick] [--out DIR]`.
 
-Issue 20's scale: 500,000 synthetic identity records (police 380,000, council 120,000, with
+National scale: 500,000 synthetic identity records (police 380,000, council 120,000, with
 pipelines.synth.identities' errors) linked from scratch with the saved model, then a night's
 2,000 new records. Each step is a whole child process measured as benchmarks.bench measures
 (benchmarks.process: wall time and peak RSS from os.wait4); the target is on the work the

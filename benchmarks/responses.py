@@ -1,4 +1,4 @@
-"""How long a person waits for `whereabouts` to answer, on the demo data (issue 22's targets).
+"""How long a person waits for `whereabouts` to answer, on the demo data, against its targets.
 
 Four answers, each a whole `whereabouts` process from the shell timed by the kernel
 (benchmarks.process.measure), the median of `--repeats` runs:
