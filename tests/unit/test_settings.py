@@ -51,3 +51,41 @@ def test_schedule_in_help_and_readme_is_the_setting() -> None:
 def test_reconciliation_contract_states_the_tolerance_setting() -> None:
     description = load_contract("agency_reconciliation").description
     assert description.count(f"within {settings.RECONCILIATION_TOLERANCE_HOURS} hours") == 2
+
+
+# Every published column name and definition that spells a setting's value, in any contract,
+# and the constants the practitioners' list and the briefing read by name: a name that
+# disagrees with its setting fails here, whichever table it is in.
+NAMED_VALUES = {
+    # found_within_24h is a fixed definition (episodes.sql), not a setting.
+    r"(?:offered|completed|percent)_within_(\d+)h\b": (HOURS,),
+    r"episodes_last_(\d+)_days": (settings.AT_RISK_LOOKBACK_DAYS,),
+    r"\b(?:missing_)?(\d+)_in_(\d+)_days": (settings.REPEAT_EPISODES, settings.REPEAT_WINDOW_DAYS),
+}
+
+
+def _published_names() -> set[str]:
+    from pipelines.briefing import queries
+    from pipelines.warehouse import practitioners
+
+    names = {queries.COHORT, *queries.COHORT_DEFINITIONS, *practitioners.COLUMNS}
+    for path in sorted((ROOT / "schemas" / "tables").glob("*.yml")):
+        contract = load_contract(path.stem)
+        names |= set(contract.column_names)
+        for column in contract.columns:
+            names |= {str(v) for v in column.allowed or ()}
+    return names
+
+
+def test_every_published_name_with_a_setting_in_it_agrees_with_the_setting() -> None:
+    import re
+
+    names = _published_names()
+    found = {pattern: 0 for pattern in NAMED_VALUES}
+    for name in sorted(names):
+        for pattern, values in NAMED_VALUES.items():
+            for match in re.finditer(pattern, name):
+                found[pattern] += 1
+                assert tuple(int(g) for g in match.groups()) == values, name
+    # Each pattern finds the names it is for: a pattern that matched nothing would pass.
+    assert all(found.values()), found
