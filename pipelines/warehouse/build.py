@@ -334,13 +334,14 @@ def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
 def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     """Replace the per-child rows of the children with new versions (in the copied file)."""
     con.execute(f"set variable since_seq = {since_seq}")
-    _create_views(con, tuple(ancestors(TOUCHED, MODELS)), scoped=False)
+    # stg_person_ids too: the working store is read through staging, here as in the models.
+    _create_views(con, (*ancestors(TOUCHED, MODELS), "stg_person_ids"), scoped=False)
     con.execute(f"create temp table {TOUCHED} as {model_sql(TOUCHED)}")
     # A merge or split of persons moves children with no new versions to another person_id:
     # their rows are re-modelled too (the copied file still holds the ids they had).
     con.execute(
         f"insert into {TOUCHED} select distinct e.child_id from main.episodes e "
-        "left join work.person_ids p using (child_id) "
+        "left join stg_person_ids p using (child_id) "
         f"where e.person_id is distinct from p.person_id "
         f"and e.child_id not in (select child_id from {TOUCHED})"
     )
