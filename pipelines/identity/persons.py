@@ -29,11 +29,13 @@ import pandas as pd
 import pyarrow as pa
 
 from pipelines import settings
+from pipelines.identity.scope import clustering_scope, keep_inputs, within_scope
 from pipelines.ingest.pseudonym import keyed_hashes
 
 # Links taken first to last: reviewers' must-links, exact keys, then the model.
 EDGES_SQL = """
 select record_a, record_b, rule, match_probability from record_pairs
+where {where}
 order by case rule when 'decision' then 0 when 'model' then 2 else 1 end,
          match_probability desc nulls first, record_a, record_b, rule
 """
@@ -106,22 +108,31 @@ class Clusters:
         return sorted([sorted(m) for m in self.members.values()] + alone, key=itemgetter(0))
 
 
-def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, tuple]]:
-    """The clusters, and for each record the first accepted link that touched it."""
-    records = [r[0] for r in con.execute("select record_id from identity_records").fetchall()]
+def cluster(
+    con: duckdb.DuckDBPyConnection, scoped: bool = False
+) -> tuple[list[list[str]], dict[str, tuple]]:
+    """The clusters (of the scope's records only, when `scoped`: pipelines.identity.scope),
+    and for each record the first accepted link that touched it."""
+    in_scope = within_scope("record_id", scoped)
+    records = [
+        r[0]
+        for r in con.execute(f"select record_id from identity_records where {in_scope}").fetchall()
+    ]
     never = con.execute(
-        "select record_a, record_b from link_decisions where decision = 'different'"
+        "select record_a, record_b from link_decisions where decision = 'different' "
+        f"and {within_scope('record_a', scoped)}"
     ).fetchall()
     keys = {
         record: frozenset(k for k in (nhs, upn) if k)
         for record, nhs, upn in con.execute(
             "select record_id, 'nhs:' || nhs_number, 'upn:' || upn from identity_records "
-            "where nhs_number is not null or upn is not null"
+            f"where (nhs_number is not null or upn is not null) and {in_scope}"
         ).fetchall()
     }
     clusters = Clusters(records, never, keys)
     linked_by: dict[str, tuple] = {}
-    for a, b, rule, probability in con.execute(EDGES_SQL).fetchall():
+    edges = EDGES_SQL.format(where=within_scope("record_a", scoped))
+    for a, b, rule, probability in con.execute(edges).fetchall():
         known = a in clusters.parent and b in clusters.parent
         if known and clusters.join(a, b, keys_must_agree=rule == "model"):
             linked_by.setdefault(a, (rule, probability))
@@ -130,14 +141,18 @@ def cluster(con: duckdb.DuckDBPyConnection) -> tuple[list[list[str]], dict[str, 
 
 
 def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now: datetime) -> None:
-    """Cluster, choose each cluster's person_id, update person_links and log changes."""
-    groups, linked_by = cluster(con)
+    """Cluster the records that changed since the last clustering and every record joined to
+    them (pipelines.identity.scope; every record on a store's first run), choose each
+    cluster's person_id, update person_links and log changes."""
+    scope = clustering_scope(con)
+    scoped = scope is not None
+    groups, linked_by = cluster(con, scoped)
     # record -> (person_id, linked_at, run_id, scored_values, linked_by, match_probability)
     before = {
         row[0]: row[1:]
         for row in con.execute(
             "select record_id, person_id, linked_at, run_id, scored_values, linked_by, "
-            "match_probability from person_links"
+            f"match_probability from person_links where {within_scope('record_id', scoped)}"
         ).fetchall()
     }
     first_linked: dict[str, datetime] = {}
@@ -168,6 +183,7 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
                 )
             )
     _write_links(con, rows, changes)
+    keep_inputs(con, run_id, scoped, sum(map(len, groups)))
 
 
 def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: list[tuple]) -> None:

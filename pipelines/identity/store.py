@@ -77,6 +77,30 @@ create table if not exists record_pairs (
     run_id varchar not null,
     primary key (record_a, record_b, rule)
 );
+-- What the last clustering read (pipelines.identity.scope): a record whose links, keys or
+-- never-link decisions differ from these is clustered again, with every record joined to it.
+create table if not exists clustered_pairs (
+    record_a varchar not null,
+    record_b varchar not null,
+    rule varchar not null,
+    match_probability double
+);
+create table if not exists clustered_keys (
+    record_id varchar not null,
+    nhs_number varchar,
+    upn varchar
+);
+create table if not exists clustered_never (
+    record_a varchar not null,
+    record_b varchar not null
+);
+-- One row per clustering: of every record (`all`), or of the records that changed and all
+-- joined to them (`changed`), and how many records it clustered.
+create table if not exists clustering_runs (
+    run_id varchar primary key,
+    scope varchar not null check (scope in ('all', 'changed')),
+    records integer not null
+);
 -- One row per linkage run: records after `linked_at` were new or changed for the next run.
 create table if not exists linkage_runs (
     run_id varchar primary key,
