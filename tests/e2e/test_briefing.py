@@ -9,9 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import assert_unrecoverable
 from pypdf import PdfReader
 
-from pipelines.briefing import PROVISIONAL, labels, write_briefing
+from pipelines.briefing import PROVISIONAL, agencies, headline, labels, pdf, write_briefing
+from pipelines.briefing import suppression as suppression_module
 from pipelines.errors import UsageError
 
 MONTH = "2026-10"
@@ -459,6 +461,34 @@ def test_nothing_about_a_child_is_printed(briefing: tuple[Path, Path]) -> None:
     assert RAW_VALUE not in text  # quarantine reasons are shown by check and column only
     assert "Value missing (person reference) 7" in text
     assert "required:" not in text and "date_parses" not in text
+
+
+def test_no_hidden_cell_of_a_printed_table_can_be_solved_for(
+    briefing: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each table of counts the briefing prints, with its totals, solved for its hidden cells
+    (the demo's outcome rows and day-by-time table once gave ten of them away)."""
+    db, _ = briefing
+    printed: list[tuple] = []
+    real = suppression_module.suppress_counts
+
+    def noting(table, with_totals, **options):
+        shown = real(table, with_totals, **options)
+        # A copy: a page may add columns (shares) to the frame it is given.
+        printed.append((table.copy(), with_totals, options, shown.copy()))
+        return shown
+
+    for module in (pdf, agencies, headline):
+        monkeypatch.setattr(module, "suppress_counts", noting)
+    write_briefing(db, MONTH, tmp_path, today=TODAY)
+    with_totals = [(t, o, s) for t, w, o, s in printed if w]
+    assert len(with_totals) >= 10
+    hidden = 0
+    for table, options, shown in with_totals:
+        rows, cols = options.get("row_totals", True), options.get("column_totals", True)
+        assert_unrecoverable(table.fillna(0), shown.replace("z", "0"), rows=rows, cols=cols)
+        hidden += int((shown == "c").to_numpy().sum())
+    assert hidden > 0  # the month is built to tempt disclosure: something is hidden
 
 
 def test_a_month_with_no_episodes_is_refused(briefing: tuple[Path, Path], tmp_path: Path) -> None:

@@ -130,6 +130,37 @@ def test_prefect_shows_the_attention_state_and_the_database_is_published(deliver
     assert state.result().status == "published"
 
 
+def test_a_held_file_fails_its_night_and_is_listed_by_the_next_with_exit_3(
+    prefect_harness, tmp_path, capsys, monkeypatch
+):
+    base = tmp_path
+    generate(base / "raw", seed=5, scale=0.05, until="2026-10", sources=["southbay"])
+    monkeypatch.setenv("WHEREABOUTS_KEY_FILE", str(base / "config" / "key"))
+    monkeypatch.delenv("WHEREABOUTS_WORK_DB", raising=False)
+    # Half its rows quarantined: over the 5% gate, so the file is held back whole.
+    (base / "raw" / "southbay" / "southbay_broken.csv").write_text(
+        "episode_ref,person_ref,date_of_birth,reported_at\n"
+        "X1,HELD-P1,2012-01-01,2026-10-30 10:00\n"
+        "X2,,2012-01-01,2026-10-30 10:00\n"
+    )
+    reason = "1 of 2 rows quarantined (50.0% > 5%); most often rule required (1 rows)"
+    assert main(_args(base)) == 1
+    assert capsys.readouterr().err == (
+        f"whereabouts nightly: file southbay/southbay_broken.csv: {reason}\n"
+    )
+    assert not (base / "curated" / "whereabouts.duckdb").exists()
+    # The next night has nothing new: it publishes the rest, and says the file is still held.
+    assert main(_args(base)) == EXIT_ATTENTION
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith(": published")
+    assert out[-2:] == [
+        f"  held file southbay/southbay_broken.csv: {reason}",
+        "  no new files from southbay",
+    ]
+    work = base / "work" / "whereabouts-work.duckdb"
+    assert [row[1] for row in _runs(work)] == ["failed", "published"]
+
+
 def test_a_missing_raw_folder_fails_with_one_line_naming_it(delivered, capsys, monkeypatch):
     base, _, key = delivered
     monkeypatch.setenv("WHEREABOUTS_KEY_FILE", str(key))

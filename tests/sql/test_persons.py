@@ -321,6 +321,51 @@ def test_at_risk_order_across_agencies(scratch: Path) -> None:
     ]  # fmt: skip
 
 
+# (OPEN_EPISODE_LIMIT_DAYS, people listed, episodes found open too long) as of 2024-12-31,
+# for an episode open 90 days and an SSDA903 episode left open since 2011.
+OPEN_LIMITS = [
+    pytest.param(60, [], ["council:L1", "northshire:N90"], id="limit_60_days"),
+    pytest.param(90, [("ninety", 2)], ["council:L1"], id="limit_90_days_the_default"),
+    pytest.param(6000, [("ninety", 2), ("long", 2)], [], id="limit_6000_days"),
+]
+
+
+@pytest.mark.parametrize(("limit", "listed", "too_long"), OPEN_LIMITS)
+def test_the_open_episode_limit_is_a_setting_and_nobody_18_is_listed(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch, limit: int, listed: list, too_long: list
+) -> None:
+    from pipelines import settings
+
+    monkeypatch.setattr(settings, "OPEN_EPISODE_LIMIT_DAYS", limit)
+    rows = [
+        police("northshire", "N90", "ninety-n", "2024-10-02 10:00", returned_at=None),
+        council("L1", "long-c", "2011-06-01 10:00", "missing", returned_at=None,
+                date_of_birth=date(2008, 1, 1)),
+        # Open and high risk, but 18 on the run date: never on the list, whatever the limit.
+        police("northshire", "A1", "adult-n", "2024-12-20 10:00", risk_grade="high",
+               returned_at=None, date_of_birth=date(2006, 12, 31)),
+    ]  # fmt: skip
+    links = [("ninety-n", "ninety", "model"), ("long-c", "long", "model"),
+             ("adult-n", "adult", "model")]  # fmt: skip
+    con = build_linked(scratch, rows, links)
+    assert (
+        rows_of(con, "select person_id, priority_tier from at_risk_children order by priority")
+        == listed
+    )
+    assert rows_of(
+        con, "select child_id, priority_tier from at_risk_by_source order by priority"
+    ) == [(f"{person}-{'c' if person == 'long' else 'n'}", tier) for person, tier in listed]
+    assert rows_of(
+        con,
+        "select source || ':' || episode_ref, message from findings "
+        "where rule = 'open_too_long' order by 1",
+    ) == [
+        (e, f"episode {e} has been open more than {limit} days with no return recorded: "
+            "the source should close it or record the return")
+        for e in too_long
+    ]  # fmt: skip
+
+
 def test_at_risk_repeat_across_agencies_only_when_completed_in_the_last_90_days(
     scratch: Path,
 ) -> None:

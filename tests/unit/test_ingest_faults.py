@@ -98,6 +98,16 @@ def test_each_bad_file_is_its_own_rejection_and_the_others_load(drop: Drop, tmp_
     drop.write("northshire/e_utf16_no_bom.csv", GOOD.replace("E1", "E5").encode("utf-16-le"))
     drop.write("northshire/f_empty.csv", b"")
     drop.write("northshire/g_binary.csv", bytes(range(256)) * 4)
+    # A header without a required column.
+    drop.write("northshire/h_missing_column.csv", "episode_ref,person_ref\nE9,P9\n")
+    # One column and no delimiter: the layout cannot be sniffed.
+    drop.write("northshire/h_one_column.csv", "episode_ref\nE8\n")
+    # A header that names a column twice: which one is the reference cannot be known.
+    drop.write("northshire/h_repeated_column.csv", HEADER + ",Episode_Ref\nE6,P6,2010-01-01,x,y\n")
+    # Neither UTF-8 nor Windows-1252 (0x81 is unassigned there) past the header: the parse fails.
+    drop.write(
+        "northshire/h_undecodable.csv", (HEADER + "\nE7,P").encode() + b"\x81,2010-01-01,x\n"
+    )
     drop.write("northshire/i_parquet_named_csv.csv", b"PAR1" + bytes(64))
     drop.write("northshire/j_last.csv", GOOD.replace("E1", "E9"))
     drop.run()
@@ -121,6 +131,26 @@ def test_each_bad_file_is_its_own_rejection_and_the_others_load(drop: Drop, tmp_
             "northshire/g_binary.csv",
             "rejected", 0, 0, 0, 0,
             "not a CSV text file (it holds binary data)",
+        ),
+        (
+            "northshire/h_missing_column.csv",
+            "rejected", 0, 0, 0, 0,
+            "required column(s) absent: date_of_birth, reported_at",
+        ),
+        (
+            "northshire/h_one_column.csv",
+            "rejected", 0, 0, 0, 0,
+            "no column delimiter found in the header (use , ; | or tab)",
+        ),
+        (
+            "northshire/h_repeated_column.csv",
+            "rejected", 0, 0, 0, 0,
+            "the header repeats a column name",
+        ),
+        (
+            "northshire/h_undecodable.csv",
+            "rejected", 0, 0, 0, 0,
+            "not a readable CSV file (UnicodeDecodeError)",
         ),
         (
             "northshire/i_parquet_named_csv.csv",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import assert_unrecoverable
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from pipelines.briefing.agencies import gap_totals
 from pipelines.briefing.suppression import (
@@ -194,69 +194,6 @@ def test_nothing_to_hide(rows: list[list[int]]) -> None:
 
 
 # --- solving the published table ------------------------------------------------------------
-
-
-def feasible_ranges(
-    values: np.ndarray, hidden: np.ndarray, lines: list[list[tuple[int, int]]]
-) -> dict[tuple[int, int], tuple[float, float]]:
-    """Each hidden cell's least and greatest value over every integer table that agrees with
-    what is printed: every visible cell, and each line's cells adding up to its total.
-
-    The reader is given more than the marks say: that a hidden count is not zero (zeros are
-    shown) and whether it is small (1 to SUPPRESS_AT_MOST) or not (then more than that).
-    Tighter bounds only narrow the ranges, so a table safe here is safe from a reader who
-    knows less (say, only that small cells are 1 to 4 and the others at least 0).
-    """
-    cells = [tuple(c) for c in np.argwhere(hidden)]
-    index = {c: k for k, c in enumerate(cells)}
-    rows, rhs = [], []
-    for line in lines:
-        *inner, total = line
-        coefficients = np.zeros(len(cells))
-        constant = 0.0
-        for cell, sign in [*((c, 1.0) for c in inner), (total, -1.0)]:
-            if hidden[cell]:
-                coefficients[index[cell]] += sign
-            else:
-                constant += sign * values[cell]
-        if coefficients.any():
-            rows.append(coefficients)
-            rhs.append(-constant)
-    small = [1 <= values[c] <= SUPPRESS_AT_MOST for c in cells]
-    low = [1 if s else SUPPRESS_AT_MOST + 1 for s in small]
-    # No cap on a count that is not small; a finite one keeps the solver's answers plain.
-    high = [SUPPRESS_AT_MOST if s else 10**6 for s in small]
-    constraints = [LinearConstraint(np.array(rows), rhs, rhs)] if rows else []
-    ranges = {}
-    for k, cell in enumerate(cells):
-        ends = []
-        for direction in (1.0, -1.0):
-            objective = np.zeros(len(cells))
-            objective[k] = direction
-            result = milp(
-                objective,
-                constraints=constraints,
-                integrality=np.ones(len(cells)),
-                bounds=Bounds(low, high),
-            )
-            assert result.status == 0, result.message  # the true table is always feasible
-            ends.append(direction * result.fun)
-        ranges[cell] = (ends[0], ends[1])
-    return ranges
-
-
-def assert_unrecoverable(true: pd.DataFrame, shown: pd.DataFrame, rows: bool, cols: bool) -> None:
-    values = add_totals(true.astype("float64"), row_totals=rows, column_totals=cols).to_numpy()
-    hidden = shown.to_numpy() == "c"
-    n_rows, n_cols = values.shape
-    lines = [[(i, j) for j in range(n_cols)] for i in range(n_rows)] if rows else []
-    lines += [[(i, j) for i in range(n_rows)] for j in range(n_cols)] if cols else []
-    for cell, (low, high) in feasible_ranges(values, hidden, lines).items():
-        assert low <= values[cell] <= high
-        assert low < high, f"{cell} = {values[cell]:g} is the only value the totals allow"
-    for (i, j), text in np.ndenumerate(shown.to_numpy()):
-        assert text == "c" or int(text.replace(",", "")) == values[i, j]
-        assert text != "c" or values[i, j] != 0, "zeros are never hidden"
 
 
 def test_two_small_cells_whose_remainder_is_two_are_not_left_alone() -> None:
