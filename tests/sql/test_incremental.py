@@ -131,7 +131,8 @@ def test_a_build_times_each_of_its_parts(first_night, tmp_path):
     assert list(incremental.seconds) == [
         "copy the published file",
         "rebuild the touched children's rows",
-        *(t for t in CURATED if t not in building.PER_CHILD),
+        "rebuild the touched persons' rows",
+        *(t for t in CURATED if t not in building.PER_CHILD + building.PER_PERSON),
         "checkpoint",
     ]
     assert all(s >= 0 for s in [*full.seconds.values(), *incremental.seconds.values()])
@@ -141,7 +142,8 @@ def link_persons(work: Path, rows: list[tuple[str, str, str]]) -> None:
     """Replace the working store's person ids, as the identity stage does each night."""
     con = open_work(work)
     con.execute("delete from person_ids")
-    con.executemany("insert into person_ids values (?, ?, ?)", rows)
+    if rows:
+        con.executemany("insert into person_ids values (?, ?, ?)", rows)
     con.close()
 
 
@@ -160,6 +162,23 @@ def test_a_merge_of_persons_re_models_children_with_nothing_new(first_night, tmp
         "select person_id, string_agg(distinct child_id, ',' order by child_id), count(*) "
         "from episodes group by all"
     ).fetchall() == [("person-1", "child-a,child-b", 4)]
+    con.close()
+
+
+def test_a_reviewers_decision_alone_re_models_the_persons_row(first_night, tmp_path):
+    work, published = first_night
+    link_persons(work, [("child-a", "person-1", "model"), ("child-b", "person-1", "model")])
+    second = build(work, tmp_path / "night2.duckdb", SOURCES, AS_OF, published=published).path
+    # A reviewer confirms the link: the same person, linked by decision; nothing else new.
+    link_persons(work, [("child-a", "person-1", "model"), ("child-b", "person-1", "decision")])
+    incremental = build(work, tmp_path / "inc.duckdb", SOURCES, AS_OF, published=second)
+    full = build(work, tmp_path / "full.duckdb", SOURCES, AS_OF, full=True)
+    assert (incremental.mode, incremental.children_rebuilt) == ("incremental", 0)
+    assert curated_rows(incremental.path) == curated_rows(full.path)
+    con = duckdb.connect(str(incremental.path), read_only=True)
+    assert con.execute("select person_id, linked_by_review from persons").fetchall() == [
+        ("person-1", True)
+    ]
     con.close()
 
 
@@ -345,11 +364,17 @@ night_row = st.fixed_dictionaries(
         "extracted_day": st.integers(0, 400),
     }
 )
-nights = st.lists(st.dictionaries(st.sampled_from(["E1", "E2", "E3", "E4", "E5", "E6"]),
-                                  night_row, max_size=6), min_size=2, max_size=4)  # fmt: skip
+night_rows = st.dictionaries(st.sampled_from(["E1", "E2", "E3", "E4", "E5", "E6"]), night_row,
+                             max_size=6)  # fmt: skip
+# Each night's links: which person each child is (none, or one of three) and how it was
+# linked, so that persons merge, split and gain or lose a reviewer's decision.
+night_links = st.dictionaries(
+    st.sampled_from("abc"), st.tuples(st.sampled_from(["p1", "p2", "p3"]),
+                                      st.sampled_from(["model", "decision"])))  # fmt: skip
+nights = st.lists(st.tuples(night_rows, night_links), min_size=2, max_size=4)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights)
 def test_any_sequence_of_nights_builds_incrementally_to_the_full_curated_rows(drawn) -> None:
     start = datetime(2024, 3, 1, 20)
@@ -357,7 +382,7 @@ def test_any_sequence_of_nights_builds_incrementally_to_the_full_curated_rows(dr
     with tempfile.TemporaryDirectory(dir=FAST_DIR) as folder:
         base = Path(folder)
         work, published = base / "work.duckdb", None
-        for n, night in enumerate(drawn):
+        for n, (night, links) in enumerate(drawn):
             rows = [
                 episode(
                     episode_ref=ref,
@@ -378,6 +403,7 @@ def test_any_sequence_of_nights_builds_incrementally_to_the_full_curated_rows(dr
                 store_file(work, f"force/night{n}.csv", rows)
             else:
                 open_work(work).close()
+            link_persons(work, [(f"child-{c}", p, by) for c, (p, by) in links.items()])
             built = build(work, base / f"night{n}.duckdb", sources, AS_OF, published=published)
             full = build(work, base / "full.duckdb", sources, AS_OF, full=True)
             assert built.mode == ("full" if published is None else "incremental")
