@@ -1,8 +1,9 @@
-"""Where the full nightly's seconds go: its steps run one by one, each timed, in one process.
+"""Where a nightly's seconds go: its steps run one by one, each timed, in one process.
 
 The nightly (pipelines.orchestration.nightly._nightly_steps) records no timings of its
 own, so the benchmark calls the same plain functions (nightly.PLAIN's, without Prefect)
-in the nightly's order on an empty working store, timing each step. Inside the ingest
+in the nightly's order, timing each step: on an empty working store (the full nightly),
+then again on the same stores once the increment has arrived. Inside the ingest
 and the linkage, the functions that make up each phase are wrapped (as benchmarks.linkage
 does); the build times each model itself (pipelines.warehouse.build.Built.seconds). Phases
 inside the ingest run on three threads (typing, checking, storing) that overlap, so their
@@ -68,8 +69,8 @@ def _owner(dotted: str) -> Any:
 
 
 def child_profile(raw: str, stores: str, sources_dir: str, as_of: str) -> dict:
-    """The full nightly's steps on an empty working store, each timed; the ingest's and the
-    linkage's phases and the build's models beside them."""
+    """A nightly's steps on these stores (empty: the full nightly), each timed; the ingest's
+    and the linkage's phases and the build's parts beside them."""
     from pipelines.identity.store import identity_db_for
     from pipelines.ingest.pseudonym import key_file
     from pipelines.orchestration import identities as ids
@@ -145,8 +146,9 @@ def child_profile(raw: str, stores: str, sources_dir: str, as_of: str) -> dict:
             "episodes": summary.episodes, "children": summary.children}  # fmt: skip
 
 
-def markdown(profile: dict, floor: float) -> list[str]:
-    """The profile as tables: steps, the ingest's phases, the linkage's, the build's models."""
+def markdown(profile: dict, floor: float, night: str = "full nightly") -> list[str]:
+    """The profile of a night (the full nightly, or the increment) as tables: steps, the
+    ingest's phases, the linkage's, the build's models and parts."""
     total = profile["seconds"]
 
     def rows(figures: dict[str, float], labels: dict[str, str] | None = None) -> list[str]:
@@ -157,7 +159,7 @@ def markdown(profile: dict, floor: float) -> list[str]:
 
     head = ["| part | seconds | × floor | share of the run |", "|---|---:|---:|---:|"]
     return [
-        f"Where the full nightly's {total:g} s went (its steps called one by one in one "
+        f"Where the {night}'s {total:g} s went (its steps called one by one in one "
         f"process, without Prefect's engine; {profile['rows_read']:,} rows read, "
         f"{profile['episodes']:,} episodes, {profile['children']:,} children):",
         "",
@@ -174,8 +176,9 @@ def markdown(profile: dict, floor: float) -> list[str]:
         *head,
         *rows(profile["linkage_phases"]),
         "",
-        "Inside the build, each curated model's table and the checkpoint, slowest first (the "
-        "rest is planning and views):",
+        "Inside the build, each curated model's table (or, built incrementally, the copy "
+        "of the published file and the rebuilt children's and persons' rows) and the "
+        "checkpoint, slowest first (the rest is planning and views):",
         "",
         *head,
         *rows(dict(sorted(profile["models"].items(), key=lambda m: -m[1]))),

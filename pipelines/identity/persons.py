@@ -269,18 +269,13 @@ def _new_ids(
     con: duckdb.DuckDBPyConnection, key: bytes, groups: list[list[str]], ids: dict[int, str]
 ) -> None:
     """Rule 3: a keyed hash of the smallest record_id, never an id used before."""
-    used = {
-        r[0]
-        for r in con.execute(
-            "select person_id from person_links union select person_id from person_changes "
-            "union select other_person_id from person_changes where other_person_id is not null"
-        ).fetchall()
-    } | set(ids.values())
+    assigned = set(ids.values())
     pending = [i for i in range(len(groups)) if i not in ids]
     attempt = 1
     while pending:
         seeds = [groups[i][0] + (f"#{attempt}" if attempt > 1 else "") for i in pending]
         hashed = keyed_hashes(key, settings.PERSON_ID_NAMESPACE, pa.array(seeds)).to_pylist()
+        used = _ever_used(con, hashed) | assigned
         retry = []
         for index, person in zip(pending, hashed, strict=True):
             if person in used:
@@ -288,7 +283,28 @@ def _new_ids(
             else:
                 ids[index] = person
                 used.add(person)
+                assigned.add(person)
         pending, attempt = retry, attempt + 1
+
+
+def _ever_used(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> set[str]:
+    """Which of these ids a person has ever had: only the candidates are looked up, since
+    reading every id of 1.9 million persons into a set took seconds a night."""
+    if not candidates:
+        return set()
+    con.register("candidate_ids", pa.table({"person_id": pa.array(candidates, pa.string())}))
+    try:
+        rows = con.execute(
+            """
+            select person_id from candidate_ids
+            where person_id in (select person_id from person_links)
+               or person_id in (select person_id from person_changes)
+               or person_id in (select other_person_id from person_changes)
+            """
+        ).fetchall()
+    finally:
+        con.unregister("candidate_ids")
+    return {r[0] for r in rows}
 
 
 def _changes(

@@ -79,3 +79,12 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert {"splink predict_within", "persons (all)"} <= set(profile["linkage_phases"])
     assert {"episodes", "children", "persons"} <= set(profile["models"])
     assert "Inside the ingest (phases on three overlapping threads" in done.stdout
+    # The increment is profiled too, on the same stores: only its file is read, and the
+    # build is incremental (the copy and the rebuilt children's and persons' rows).
+    increment = report["profile_increment"]
+    assert list(increment["steps"]) == list(nightly_profile.STEPS)
+    assert increment["rows_read"] == report["increment_rows"]
+    assert {"copy the published file", "rebuild the touched children's rows",
+            "rebuild the touched persons' rows"} <= set(increment["models"])  # fmt: skip
+    assert "persons" not in increment["models"]
+    assert "Where the increment's " in done.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from pipelines import settings
@@ -353,3 +354,30 @@ def test_the_working_store_ends_with_exactly_the_mapping_it_was_given(tmp_path: 
     replace_linkage_output(work, mapping(("c3", "p3", "alone")))
     assert work.execute("select * from person_ids").fetchall() == [("c3", "p3", "alone")]
     work.close()
+
+
+def test_a_new_id_is_never_one_used_before(tmp_path):
+    from pipelines.ingest.pseudonym import keyed_hashes
+
+    def person_hash(seed: str) -> str:
+        return keyed_hashes(KEY, settings.PERSON_ID_NAMESPACE, pa.array([seed])).to_pylist()[0]
+
+    upn = "A123456789012"
+    school = {"forename": "Zed", "surname": "Quill", "date_of_birth": "2012-01-02"}
+    council = record("council", "C1", upn=upn, nhs_number=NHS_A)
+    con = store(
+        tmp_path, [record("cme", "E1", **school), council, record("force", "P1", nhs_number=NHS_A)]
+    )
+    link(con, "r1")
+    assert person_of(con, "cme:E1") == person_hash("cme:E1")  # its smallest record's hash
+    # The school's record gains the council's UPN: merged into the larger person.
+    add(con, [record("cme", "E1", upn=upn, **school)], run="r2")
+    link(con, "r2")
+    assert persons(con) == [["cme:E1", "council:C1", "force:P1"]]
+    assert person_of(con, "cme:E1") == person_hash("council:C1")
+    # The UPN was a mistake: the school's record leaves. Its own hash was a person's id
+    # until the merge, so it gets the next one.
+    add(con, [record("cme", "E1", upn="A123456789013", **school)], run="r3")
+    link(con, "r3")
+    assert persons(con) == [["cme:E1"], ["council:C1", "force:P1"]]
+    assert person_of(con, "cme:E1") == person_hash("cme:E1#2")
