@@ -34,9 +34,10 @@ test: lint
 	$(PY) -m pytest -n 2 -q
 
 # Unit and SQL tests only (no Prefect flows, subprocesses or data at scale): under 90 s.
+# Property tests draw a fifth of their examples here (tests/conftest.py, examples).
 # worksteal: an idle worker takes queued tests from the busy one.
 test-fast: $(STAMP)
-	$(PY) -m pytest -n 2 --dist worksteal -q -m "unit or sql" tests/unit tests/sql
+	WHEREABOUTS_TESTS=fast $(PY) -m pytest -n 2 --dist worksteal -q -m "unit or sql" tests/unit tests/sql
 
 # Ruff (style, complexity), mypy on the package (settings in pyproject.toml) and sqlfluff on
 # the SQL models (.sqlfluff); .pre-commit-config.yaml runs the same checks at each commit.

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
-from conftest import FAST_DIR, build_curated, episode, la_source, police_source, rows_of
+from conftest import FAST_DIR, build_curated, episode, examples, la_source, police_source, rows_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -565,7 +565,7 @@ def _expected_reviews(episodes: list[dict], categories: dict) -> dict:
 
 
 @settings(
-    max_examples=40,
+    max_examples=examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

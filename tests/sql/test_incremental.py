@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import FAST_DIR, altered, curated_rows, episode, police_source
+from conftest import FAST_DIR, altered, curated_rows, episode, examples, police_source
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -374,7 +374,7 @@ night_links = st.dictionaries(
 nights = st.lists(st.tuples(night_rows, night_links), min_size=2, max_size=4)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(nights)
 def test_any_sequence_of_nights_builds_incrementally_to_the_full_curated_rows(drawn) -> None:
     start = datetime(2024, 3, 1, 20)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import examples
 
 from pipelines.identity.persons import assign_persons
 from pipelines.identity.store import open_identity_store
@@ -84,7 +85,7 @@ def _state(con: duckdb.DuckDBPyConnection) -> tuple[list, list]:
     )
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(examples(6)))
 def test_clustering_the_changed_records_gives_every_records_persons(
     tmp_path: Path, seed: int
 ) -> None:

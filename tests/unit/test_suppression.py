@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import assert_unrecoverable
+from conftest import assert_unrecoverable, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,7 +168,7 @@ def test_hide_small_for_charts() -> None:
     assert hide_small(pd.Series([0, 3, 7])).isna().tolist() == [False, True, False]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.integers(1, 5).flatmap(
         lambda rows: st.integers(1, 5).flatmap(
@@ -229,7 +229,7 @@ def test_the_demo_table_shapes_are_solved_safe() -> None:
     assert_unrecoverable(true, shown, rows=True, cols=True)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(
     st.sampled_from([(True, True), (True, False), (False, True)]),
     st.integers(1, 5).flatmap(
@@ -298,7 +298,7 @@ def test_small_categories_merge_under_a_stated_label() -> None:
     assert merge_small(counts.drop(index="d"), {}).equals(counts.drop(index="d"))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(
         st.lists(st.one_of(st.integers(0, 5), st.integers(0, 30)), min_size=1, max_size=1),
@@ -315,7 +315,7 @@ def test_merged_tables_are_protected(rows: list[list[int]]) -> None:
     assert_unrecoverable(true, shown, rows=False, cols=True)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(
     st.lists(st.lists(st.integers(0, 3), min_size=3, max_size=3), min_size=12, max_size=12),
     st.lists(st.integers(0, 12), min_size=3, max_size=3),
@@ -331,7 +331,7 @@ def test_gap_totals_are_protected(months: list[list[int]], earlier: list[int]) -
     assert_unrecoverable(true, shown.set_axis([*true.columns, TOTAL], axis=1), True, True)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(0, 40))
 def test_a_rate_never_prints_a_small_count(num: int, den: int, other: int) -> None:
     num = min(num, den)
