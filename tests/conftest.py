@@ -33,15 +33,15 @@ ROOT = TESTS.parent
 KINDS = ("unit", "sql", "e2e")
 # Property tests build many tiny databases: in memory-backed storage where there is one.
 FAST_DIR = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-# `make test-fast` (the quick loop while working) sets this: each property test draws a fifth
+# `make test-fast` (the quick loop while working) sets this: each property test draws a tenth
 # of its examples there; `make test`, which CI runs, draws every one.
 FAST_LOOP = os.environ.get("WHEREABOUTS_TESTS") == "fast"
 
 
 def examples(n: int) -> int:
-    """A property test's number of examples (or seeds): `n`, or a fifth of it (at least 2)
+    """A property test's number of examples (or seeds): `n`, or a tenth of it (at least 2)
     in the quick loop."""
-    return max(2, n // 5) if FAST_LOOP else n
+    return max(2, n // 10) if FAST_LOOP else n
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

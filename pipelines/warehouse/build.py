@@ -348,8 +348,8 @@ def _create_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], scoped
 
 def _create_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute(f"create table main.{table} as {model_sql(table)}")
-    for statement in comment_statements(table):
-        con.execute(statement)
+    # One call for the table's comments: a call per column cost a tenth of a small build.
+    con.execute(";\n".join(comment_statements(table)))
 
 
 def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:

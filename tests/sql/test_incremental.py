@@ -3,6 +3,7 @@ must give exactly the tables a full build gives; anything else makes the build f
 
 from __future__ import annotations
 
+import shutil
 import stat
 import tempfile
 from datetime import date, datetime, timedelta
@@ -57,12 +58,27 @@ def store_file(work: Path, file: str, rows: list[dict]) -> None:
     con.close()
 
 
-@pytest.fixture
-def first_night(tmp_path: Path) -> tuple[Path, Path]:
+@pytest.fixture(scope="module")
+def first_night_stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A working store after the first night and the database that night published."""
-    work = tmp_path / "work.duckdb"
+    base = tmp_path_factory.mktemp("first_night")
+    work = base / "work.duckdb"
     store_file(work, "force/night1.csv", FIRST_NIGHT)
-    published = build(work, tmp_path / "night1.duckdb", SOURCES, AS_OF).path
+    published = build(work, base / "night1.duckdb", SOURCES, AS_OF).path
+    return work, published
+
+
+@pytest.fixture
+def first_night(first_night_stores: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """This test's own copy of the first night's stores (built once per module: a build
+    takes half a second, and most tests here start from that night)."""
+    copies = []
+    for path in first_night_stores:
+        for file in (path, path.with_name(path.name + ".wal")):
+            if file.exists():
+                shutil.copy2(file, tmp_path / file.name)
+        copies.append(tmp_path / path.name)
+    work, published = copies
     return work, published
 
 
