@@ -6,9 +6,11 @@ and a run that fails or is killed at any point leaves the last good database who
 
 A night whose files only added to the working store builds incrementally: it copies the
 published file and recomputes the episodes (and repeat rows) of the children with new
-versions, from their whole history, then the person rows (persons, person_rhi) of their
-persons, and every other table whole. Anything that could change
-other children's rows (the models, settings or declarations; a replaced file) makes the build
+versions, from their whole history; then the rows of `children` of those children and of the
+children with an episode the run date's move brings into or out of the last 12 months; then
+the person rows (persons, person_rhi, person_repeat) of their persons and of the persons the
+move touches likewise; and every other table whole. Anything that could change other
+children's rows (the models, settings or declarations; a replaced file) makes the build
 full. Both paths give the same tables (tests/sql/test_incremental.py).
 """
 
@@ -51,9 +53,35 @@ PER_CHILD = ("episodes", "repeat_missing")
 # Tables whose rows for a person are computed from that person's episodes and links
 # (stg_person_ids) alone and from no run date: an incremental build recomputes only the rows
 # of the persons whose episodes or review flag changed (a whole rebuild took 25 s at 5M).
-PER_PERSON = ("persons", "person_rhi")
+PER_PERSON = ("persons", "person_rhi", "person_repeat")
+# Tables whose rows for a child are computed from that child's episodes and the run date
+# alone: an incremental build recomputes the rows of the re-modelled children and of those the
+# run date's move touches (DATE_TOUCHED_SQL).
+PER_CHILD_DATED = ("children",)
+# The "last 12 months" of children's and person_repeat's columns named so (the number is
+# their contract): with the run date itself, the bounds whose move changes a row.
+LAST_MONTHS = 12
+# The children (or persons) with an episode reported between the bounds of the last build's
+# run date and this one's: the end of the run date, or LAST_MONTHS before it. Only they can
+# count an episode differently.
+DATE_TOUCHED_SQL = """
+insert into {into}
+with ends as (
+    select
+        least(getvariable('as_of'), getvariable('previous_as_of'))::timestamp
+            + interval 1 day as low,
+        greatest(getvariable('as_of'), getvariable('previous_as_of'))::timestamp
+            + interval 1 day as high
+)
+select distinct {key} from main.episodes, ends
+where {key} is not null and (
+    reported_at >= low and reported_at < high
+    or reported_at >= low - to_months(getvariable('last_months'))
+    and reported_at < high - to_months(getvariable('last_months'))
+)
+"""
 # The persons an incremental build re-models: those of the re-modelled children, before and
-# after, and those whose links' review flag changed.
+# after, those whose links' review flag changed and those the run date's move touches.
 PERSONS_TOUCHED = "persons_touched"
 PERSONS_TOUCHED_SQL = f"""
 insert into {PERSONS_TOUCHED}
@@ -87,6 +115,7 @@ class Plan:
     reason: str
     since_seq: int = 0  # incremental: versions with a later ingest_seq are new
     last_full_build_on: date | None = None  # incremental: carried over from the published file
+    previous_as_of: date | None = None  # incremental: the published file's run date
 
 
 @dataclass(frozen=True)
@@ -137,6 +166,7 @@ def model_variables(as_of: date) -> dict[str, str]:
         "at_risk_lookback_days": str(settings.AT_RISK_LOOKBACK_DAYS),
         "open_episode_limit_days": str(settings.OPEN_EPISODE_LIMIT_DAYS),
         "adult_age_years": str(settings.ADULT_AGE_YEARS),
+        "last_months": str(LAST_MONTHS),
         "reconciliation_tolerance_hours": str(settings.RECONCILIATION_TOLERANCE_HOURS),
     }
 
@@ -210,7 +240,11 @@ def plan_build(
         if (versions, files) != (built["versions_built"], built["files_built"]):
             return Plan("full", "files built before were replaced or forgotten")
         return Plan(
-            "incremental", f"new versions since ingest_seq {seq}", seq, built["last_full_build_on"]
+            "incremental",
+            f"new versions since ingest_seq {seq}",
+            seq,
+            built["last_full_build_on"],
+            built["as_of"],
         )
     except duckdb.Error as exc:  # an unreadable published file is rebuilt, not trusted
         return Plan("full", f"the published database could not be read ({type(exc).__name__})")
@@ -316,6 +350,9 @@ def _build_into(
         con.register("source_regimes", regime_table(sources))
         con.register("classification_rules", rules_table())
         if plan.mode == "incremental":
+            assert plan.previous_as_of is not None  # every manifest has its run date
+            previous = _quote(plan.previous_as_of.isoformat())
+            con.execute(f"set variable previous_as_of = date {previous}")
             with timed(seconds, "rebuild the touched children's rows"):
                 _rebuild_children(con, plan.since_seq)
             with timed(seconds, "rebuild the touched persons' rows"):
@@ -323,7 +360,7 @@ def _build_into(
         else:
             _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=False)
         for table in track(CURATED, "models built"):
-            if plan.mode == "full" or table not in PER_CHILD + PER_PERSON:
+            if plan.mode == "full" or table not in PER_CHILD + PER_CHILD_DATED + PER_PERSON:
                 with timed(seconds, table):
                     con.execute(f"drop table if exists main.{table}")
                     _create_table(con, table)
@@ -385,29 +422,38 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
         con.execute(f"delete from main.{table} where child_id in (select child_id from {TOUCHED})")
         con.execute(f"insert into main.{table} by name from rebuilt.{table}")
     con.execute("drop schema rebuilt cascade")
+    # Their rows of the per-child tables of the run date, and those of the children the
+    # run date's move touches.
+    con.execute(f"create temp table children_dated as from {TOUCHED}")
+    con.execute(DATE_TOUCHED_SQL.format(into="children_dated", key="child_id"))
+    _remodel(con, PER_CHILD_DATED, "child_id", "children_dated")
 
 
 def _rebuild_persons(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the per-person rows of the touched persons (after their children's rows)."""
     # Their persons as the children now have them (the touched children's rows are new).
     con.execute(PERSONS_TOUCHED_SQL.format(touched=TOUCHED))
+    con.execute(DATE_TOUCHED_SQL.format(into=PERSONS_TOUCHED, key="person_id"))
+    _remodel(con, PER_PERSON, "person_id", PERSONS_TOUCHED)
+
+
+def _remodel(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], key: str, keys: str) -> None:
+    """Replace the rows of `tables` whose `key` is in the table `keys`, each modelled from
+    every episode of its key, of children re-modelled or not."""
     con.execute("create schema rebuilt")
-    # Every episode of each touched person, of children touched or not: `episodes` in this
-    # schema, so the per-person models run unchanged on just those persons.
+    # `episodes` in this schema, so that the models run unchanged on just those keys.
     con.execute(
-        "create table rebuilt.episodes as from main.episodes "
-        f"where person_id in (select person_id from {PERSONS_TOUCHED})"
+        f"create table rebuilt.episodes as from main.episodes "
+        f"where {key} in (select {key} from {keys})"
     )
     con.execute("set search_path = 'rebuilt'")
     try:
-        for table in PER_PERSON:
+        for table in tables:
             con.execute(f"create table rebuilt.{table} as {model_sql(table)}")
     finally:
         con.execute("reset search_path")
-    for table in PER_PERSON:
-        con.execute(
-            f"delete from main.{table} where person_id in (select person_id from {PERSONS_TOUCHED})"
-        )
+    for table in tables:
+        con.execute(f"delete from main.{table} where {key} in (select {key} from {keys})")
         con.execute(f"insert into main.{table} by name from rebuilt.{table}")
     con.execute("drop schema rebuilt cascade")
 

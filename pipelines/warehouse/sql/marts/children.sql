@@ -4,7 +4,9 @@ with episodes as (
 ),
 
 as_of as (
-    select getvariable('as_of')::timestamp + interval 1 day as run_end
+    select
+        getvariable('as_of')::timestamp + interval 1 day as run_end,
+        run_end - to_months(getvariable('last_months')) as last_months_start
 ),
 
 counted as (
@@ -22,15 +24,15 @@ counted as (
         count(*) filter (where returned_at is null) as open_episodes,
         -- Ofsted's measure: episodes in the 12 months to the run date, missing and absent apart.
         count(*) filter (
-            where reported_at >= run_end - interval 12 month and reported_at < run_end
+            where reported_at >= last_months_start and reported_at < run_end
         ) as episodes_last_12_months,
         count(*) filter (
             where category = 'missing'
-            and reported_at >= run_end - interval 12 month and reported_at < run_end
+            and reported_at >= last_months_start and reported_at < run_end
         ) as missing_last_12_months,
         count(*) filter (
             where category = 'absent'
-            and reported_at >= run_end - interval 12 month and reported_at < run_end
+            and reported_at >= last_months_start and reported_at < run_end
         ) as absent_last_12_months,
         max(birth_month) as birth_month,
         -- A child id is keyed on source and person, so one child has one source.

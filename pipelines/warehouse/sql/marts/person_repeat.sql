@@ -8,7 +8,9 @@ with episodes as (
 ),
 
 run as (
-    select getvariable('as_of')::timestamp + interval 1 day as run_end
+    select
+        getvariable('as_of')::timestamp + interval 1 day as run_end,
+        run_end - to_months(getvariable('last_months')) as last_months_start
 ),
 
 counted as (
@@ -48,7 +50,7 @@ windows as (
 per_person as (
     select
         person_id,
-        count(*) filter (where reported_at >= run_end - interval 12 month)
+        count(*) filter (where reported_at >= last_months_start)
             as episodes_last_12_months,
         min(reported_at) filter (where completes_window) as entered_at,
         arg_min(episode_id, (reported_at, episode_id)) filter (where completes_window)
