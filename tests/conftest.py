@@ -136,14 +136,20 @@ def episode(**values) -> dict:
 def store_versions(
     work: Path, rows: list[dict], links: list[tuple[str, str, str]] = ()
 ) -> duckdb.DuckDBPyConnection:
-    """A working store at `work` holding these episode versions and person ids (child,
-    person, rule), left open for what a test adds."""
+    """A working store at `work` holding these episode versions, each child's key (as the
+    ingest keeps one for every child with a loaded row; the child id stands in for the
+    reference) and person ids (child, person, rule), left open for what a test adds."""
     con = open_work(work)
     frame = pd.DataFrame(rows).reindex(columns=EPISODE_COLUMNS)
     for column in EPISODE_COLUMNS:
         if column.endswith("_at"):
             frame[column] = pd.to_datetime(frame[column])
     insert_frame(con, "episode_versions", frame)
+    keys = frame[["child_id", "source"]].dropna().drop_duplicates()
+    con.executemany(
+        "insert into person_keys values (?, ?, ?)",
+        [(child, source, child) for child, source in keys.itertuples(index=False)],
+    )
     if links:
         con.executemany("insert into person_ids values (?, ?, ?)", links)
     return con

@@ -8,8 +8,9 @@ A night whose files only added to the working store builds incrementally: it cop
 published file and recomputes the episodes (and repeat rows) of the children with new
 versions, from their whole history; then the rows of `children` of those children and of the
 children with an episode the run date's move brings into or out of the last 12 months; then
-the person rows (persons, person_rhi, person_repeat) of their persons and of the persons the
-move touches likewise; and every other table whole. Anything that could change other
+the person rows (persons, person_rhi, person_repeat, agency_reconciliation) of their persons,
+of the persons whose links changed what their rows say and of the persons the move touches
+likewise; and every other table whole. Anything that could change other
 children's rows (the models, settings or declarations; a replaced file) makes the build
 full. Both paths give the same tables (tests/sql/test_incremental.py).
 """
@@ -53,7 +54,7 @@ PER_CHILD = ("episodes", "repeat_missing")
 # Tables whose rows for a person are computed from that person's episodes and links
 # (stg_person_ids) alone and from no run date: an incremental build recomputes only the rows
 # of the persons whose episodes or review flag changed (a whole rebuild took 25 s at 5M).
-PER_PERSON = ("persons", "person_rhi", "person_repeat")
+PER_PERSON = ("persons", "person_rhi", "person_repeat", "agency_reconciliation")
 # Tables whose rows for a child are computed from that child's episodes and the run date
 # alone: an incremental build recomputes the rows of the re-modelled children and of those the
 # run date's move touches (DATE_TOUCHED_SQL).
@@ -81,17 +82,22 @@ where {key} is not null and (
 )
 """
 # The persons an incremental build re-models: those of the re-modelled children, before and
-# after, those whose links' review flag changed and those the run date's move touches.
+# after (PERSONS_TOUCHED_SQL), those whose links changed what their row says of them
+# (PERSONS_RELINKED_SQL: a reviewer's decision, or a council record with no episodes), and
+# those the run date's move touches (DATE_TOUCHED_SQL).
 PERSONS_TOUCHED = "persons_touched"
 PERSONS_TOUCHED_SQL = f"""
+insert into {PERSONS_TOUCHED}
+select distinct person_id from main.episodes
+where person_id is not null and child_id in (select child_id from {{touched}})
+"""
+PERSONS_RELINKED_SQL = f"""
 insert into {PERSONS_TOUCHED}
 select person_id from main.persons
 left join (select person_id, bool_or(linked_by = 'decision') as by_review
            from stg_person_ids group by person_id) as now using (person_id)
 where linked_by_review <> coalesce(by_review, false)
-union
-select person_id from main.episodes
-where person_id is not null and child_id in (select child_id from {{touched}})
+or known_to_council <> (person_id in (select person_id from int_persons_known_to_council))
 """
 
 # The children an incremental build re-models; made before the narrowed views, from staging
@@ -433,6 +439,7 @@ def _rebuild_persons(con: duckdb.DuckDBPyConnection) -> None:
     """Replace the per-person rows of the touched persons (after their children's rows)."""
     # Their persons as the children now have them (the touched children's rows are new).
     con.execute(PERSONS_TOUCHED_SQL.format(touched=TOUCHED))
+    con.execute(PERSONS_RELINKED_SQL)
     con.execute(DATE_TOUCHED_SQL.format(into=PERSONS_TOUCHED, key="person_id"))
     _remodel(con, PER_PERSON, "person_id", PERSONS_TOUCHED)
 

@@ -12,7 +12,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from conftest import FAST_DIR, altered, curated_rows, episode, examples, police_source
+from conftest import (
+    FAST_DIR,
+    altered,
+    curated_rows,
+    episode,
+    examples,
+    la_source,
+    police_source,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,6 +230,37 @@ def test_a_run_date_that_moves_re_models_the_rows_it_changes(first_night, tmp_pa
         con.close()
     assert children == [("child-a", 1), ("child-b", 2)]
     assert persons == [("person-1", 1), ("person-2", 2)]
+
+
+def test_a_council_record_with_no_episodes_re_models_its_persons_gaps(tmp_path):
+    """child-a, looked after, is unknown to the council until a council record of it with no
+    episode is linked: the next incremental build has its police gap instead."""
+    sources = {"force": police_source(), "council": la_source()}
+    work = tmp_path / "work.duckdb"
+    store_file(
+        work, "force/night1.csv", [FIRST_NIGHT[0] | {"looked_after": "Y", "risk_grade": "low"}]
+    )
+    link_persons(work, [("child-a", "person-1", "model")])
+    first = build(work, tmp_path / "night1.duckdb", sources, AS_OF).path
+    con = open_work(work)
+    con.execute("insert into person_keys values ('child-c', 'council', 'C1')")
+    con.close()
+    link_persons(work, [("child-a", "person-1", "model"), ("child-c", "person-1", "model")])
+    later = build(work, tmp_path / "night2.duckdb", sources, AS_OF, published=first)
+    full = build(work, tmp_path / "full.duckdb", sources, AS_OF, full=True)
+    assert (later.mode, later.children_rebuilt) == ("incremental", 0)
+    for built in (first, later.path, full.path):
+        con = duckdb.connect(str(built), read_only=True)
+        gaps = con.execute("select kind, person_id from agency_reconciliation").fetchall()
+        known = con.execute("select person_id, known_to_council from persons").fetchall()
+        con.close()
+        if built == first:
+            assert (gaps, known) == ([("looked_after_unknown_to_council", "person-1")],
+                                     [("person-1", False)])  # fmt: skip
+        else:
+            assert (gaps, known) == ([("police_missing_no_council_episode", "person-1")],
+                                     [("person-1", True)])  # fmt: skip
+    assert curated_rows(later.path) == curated_rows(full.path)
 
 
 def test_a_moved_episode_leaves_its_old_child(first_night, tmp_path):

@@ -94,9 +94,10 @@ def test_persons_agency_counts(scratch: Path) -> None:
     assert rows_of(con, "select * from persons order by person_id") == [
         ("p-1", "council, northshire, southshire", 3, "council, northshire, southshire", 3,
          3, 5, 2, 1, 1, 1, 0, ts("2024-03-01 10:00"), ts("2024-07-01 10:00"), True, False,
-         "2010-06", "F", True),
+         "2010-06", "F", True, True),
         ("p-2", "northshire", 1, "northshire", 1, 1, 1, 1, 0, 0, 0, 0,
-         ts("2024-02-01 10:00"), ts("2024-02-01 10:00"), False, False, "2011-01", "F", False),
+         ts("2024-02-01 10:00"), ts("2024-02-01 10:00"), False, False, "2011-01", "F", False,
+         False),
     ]  # fmt: skip
 
 

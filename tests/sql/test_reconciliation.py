@@ -63,10 +63,10 @@ def build_linked(
     linkage step leaves them; `known` adds records with no episodes (child id -> source)."""
     work = folder / "work.duckdb"
     con = store_versions(work, rows)
-    sources = {r["child_id"]: r["source"] for r in rows} | (known or {})
-    con.executemany(
-        "insert into person_keys values (?, ?, ?)", [(c, s, c) for c, s in sources.items()]
-    )
+    known = known or {}
+    sources = {r["child_id"]: r["source"] for r in rows} | known
+    for child, source in known.items():
+        con.execute("insert into person_keys values (?, ?, ?)", [child, source, child])
     con.executemany(
         "insert into person_ids values (?, ?, 'model')",
         [(c, persons[c]) for c in sources if c in persons],

@@ -15,12 +15,8 @@ with episodes as (
     select * from episodes
 ),
 
-person_ids as (
-    select * from stg_person_ids
-),
-
-child_sources as (
-    select * from stg_person_sources
+known_to_council as (
+    select * from int_persons_known_to_council
 ),
 
 declared_sources as (
@@ -55,15 +51,6 @@ police_reports as (
 police_missing_looked_after as (
     select * from police_reports
     where category = 'missing' and looked_after
-),
-
--- Persons with any record from a council source, episodes or not.
-known_to_council as (
-    select distinct person_ids.person_id
-    from person_ids
-    inner join child_sources using (child_id)
-    inner join agencies using (source)
-    where agencies.agency = 'council'
 ),
 
 tolerance as (

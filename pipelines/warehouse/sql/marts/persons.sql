@@ -13,6 +13,10 @@ declared_sources as (
     select * from source_declarations
 ),
 
+known_to_council as (
+    select * from int_persons_known_to_council
+),
+
 -- Each episode with the kind of agency that recorded it: an SSDA903 Missing table is the
 -- council's, every other episode layout a police force's.
 linked as (
@@ -81,7 +85,8 @@ final as (
         looked_after_latest,
         birth_month,
         sex,
-        coalesce(reviewed.linked_by_review, false) as linked_by_review
+        coalesce(reviewed.linked_by_review, false) as linked_by_review,
+        counted.person_id in (select person_id from known_to_council) as known_to_council
     from counted
     left join reviewed using (person_id)
 )
