@@ -1,16 +1,14 @@
-"""The curated suite on a built database: SQL aggregates give the GX path's own outcomes, a
-failing table is reported by GX, and a run where everything passes never imports GX."""
+"""The curated suite on a built database: SQL aggregates give the GX path's own outcomes and
+a failing table is reported by GX (that a run where everything passes never imports GX is
+tested in a process of its own: tests/e2e/test_gx_imports.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import ROOT, altered, small_curated
+from conftest import altered, small_curated
 
 from pipelines.db import connect
 from pipelines.quality.aggregates import sql_suite
@@ -58,33 +56,3 @@ def test_a_failing_table_is_reported_by_gx_with_its_values_counted_in_rows(
     )
     assert gx_failed.unexpected_count == 1
     assert [o for o in result.outcomes if o.success] == [o for o in gx.outcomes if o.success]
-
-
-GX_IMPORTED = """
-import sys
-from pathlib import Path
-from pipelines.quality.curated import curated_suites
-results = curated_suites(Path(sys.argv[1]), tuple(sys.argv[2:]))
-print(all(r.success for r in results), "great_expectations" in sys.modules)
-"""
-
-
-def _gx_imported(db: Path) -> str:
-    run = subprocess.run(
-        [sys.executable, "-c", GX_IMPORTED, str(db), *CURATED],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "WHEREABOUTS_PROGRESS": "never"},
-        check=True,
-    )
-    return run.stdout.strip()
-
-
-def test_a_suite_where_everything_passes_never_imports_gx(curated: Path) -> None:
-    assert _gx_imported(curated) == "True False"
-
-
-def test_a_suite_with_a_failure_imports_gx_for_the_report(curated: Path, tmp_path: Path) -> None:
-    copy = altered(curated, tmp_path, "update children set episodes = 0")
-    assert _gx_imported(copy) == "False True"

@@ -929,7 +929,7 @@ def test_child_id_stable_within_a_source_and_different_across_sources(drop: Drop
 def test_person_keys_hold_only_children_with_a_loaded_row(
     drop: Drop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 2)  # P1's rows in several pieces
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 3)  # P1's rows in two pieces
     drop.declare("bay")
     rows = [f"E{n},P1,2010-01-01" for n in range(1, 7)]
     rows += ["E7,P2,2030-01-01", "E8,P3,2010-01-01"]
@@ -988,9 +988,9 @@ def test_key_file_is_created_private_once(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_file_checked_in_pieces_gives_the_same_result(
     accounted: Drop, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large file is checked in pieces (here of 3 rows)."""
+    """A large file is checked in pieces (here three, of 6 rows)."""
     monkeypatch.setattr(settings, "MAX_QUARANTINE_SHARE", 1.0)
-    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 3)
+    monkeypatch.setattr(ingest_module, "CHECK_GROUP_ROWS", 6)
     drop = Drop(tmp_path)
     drop.declare("bay")
     drop.write("bay/episodes.csv", (accounted.raw / "bay" / "episodes.csv").read_text())
