@@ -40,10 +40,10 @@ test: lint
 	$(PY) -m pytest -n 2 -q
 
 # Unit and SQL tests only (no Prefect flows, pipeline processes or data at scale), the
-# quick loop while working: 80-82 s here (2 cores, 1,105 tests). Property tests draw a tenth
-# of their examples here (tests/conftest.py, examples). Temporary files go to memory where
-# the machine has /dev/shm: the tests' small DuckDB files commit hundreds of times, each
-# commit a sync. worksteal: an idle worker takes queued tests from the busy one.
+# quick loop while working: 80-89 s here over a day (2 cores, 1,105 tests). Property tests
+# draw a tenth of their examples here (tests/conftest.py, examples). Temporary files go to
+# memory where the machine has /dev/shm: the tests' small DuckDB files commit hundreds of
+# times, each commit a sync. worksteal: an idle worker takes queued tests from the busy one.
 FAST_TMP := $(shell test -w /dev/shm && echo /dev/shm || echo "$${TMPDIR:-/tmp}")
 test-fast: $(STAMP)
 	WHEREABOUTS_TESTS=fast TMPDIR=$(FAST_TMP) $(PY) -m pytest -n 2 --dist worksteal -q \
