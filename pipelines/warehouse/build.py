@@ -415,19 +415,8 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     con.execute(f"create temp table {PERSONS_TOUCHED} (person_id varchar)")
     con.execute(PERSONS_TOUCHED_SQL.format(touched=TOUCHED))
     _create_views(con, tuple(s for s in STEPS if s != TOUCHED), scoped=True)
-    # Their rows are modelled into a schema of their own first: there `episodes` names the
-    # rebuilt children's episodes, so the per-child models run unchanged on just those.
-    con.execute("create schema rebuilt")
-    con.execute("set search_path = 'rebuilt'")
-    try:
-        for table in PER_CHILD:
-            con.execute(f"create table rebuilt.{table} as {model_sql(table)}")
-    finally:
-        con.execute("reset search_path")
-    for table in PER_CHILD:
-        con.execute(f"delete from main.{table} where child_id in (select child_id from {TOUCHED})")
-        con.execute(f"insert into main.{table} by name from rebuilt.{table}")
-    con.execute("drop schema rebuilt cascade")
+    # The narrowed views are their whole histories: `episodes` is one of the models here.
+    _remodel(con, PER_CHILD, "child_id", TOUCHED, narrow_episodes=False)
     # Their rows of the per-child tables of the run date, and those of the children the
     # run date's move touches.
     con.execute(f"create temp table children_dated as from {TOUCHED}")
@@ -444,15 +433,24 @@ def _rebuild_persons(con: duckdb.DuckDBPyConnection) -> None:
     _remodel(con, PER_PERSON, "person_id", PERSONS_TOUCHED)
 
 
-def _remodel(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], key: str, keys: str) -> None:
+def _remodel(
+    con: duckdb.DuckDBPyConnection,
+    tables: tuple[str, ...],
+    key: str,
+    keys: str,
+    narrow_episodes: bool = True,
+) -> None:
     """Replace the rows of `tables` whose `key` is in the table `keys`, each modelled from
-    every episode of its key, of children re-modelled or not."""
+    every episode of its key, of children re-modelled or not (with `narrow_episodes`; else
+    from the narrowed views already in place)."""
+    # Modelled into a schema of their own first, then swapped into the copied file's tables.
     con.execute("create schema rebuilt")
-    # `episodes` in this schema, so that the models run unchanged on just those keys.
-    con.execute(
-        f"create table rebuilt.episodes as from main.episodes "
-        f"where {key} in (select {key} from {keys})"
-    )
+    if narrow_episodes:
+        # `episodes` in this schema, so that the models run unchanged on just those keys.
+        con.execute(
+            f"create table rebuilt.episodes as from main.episodes "
+            f"where {key} in (select {key} from {keys})"
+        )
     con.execute("set search_path = 'rebuilt'")
     try:
         for table in tables:
