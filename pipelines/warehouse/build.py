@@ -51,9 +51,9 @@ CURATED = tuple(name for name, model in MODELS.items() if not model.is_view)
 # run date: an incremental build recomputes only the changed children's rows of these.
 PER_CHILD = ("episodes", "repeat_missing")
 
-# Tables whose rows for a person are computed from that person's episodes and links
-# (stg_person_ids) alone and from no run date: an incremental build recomputes only the rows
-# of the persons whose episodes or review flag changed (a whole rebuild took 25 s at 5M).
+# Tables whose rows for a person are computed from that person's episodes, links
+# (stg_person_ids, int_persons_known_to_council) and the run date alone: an incremental build
+# recomputes only the rows of the persons in PERSONS_TOUCHED (the four took 31 s whole at 5M).
 PER_PERSON = ("persons", "person_rhi", "person_repeat", "agency_reconciliation")
 # Tables whose rows for a child are computed from that child's episodes and the run date
 # alone: an incremental build recomputes the rows of the re-modelled children and of those the
