@@ -32,6 +32,8 @@ from pipelines import settings
 from pipelines.identity.scope import clustering_scope, keep_inputs, within_scope
 from pipelines.ingest.pseudonym import keyed_hashes
 
+# The temporary table of the records clustered alone, with their new ids (_alone).
+ALONE = "alone_records"
 # Links taken first to last: reviewers' must-links, exact keys, then the model.
 EDGES_SQL = """
 select record_a, record_b, rule, match_probability from record_pairs
@@ -112,11 +114,15 @@ def cluster(
     con: duckdb.DuckDBPyConnection, scoped: bool = False
 ) -> tuple[list[list[str]], dict[str, tuple]]:
     """The clusters (of the scope's records only, when `scoped`: pipelines.identity.scope),
-    and for each record the first accepted link that touched it."""
+    but for the records of ALONE (_alone), and for each record the first accepted link that
+    touched it."""
     in_scope = within_scope("record_id", scoped)
     records = [
         r[0]
-        for r in con.execute(f"select record_id from identity_records where {in_scope}").fetchall()
+        for r in con.execute(
+            f"select record_id from identity_records anti join {ALONE} using (record_id) "
+            f"where {in_scope}"
+        ).fetchall()
     ]
     never = con.execute(
         "select record_a, record_b from link_decisions where decision = 'different' "
@@ -146,6 +152,7 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
     cluster's person_id, update person_links and log changes."""
     scope = clustering_scope(con)
     scoped = scope is not None
+    alone = _alone(con, key, scoped)
     groups, linked_by = cluster(con, scoped)
     # record -> (person_id, linked_at, run_id, scored_values, linked_by, match_probability)
     before = {
@@ -183,7 +190,51 @@ def assign_persons(con: duckdb.DuckDBPyConnection, key: bytes, run_id: str, now:
                 )
             )
     _write_links(con, rows, changes)
-    keep_inputs(con, run_id, scoped, sum(map(len, groups)))
+    con.execute(
+        "insert into person_links (record_id, person_id, linked_by, linked_at, run_id) "
+        f"select record_id, person_id, 'alone', $now, $run from {ALONE} order by record_id",
+        {"now": now, "run": run_id},
+    )
+    con.execute(f"drop table {ALONE}")
+    keep_inputs(con, run_id, scoped, sum(map(len, groups)) + alone)
+
+
+def _alone(con: duckdb.DuckDBPyConnection, key: bytes, scoped: bool) -> int:
+    """Make ALONE the scope's records that no link touches and no person held, each with the
+    id rule 3 gives it, and return how many.
+
+    Such a record is a cluster of its own whatever the order of links, keeps no id and records
+    no change: its id is the keyed hash of its record_id unless that id was ever used (then
+    it is clustered with the rest, where rule 3 tries `#2`). A first run's 1.9 million
+    records are mostly such; clustering them in Python took 28 s (docs/benchmarks.md).
+    Another cluster's new id is the hash of another seed, so it cannot be one of these.
+    """
+    rows = con.sql(
+        f"""
+        select record_id from identity_records
+        where {within_scope("record_id", scoped)}
+        and record_id not in (select record_a from record_pairs)
+        and record_id not in (select record_b from record_pairs)
+        and record_id not in (select record_id from person_links)
+        """
+    ).to_arrow_table()["record_id"]
+    hashed = keyed_hashes(key, settings.PERSON_ID_NAMESPACE, rows.combine_chunks())
+    con.register("alone_hashed", pa.table({"record_id": rows, "person_id": hashed}))
+    try:
+        con.execute(
+            f"""
+            create or replace temp table {ALONE} as
+            select * from alone_hashed
+            where person_id not in (select person_id from person_links)
+            and person_id not in (select person_id from person_changes)
+            and person_id not in (
+                select other_person_id from person_changes where other_person_id is not null
+            )
+            """
+        )
+    finally:
+        con.unregister("alone_hashed")
+    return con.execute(f"select count(*) from {ALONE}").fetchall()[0][0]
 
 
 def _write_links(con: duckdb.DuckDBPyConnection, rows: list[tuple], changes: list[tuple]) -> None:

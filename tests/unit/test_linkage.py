@@ -356,6 +356,31 @@ def test_the_working_store_ends_with_exactly_the_mapping_it_was_given(tmp_path: 
     work.close()
 
 
+def test_a_record_alone_never_takes_an_id_used_before(tmp_path):
+    from pipelines.ingest.pseudonym import keyed_hashes
+
+    def person_hash(seed: str) -> str:
+        return keyed_hashes(KEY, settings.PERSON_ID_NAMESPACE, pa.array([seed])).to_pylist()[0]
+
+    con = store(
+        tmp_path,
+        [record("council", "C1", nhs_number=NHS_A), record("force", "P1", nhs_number=NHS_A)],
+    )
+    link(con, "r1")
+    assert person_of(con, "force:P1") == person_hash("council:C1")
+    # A record the store no longer holds: the force's record keeps the person's id.
+    con.execute("delete from identity_records where record_id = 'council:C1'")
+    link(con, "r2")
+    assert persons(con) == [["force:P1"]]
+    # It returns with nothing in common with anyone: a person alone, whose own hash is taken.
+    stranger = {"forename": "Zed", "surname": "Quill", "date_of_birth": "2001-01-02"}
+    add(con, [record("council", "C1", nhs_number=NHS_B, **stranger)], run="r3")
+    link(con, "r3")
+    assert persons(con) == [["council:C1"], ["force:P1"]]
+    assert person_of(con, "force:P1") == person_hash("council:C1")
+    assert person_of(con, "council:C1") == person_hash("council:C1#2")
+
+
 def test_a_new_id_is_never_one_used_before(tmp_path):
     from pipelines.ingest.pseudonym import keyed_hashes
 
