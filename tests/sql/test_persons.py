@@ -120,6 +120,18 @@ def test_persons_count_sources_of_one_agency_as_one_agency(scratch: Path) -> Non
     ) == [("council, northshire", 2, "council, council_b, northshire", 3, 3, 2, 1, False)]
 
 
+def test_persons_latest_values_break_a_tie_in_time_by_episode_id(scratch: Path) -> None:
+    # Two forces report the child at the same minute: the later episode id is the latest.
+    rows = [
+        police("northshire", "N1", "n-a", "2024-03-01 10:00", sex="M"),
+        police("southshire", "S1", "s-a", "2024-03-01 10:00", sex="F"),
+        police("northshire", "N2", "n-a", "2024-02-01 10:00", sex="M"),
+    ]
+    links = [("n-a", "p-1", "model"), ("s-a", "p-1", "model")]
+    con = build_linked(scratch, rows, links)
+    assert rows_of(con, "select child_ids, episodes, sex from persons") == [(2, 3, "F")]
+
+
 def test_repeat_missing_carries_the_childs_person(scratch: Path) -> None:
     rows = [police("northshire", f"N{i}", "n-a", f"2024-0{i}-01 10:00") for i in (1, 2, 3)] + [
         police("northshire", f"U{i}", "n-unlinked", f"2024-0{i}-01 10:00") for i in (1, 2, 3)
