@@ -67,7 +67,8 @@ per_child as (
             as recent_absent_review,
         count(*) filter (where reported_at >= starts) as episodes_last_90_days,
         max(reported_at) as last_reported_at,
-        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id
+        -- child_episode_number orders the child's episodes by (reported_at, episode_id).
+        arg_max(episode_id, child_episode_number) as last_episode_id
     from reported semi join flagged using (child_id), at_risk_window
     group by child_id
 ),

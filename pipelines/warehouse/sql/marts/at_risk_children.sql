@@ -58,8 +58,13 @@ reported as (
         )
         and date_diff('day', reported_at::date, getvariable('as_of')::date)
         <= getvariable('open_episode_limit_days') as open_then,
-        'open ' || if(declared_sources.layout = 'ssda903_missing', 'council', 'police') || ' '
-        || category || ' episode (' || source || ')' as open_words
+        -- Worded only where open: a string for each of millions of episodes cost time.
+        if(
+            open_then,
+            'open ' || if(declared_sources.layout = 'ssda903_missing', 'council', 'police')
+            || ' ' || category || ' episode (' || source || ')',
+            null
+        ) as open_words
     from episodes
     left join declared_sources using (source)
     where reported_at < getvariable('as_of')::timestamp + interval 1 day

@@ -31,7 +31,9 @@ sequenced as (
             and current row
         ) as window_sources,
         date_diff('second', reported_at, lead(reported_at) over person_order) / 86400.0
-            as days_to_next
+            as days_to_next,
+        -- The order of (reported_at, episode_id), quicker to compare than the pair.
+        row_number() over person_order as person_episode_number
     from counted
     window person_order as (partition by person_id order by reported_at, episode_id)
 ),
@@ -43,7 +45,7 @@ windows as (
         coalesce(
             reported_at <= window_start + to_days(getvariable('repeat_window_days')), false
         ) as completes_window,
-        list_sort(list_distinct(window_sources)) as qualifying_sources
+        if(completes_window, list_sort(list_distinct(window_sources)), null) as qualifying_sources
     from sequenced
 ),
 
@@ -53,12 +55,12 @@ per_person as (
         count(*) filter (where reported_at >= last_months_start)
             as episodes_last_12_months,
         min(reported_at) filter (where completes_window) as entered_at,
-        arg_min(episode_id, (reported_at, episode_id)) filter (where completes_window)
+        arg_min(episode_id, person_episode_number) filter (where completes_window)
             as qualifying_episode_id,
-        arg_min(qualifying_sources, (reported_at, episode_id)) filter (where completes_window)
+        arg_min(qualifying_sources, person_episode_number) filter (where completes_window)
             as entered_sources,
         max(reported_at) filter (where completes_window) as last_completed_at,
-        arg_max(qualifying_sources, (reported_at, episode_id)) filter (where completes_window)
+        arg_max(qualifying_sources, person_episode_number) filter (where completes_window)
             as last_completed_sources,
         round(median(days_to_next), 1) as median_days_to_next_episode,
         round(min(days_to_next), 1) as shortest_days_to_next_episode
