@@ -34,6 +34,12 @@ from pipelines.ingest.pseudonym import keyed_hashes
 
 # The temporary table of the records clustered alone, with their new ids (_alone).
 ALONE = "alone_records"
+# Every id a person has ever had (rule 3 never gives one again).
+USED_IDS_SQL = """
+select person_id from person_links
+union all select person_id from person_changes
+union all select other_person_id from person_changes where other_person_id is not null
+"""
 # Links taken first to last: reviewers' must-links, exact keys, then the model.
 EDGES_SQL = """
 select record_a, record_b, rule, match_probability from record_pairs
@@ -206,7 +212,7 @@ def _alone(con: duckdb.DuckDBPyConnection, key: bytes, scoped: bool) -> int:
     Such a record is a cluster of its own whatever the order of links, keeps no id and records
     no change: its id is the keyed hash of its record_id unless that id was ever used (then
     it is clustered with the rest, where rule 3 tries `#2`). A first run's 1.9 million
-    records are mostly such; clustering them in Python took 28 s (docs/benchmarks.md).
+    records are mostly such; clustering them in Python took 26-28 s (docs/scaling.md).
     Another cluster's new id is the hash of another seed, so it cannot be one of these.
     """
     rows = con.sql(
@@ -224,12 +230,7 @@ def _alone(con: duckdb.DuckDBPyConnection, key: bytes, scoped: bool) -> int:
         con.execute(
             f"""
             create or replace temp table {ALONE} as
-            select * from alone_hashed
-            where person_id not in (select person_id from person_links)
-            and person_id not in (select person_id from person_changes)
-            and person_id not in (
-                select other_person_id from person_changes where other_person_id is not null
-            )
+            select * from alone_hashed where person_id not in ({USED_IDS_SQL})
             """
         )
     finally:
@@ -346,12 +347,7 @@ def _ever_used(con: duckdb.DuckDBPyConnection, candidates: list[str]) -> set[str
     con.register("candidate_ids", pa.table({"person_id": pa.array(candidates, pa.string())}))
     try:
         rows = con.execute(
-            """
-            select person_id from candidate_ids
-            where person_id in (select person_id from person_links)
-               or person_id in (select person_id from person_changes)
-               or person_id in (select other_person_id from person_changes)
-            """
+            f"select person_id from candidate_ids where person_id in ({USED_IDS_SQL})"
         ).fetchall()
     finally:
         con.unregister("candidate_ids")

@@ -356,12 +356,14 @@ def test_the_working_store_ends_with_exactly_the_mapping_it_was_given(tmp_path: 
     work.close()
 
 
-def test_a_record_alone_never_takes_an_id_used_before(tmp_path):
+def person_hash(seed: str) -> str:
+    """The id rule 3 gives a cluster whose smallest record (with its attempt) is `seed`."""
     from pipelines.ingest.pseudonym import keyed_hashes
 
-    def person_hash(seed: str) -> str:
-        return keyed_hashes(KEY, settings.PERSON_ID_NAMESPACE, pa.array([seed])).to_pylist()[0]
+    return keyed_hashes(KEY, settings.PERSON_ID_NAMESPACE, pa.array([seed])).to_pylist()[0]
 
+
+def test_a_record_alone_never_takes_an_id_used_before(tmp_path):
     con = store(
         tmp_path,
         [record("council", "C1", nhs_number=NHS_A), record("force", "P1", nhs_number=NHS_A)],
@@ -382,11 +384,6 @@ def test_a_record_alone_never_takes_an_id_used_before(tmp_path):
 
 
 def test_a_new_id_is_never_one_used_before(tmp_path):
-    from pipelines.ingest.pseudonym import keyed_hashes
-
-    def person_hash(seed: str) -> str:
-        return keyed_hashes(KEY, settings.PERSON_ID_NAMESPACE, pa.array([seed])).to_pylist()[0]
-
     upn = "A123456789012"
     school = {"forename": "Zed", "surname": "Quill", "date_of_birth": "2012-01-02"}
     council = record("council", "C1", upn=upn, nhs_number=NHS_A)
