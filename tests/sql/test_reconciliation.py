@@ -65,8 +65,10 @@ def build_linked(
     con = store_versions(work, rows)
     known = known or {}
     sources = {r["child_id"]: r["source"] for r in rows} | known
-    for child, source in known.items():
-        con.execute("insert into person_keys values (?, ?, ?)", [child, source, child])
+    # Children with episodes have their keys from store_versions already.
+    con.executemany(
+        "insert into person_keys values (?, ?, ?)", [(c, s, c) for c, s in known.items()]
+    )
     con.executemany(
         "insert into person_ids values (?, ?, 'model')",
         [(c, persons[c]) for c in sources if c in persons],
