@@ -88,11 +88,14 @@ def _phases() -> dict[str, float]:
     from splink.internals.linker_components.table_management import LinkerTableManagement
 
     from pipelines.identity import linkage, persons
+    from pipelines.ingest import working_store
 
     phases: dict[str, float] = {}
     for owner, name, label in (
+        (linkage, "link_records", "link_records (all)"),
         (linkage, "_changed_records", "find changed records"),
         (linkage, "_refresh_exact_pairs", "exact keys"),
+        (linkage, "_forget_changed", "forget changed records' pairs"),
         (linkage, "_score", "model scoring (all)"),
         (linkage, "create_model_input", "model input"),
         (LinkerTableManagement, "compute_tf_table", "term frequency tables"),
@@ -101,7 +104,11 @@ def _phases() -> dict[str, float]:
         (linkage, "_keep_scored", "keep links and queue"),
         (linkage, "assign_persons", "persons (all)"),
         (persons, "cluster", "clustering"),
+        (linkage, "_apply_decisions", "reviewers' decisions"),
+        (linkage, "_remember_scored", "remember what was scored"),
         (linkage, "write_quality", "quality"),
+        (linkage, "summary", "counts for the summary"),
+        (working_store, "replace_linkage_output", "working store's output"),
     ):
         _timed(owner, name, phases, label)
     return phases

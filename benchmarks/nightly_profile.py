@@ -57,6 +57,10 @@ STEPS = {
 }
 
 
+# The linkage step's seconds outside link_records and the working store's output.
+LINKAGE_REST = "the rest: opening and closing the identity store, the output's queries"
+
+
 def _owner(dotted: str) -> Any:
     """A module, or a class inside one (`package.module.Class`)."""
     import importlib
@@ -116,6 +120,8 @@ def child_profile(raw: str, stores: str, sources_dir: str, as_of: str) -> dict:
     del captured
     with step("linkage"):
         summary.linkage = ids.link_identities(paths.identity_db, work, run_id)
+    timed = linkage.get("link_records (all)", 0.0) + linkage.get("working store's output", 0.0)
+    linkage[LINKAGE_REST] = round(steps["linkage"] - timed, 2)
     with step("left_aside"):
         nightly._left_aside(paths)
     for f in files:

@@ -76,7 +76,10 @@ def test_quick_bench_reports_every_figure(tmp_path: Path) -> None:
     assert [label for _, _, label in nightly_profile.INGEST_PHASES] == sorted(
         profile["ingest_phases"], key=[p[2] for p in nightly_profile.INGEST_PHASES].index
     )
-    assert {"splink predict_within", "persons (all)"} <= set(profile["linkage_phases"])
+    linkage = profile["linkage_phases"]
+    assert {"splink predict_within", "persons (all)", "working store's output"} <= set(linkage)
+    # What no phase times is the step less link_records and the output: never negative.
+    assert linkage[nightly_profile.LINKAGE_REST] >= 0
     assert {"episodes", "children", "persons"} <= set(profile["models"])
     assert "Inside the ingest (phases on three overlapping threads" in done.stdout
     # The increment is profiled too, on the same stores: only its file is read, and the

@@ -28,7 +28,7 @@ at_risk_window as (
 -- Episodes reported by the run date, with what the tiers look at.
 reported as (
     select
-        *,
+        episodes.*,
         -- The highest grade known: the initial one where no highest grade is recorded.
         coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
         -- Open as of the run date: a return recorded after it had not happened yet; and
@@ -39,8 +39,12 @@ reported as (
         )
         and date_diff('day', reported_at::date, getvariable('as_of')::date)
         <= getvariable('open_episode_limit_days') as open_then
-    from episodes
-    where reported_at < getvariable('as_of')::timestamp + interval 1 day
+    from episodes, at_risk_window
+    -- A listed child has a reason reported since looks_back_to, so its latest episode is
+    -- one of these too: every figure below is the same as over all its episodes.
+    where
+        reported_at >= looks_back_to
+        and reported_at < getvariable('as_of')::timestamp + interval 1 day
 ),
 
 -- Only children with something to act on are summarised: far fewer than all children.
