@@ -16,7 +16,6 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 
 from pipelines import settings
 from pipelines.identity.exact import exact_pairs_sql
@@ -86,15 +85,15 @@ def link_records(
     con.execute("begin transaction")
     try:
         _refresh_exact_pairs(con, run_id)
-        _forget_changed(con, changed)
+        _forget_changed(con)
         if changed:
-            _score(con, model_path, changed, run_id, now)
+            _score(con, model_path, run_id, now)
         _apply_decisions(con, run_id)
-        assign_persons(con, key, run_id, now)
-        _remember_scored(con, changed)
+        assign_persons(con, key, run_id, now, fingerprints="changed_records")
+        _remember_scored(con)
         con.execute(
             "insert into linkage_runs values (?, ?, ?, ?)",
-            [run_id, now, len(changed), str(model_path)],
+            [run_id, now, changed, str(model_path)],
         )
         write_quality(con, run_id, now, truth)
         con.execute("commit")
@@ -119,17 +118,22 @@ def summary(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkSummary:
     return LinkSummary(*(int(v or 0) for v in row))
 
 
-def _changed_records(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Records never scored, or whose compared values differ from when they were."""
-    rows = con.execute(
+def _changed_records(con: duckdb.DuckDBPyConnection) -> int:
+    """Make changed_records the records never scored, or whose compared values differ from
+    when they were, each with its fingerprint now; how many. (A first run's 1.9 million
+    ids stay in DuckDB: read into Python and back they cost seconds.)"""
+    con.execute(
         f"""
-        select r.record_id from identity_records r
-        left join person_links p using (record_id)
-        where p.scored_values is distinct from {FINGERPRINT_SQL}
-        order by 1
+        create or replace temp table changed_records as
+        select record_id, fingerprint from (
+            select r.record_id, p.scored_values, {FINGERPRINT_SQL} as fingerprint
+            from identity_records r
+            left join person_links p using (record_id)
+        )
+        where scored_values is distinct from fingerprint
         """
-    ).fetchall()
-    return [r[0] for r in rows]
+    )
+    return int(con.execute("select count(*) from changed_records").fetchall()[0][0])
 
 
 def _refresh_exact_pairs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -155,11 +159,8 @@ def _refresh_exact_pairs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     con.execute("drop table exact_now")
 
 
-def _forget_changed(con: duckdb.DuckDBPyConnection, changed: list[str]) -> None:
+def _forget_changed(con: duckdb.DuckDBPyConnection) -> None:
     """Model links and queued pairs of changed records are scored again from scratch."""
-    con.register("changed_frame", pa.table({"record_id": pa.array(changed, type=pa.string())}))
-    con.execute("create or replace temp table changed_records as from changed_frame")
-    con.unregister("changed_frame")
     for table, where in (("record_pairs", "rule = 'model' and "), ("review_queue", "")):
         con.execute(
             f"""
@@ -185,7 +186,6 @@ def _weights_sql(model: dict[str, Any]) -> str:
 def _score(
     con: duckdb.DuckDBPyConnection,
     model_path: Path,
-    changed: list[str],
     run_id: str,
     now: datetime,
 ) -> None:
@@ -294,14 +294,13 @@ def _apply_decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
     )
 
 
-def _remember_scored(con: duckdb.DuckDBPyConnection, changed: list[str]) -> None:
+def _remember_scored(con: duckdb.DuckDBPyConnection) -> None:
     """Each scored record's fingerprint, so the next run scores it only if it changes."""
     con.execute(
-        f"""
-        update person_links p set scored_values = {FINGERPRINT_SQL}
-        from identity_records r
-        where r.record_id = p.record_id
-          and p.record_id in (select record_id from changed_records)
+        """
+        update person_links p set scored_values = c.fingerprint
+        from changed_records c
+        where c.record_id = p.record_id and p.scored_values is distinct from c.fingerprint
         """
     )
     con.execute("drop table changed_records")
