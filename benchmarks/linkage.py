@@ -195,23 +195,24 @@ def child_link(store: str, work_db: str, truth: str) -> dict:
     from datetime import datetime
 
     from pipelines.db import private_files
-    from pipelines.identity.linkage import link_records
+    from pipelines.identity import linkage
     from pipelines.identity.store import open_identity_store
+    from pipelines.ingest import working_store
     from pipelines.ingest.pseudonym import key_file
-    from pipelines.ingest.working_store import open_work, replace_linkage_output
     from pipelines.orchestration.identities import LINKAGE_OUTPUT
 
+    # Called through their modules: _phases wraps the module globals, not names bound here.
     key, truth_frame, phases = key_file(create=False), _truth(truth), _phases()
     now = datetime(2026, 11, 1, 23, 30)
     with private_files():
         con = open_identity_store(Path(store))
         start = time.perf_counter()
-        link_records(con, key.key, "bench-link", None, now, truth_frame)
+        linkage.link_records(con, key.key, "bench-link", None, now, truth_frame)
         seconds = time.perf_counter() - start
         writing = time.perf_counter()
         output = {name: con.sql(sql).to_arrow_table() for name, sql in LINKAGE_OUTPUT.items()}
-        work = open_work(Path(work_db), key=key)
-        replace_linkage_output(work, output)
+        work = working_store.open_work(Path(work_db), key=key)
+        working_store.replace_linkage_output(work, output)
         work.close()
         written = time.perf_counter() - writing
         counts = _summary(con, "bench-link", truth_frame, now)
