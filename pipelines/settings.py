@@ -153,9 +153,9 @@ INGEST_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_INGEST_DUCKDB_MEMORY", 
 LINKAGE_DUCKDB_MEMORY_LIMIT = os.environ.get("WHEREABOUTS_LINKAGE_DUCKDB_MEMORY", "2GB")
 
 # --- curated builds ----------------------------------------------------------------------
-# An incremental build leaves the rows it replaced in the file's free space (DuckDB reuses it
-# but does not wipe it), so corrected values can be read from the bytes until a full build
-# rewrites the file: a full build runs at least this often.
+# An incremental build leaves the rows it replaced in the file (marked deleted, or in free
+# space DuckDB reuses but does not wipe), so corrected values can be read from the bytes and
+# the file grows until a full build rewrites it: a full build runs at least this often.
 FULL_REBUILD_EVERY_DAYS = int(os.environ.get("WHEREABOUTS_FULL_REBUILD_EVERY_DAYS", "7"))
 
 # --- database compatibility --------------------------------------------------------------

@@ -33,7 +33,14 @@ import duckdb
 import pandas as pd
 
 from pipelines import settings
-from pipelines.db import DUCKDB_CONFIG, SHARED_FILE_MODE, connect, private_files, shared_folder
+from pipelines.db import (
+    DUCKDB_CONFIG,
+    KEEP_DELETED_ROWS,
+    SHARED_FILE_MODE,
+    connect,
+    private_files,
+    shared_folder,
+)
 from pipelines.progress import track
 from pipelines.quality.contracts import load_contract
 from pipelines.sources.declarations import Source
@@ -339,7 +346,11 @@ def _build_into(
 ) -> int:
     """Run the models into `target` (empty, or the published copy); children rebuilt. Each
     part's seconds go into `seconds`."""
-    con = connect(target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION)
+    con = connect(
+        target,
+        storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION,
+        **KEEP_DELETED_ROWS,
+    )
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
         last_full = plan.last_full_build_on or today
