@@ -31,7 +31,7 @@ from pipelines.quality.suites import (
 RECONCILIATIONS = {
     "episode_has_child": (
         "every episode belongs to a child",
-        "select count(*) from episodes where child_id not in (select child_id from children)",
+        "select count(*) from episodes anti join children using (child_id)",
     ),
     "ledger_adds_up": (
         "rows_read = rows_loaded + rows_quarantined + rows_out_of_scope for every file",
@@ -47,8 +47,8 @@ RECONCILIATIONS = {
     ),
     "every_episode_published": (
         "distinct episodes stored equal episodes published",
-        "select abs((select count(distinct source || ':' || episode_ref) "
-        "from work.episode_versions) - (select count(*) from episodes))",
+        "select abs((select count(*) from (select distinct source, episode_ref "
+        "from work.episode_versions)) - (select count(*) from episodes))",
     ),
     "quarantine_matches_ledger": (
         "quarantined rows listed equal rows_quarantined in the ledger",
