@@ -36,13 +36,21 @@ counted as (
         ) as absent_last_12_months,
         max(birth_month) as birth_month,
         -- A child id is keyed on source and person, so one child has one source.
-        any_value(source) as sources
+        any_value(source) as sources,
+        -- Away (a local authority's "away from placement") is not a missing or absent
+        -- episode: the two earliest other reports, cohort_recurrence's cohorts, from a top-2
+        -- aggregate (in this pass over the episodes, not one of its own).
+        min(reported_at, 2) filter (where category <> 'away') as not_away_report_times
     from episodes, as_of
     group by child_id
 ),
 
 final as (
-    select * from counted
+    select
+        * exclude (not_away_report_times),
+        not_away_report_times[1] as first_not_away_reported_at,
+        not_away_report_times[2] as second_not_away_reported_at
+    from counted
 )
 
 select * from final

@@ -1,20 +1,17 @@
 -- For children by month of their first episode: how many went missing again, and how soon.
-with episodes as (
-    select * from episodes
-),
-
--- Away (a local authority's "away from placement") is not a missing or absent episode.
--- The two earliest report times per child come from a top-2 aggregate, not a sort of all.
-earliest as (
-    select child_id, min(reported_at, 2) as report_times
-    from episodes
-    where category <> 'away'
-    group by child_id
+-- A child's first and second episodes here are those other than away (children's columns):
+-- a local authority's "away from placement" is not a missing or absent episode.
+with children as (
+    select * from children
 ),
 
 firsts as (
-    select child_id, report_times[1] as first_at, report_times[2] as second_at
-    from earliest
+    select
+        child_id,
+        first_not_away_reported_at as first_at,
+        second_not_away_reported_at as second_at
+    from children
+    where first_not_away_reported_at is not null
 ),
 
 final as (
