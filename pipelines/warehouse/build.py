@@ -95,7 +95,7 @@ where {key} is not null and (
 PERSONS_TOUCHED = "persons_touched"
 PERSONS_TOUCHED_SQL = f"""
 insert into {PERSONS_TOUCHED}
-select distinct person_id from main.episodes
+select distinct person_id from main.children
 where person_id is not null and child_id in (select child_id from {{touched}})
 """
 PERSONS_RELINKED_SQL = f"""
@@ -413,12 +413,13 @@ def _rebuild_children(con: duckdb.DuckDBPyConnection, since_seq: int) -> None:
     _create_views(con, (*ancestors(TOUCHED, MODELS), "stg_person_ids"), scoped=False)
     con.execute(f"create temp table {TOUCHED} as {model_sql(TOUCHED)}")
     # A merge or split of persons moves children with no new versions to another person_id:
-    # their rows are re-modelled too (the copied file still holds the ids they had).
+    # their rows are re-modelled too (the copied file still holds the ids they had, one per
+    # child: children's rows, a third as many as the episodes').
     con.execute(
-        f"insert into {TOUCHED} select distinct e.child_id from main.episodes e "
+        f"insert into {TOUCHED} select c.child_id from main.children c "
         "left join stg_person_ids p using (child_id) "
-        f"where e.person_id is distinct from p.person_id "
-        f"and e.child_id not in (select child_id from {TOUCHED})"
+        f"where c.person_id is distinct from p.person_id "
+        f"and c.child_id not in (select child_id from {TOUCHED})"
     )
     (count,) = con.execute(f"select count(*) from {TOUCHED}").fetchall()[0]
     con.execute(f"set variable children_rebuilt = {count}")

@@ -12,6 +12,8 @@ as_of as (
 counted as (
     select
         child_id,
+        -- One person per child id (stg_person_ids), as on each of its episodes.
+        any_value(person_id) as person_id,
         min(reported_at) as first_reported_at,
         max(reported_at) as last_reported_at,
         count(*) as episodes,
