@@ -112,11 +112,14 @@ or known_to_council <> (person_id in (select person_id from int_persons_known_to
 TOUCHED = "int_children_touched"
 # How the modelling steps are narrowed to the children an incremental build re-models:
 # every version of every episode they ever had, so that their histories stay whole, and of
-# the latest versions only theirs.
+# the latest versions only theirs. Each follows `select * from (<the step's SQL>)`. A semi
+# join on the two key columns, not `(source, episode_ref) in (...)`: DuckDB compares structs
+# row by row, two to three times slower over 5.5M versions.
 SCOPED_STEPS = {
-    "stg_episode_versions": "(source, episode_ref) in (select (source, episode_ref) "
-    f"from stg_episode_version_keys where child_id in (select child_id from {TOUCHED}))",
-    "int_episodes_deduplicated": f"child_id in (select child_id from {TOUCHED})",
+    "stg_episode_versions": "semi join (select source, episode_ref "
+    f"from stg_episode_version_keys where child_id in (select child_id from {TOUCHED})) "
+    "using (source, episode_ref)",
+    "int_episodes_deduplicated": f"where child_id in (select child_id from {TOUCHED})",
 }
 
 
@@ -396,7 +399,7 @@ def _create_views(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], scoped
         # other curated table reads: five million wide rows are written once, not twice.
         sql = model_sql(step)
         if scoped and step in SCOPED_STEPS:
-            sql = f"select * from ({sql}) where {SCOPED_STEPS[step]}"
+            sql = f"select * from ({sql}) {SCOPED_STEPS[step]}"
         con.execute(f"create or replace temp view {step} as {sql}")
 
 

@@ -11,10 +11,12 @@ new_versions as (
     where ingest_seq > getvariable('since_seq')
 ),
 
+-- A semi join on the two columns: `(source, episode_ref) in (...)` compares structs row by
+-- row, two to three times slower.
 final as (
-    select distinct child_id
+    select distinct versions.child_id
     from versions
-    where (source, episode_ref) in (select (source, episode_ref) from new_versions)
+    semi join new_versions using (source, episode_ref)
 )
 
 select * from final
