@@ -98,12 +98,13 @@ insert into {PERSONS_TOUCHED}
 select distinct person_id from main.children
 where person_id is not null and child_id in (select child_id from {{touched}})
 """
+# (The persons with a reviewer's decision are few: a semi join on them, not every link grouped
+# by person, 0.43-0.45 s against 1.16-1.37 s at 1.9M links.)
 PERSONS_RELINKED_SQL = f"""
 insert into {PERSONS_TOUCHED}
 select person_id from main.persons
-left join (select person_id, bool_or(linked_by = 'decision') as by_review
-           from stg_person_ids group by person_id) as now using (person_id)
-where linked_by_review <> coalesce(by_review, false)
+where linked_by_review
+    <> (person_id in (select person_id from stg_person_ids where linked_by = 'decision'))
 or known_to_council <> (person_id in (select person_id from int_persons_known_to_council))
 """
 
