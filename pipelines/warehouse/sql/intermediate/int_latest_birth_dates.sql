@@ -51,7 +51,10 @@ final as (
         latest.episode_id,
         latest.date_of_birth,
         date_diff('year', latest.date_of_birth, run.as_of)
-        - if(strftime(run.as_of, '%m-%d') < strftime(latest.date_of_birth, '%m-%d'), 1, 0)
+        - if(
+            month(run.as_of) * 100 + day(run.as_of)
+            < month(latest.date_of_birth) * 100 + day(latest.date_of_birth), 1, 0
+        )
         >= getvariable('adult_age_years') as is_adult
     from latest, run
     where latest.reported_at >= run.window_start

@@ -3,9 +3,11 @@ with episodes as (
     select * from episodes
 ),
 
-final as (
+-- Grouped by the month's first moment, worded as YYYY-MM once per group, not once per
+-- episode: 1.1-1.3 s against 1.9 s at 5.4M episodes.
+counted as (
     select
-        strftime(reported_at, '%Y-%m') as month,
+        date_trunc('month', reported_at) as month_start,
         category,
         count(*) as episodes,
         count(distinct child_id) as children,
@@ -16,6 +18,13 @@ final as (
         count(*) filter (where category_basis = 'derived') as derived_episodes
     from episodes
     group by all
+),
+
+final as (
+    select
+        strftime(month_start, '%Y-%m') as month,
+        * exclude (month_start)
+    from counted
     order by month, category
 )
 
