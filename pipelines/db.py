@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import duckdb
 import pyarrow as pa
@@ -25,13 +25,20 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "preserve_insertion_order": False,
 }
 
+
+class _Vacuum(TypedDict):
+    """The setting KEEP_DELETED_ROWS gives connect()."""
+
+    max_vacuum_tasks: str
+
+
 # For writers of a curated file (the build, the run's record in it): rows an incremental
 # build deleted stay as deletion marks until the next full build. By default any checkpoint,
 # closing the connection's included, rewrites every row group of `episodes` that lost more
 # than about 0.5 % of its rows, which the touched children's scattered rows always are: 1.3-2.1
 # s of the 5M benchmark's increment, against 0.07 s. The file keeps the replaced rows, a few
 # per cent of it at most before the weekly full build (settings.FULL_REBUILD_EVERY_DAYS).
-KEEP_DELETED_ROWS = {"max_vacuum_tasks": "0"}
+KEEP_DELETED_ROWS: _Vacuum = {"max_vacuum_tasks": "0"}
 
 # Files only their owner may read or write (0600; folders 0700): the working store, its
 # write-ahead log and spill files. Published files are opened to the group afterwards, each
