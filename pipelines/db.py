@@ -36,8 +36,9 @@ class _Vacuum(TypedDict):
 # build deleted stay as deletion marks until the next full build. By default any checkpoint,
 # closing the connection's included, rewrites every row group of `episodes` that lost more
 # than about 0.5 % of its rows, which the touched children's scattered rows always are: 1.3-2.1
-# s of the 5M benchmark's increment, against 0.07 s. The file keeps the replaced rows, a few
-# per cent of it at most before the weekly full build (settings.FULL_REBUILD_EVERY_DAYS).
+# s of the 5M benchmark's increment, against 0.07 s. The file keeps the replaced rows until
+# the weekly full build (settings.FULL_REBUILD_EVERY_DAYS); after the benchmark's increment it
+# was no larger than before.
 KEEP_DELETED_ROWS: _Vacuum = {"max_vacuum_tasks": "0"}
 
 # Files only their owner may read or write (0600; folders 0700): the working store, its
