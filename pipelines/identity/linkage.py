@@ -23,6 +23,9 @@ from pipelines.identity.model import create_model_input, model_for, quiet_splink
 from pipelines.identity.persons import assign_persons
 from pipelines.identity.quality import write_quality
 
+# The temporary table of this run's changed records and their fingerprints (record_id,
+# fingerprint): scored again, and given to assign_persons for the records left alone.
+CHANGED = "changed_records"
 # What the model compares, fingerprinted: a record whose fingerprint differs from the one
 # person_links kept when it was last scored is scored again.
 FINGERPRINT_SQL = """
@@ -81,15 +84,16 @@ def link_records(
     recording merges and splits (person_changes) and the run's quality (linkage_quality).
     `truth` (record_id, true_person), where given, adds precision and recall."""
     model_path = model_path or settings.LINKAGE_MODEL
-    changed = _changed_records(con)
     con.execute("begin transaction")
     try:
+        # Inside the transaction: a failed run leaves no table of its changed records behind.
+        changed = _changed_records(con)
         _refresh_exact_pairs(con, run_id)
         _forget_changed(con)
         if changed:
             _score(con, model_path, run_id, now)
         _apply_decisions(con, run_id)
-        assign_persons(con, key, run_id, now, fingerprints="changed_records")
+        assign_persons(con, key, run_id, now, fingerprints=CHANGED)
         _remember_scored(con)
         con.execute(
             "insert into linkage_runs values (?, ?, ?, ?)",
@@ -119,12 +123,12 @@ def summary(con: duckdb.DuckDBPyConnection, run_id: str) -> LinkSummary:
 
 
 def _changed_records(con: duckdb.DuckDBPyConnection) -> int:
-    """Make changed_records the records never scored, or whose compared values differ from
+    """Make CHANGED the records never scored, or whose compared values differ from
     when they were, each with its fingerprint now; how many. (A first run's 1.9 million
     ids stay in DuckDB: read into Python and back they cost seconds.)"""
     con.execute(
         f"""
-        create or replace temp table changed_records as
+        create or replace temp table {CHANGED} as
         select record_id, fingerprint from (
             select r.record_id, p.scored_values, {FINGERPRINT_SQL} as fingerprint
             from identity_records r
@@ -133,7 +137,7 @@ def _changed_records(con: duckdb.DuckDBPyConnection) -> int:
         where scored_values is distinct from fingerprint
         """
     )
-    return int(con.execute("select count(*) from changed_records").fetchall()[0][0])
+    return int(con.execute(f"select count(*) from {CHANGED}").fetchall()[0][0])
 
 
 def _refresh_exact_pairs(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
@@ -165,8 +169,8 @@ def _forget_changed(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             f"""
             delete from {table}
-            where {where}(record_a in (select record_id from changed_records)
-                          or record_b in (select record_id from changed_records))
+            where {where}(record_a in (select record_id from {CHANGED})
+                          or record_b in (select record_id from {CHANGED}))
             """
         )
 
@@ -202,11 +206,11 @@ def _score(
     model = model_for(model_path, records) | {"unique_id_column_name": "record_key"}
     con.execute(
         "create or replace temp table link_new as select * from link_all "
-        "where record_id in (select record_id from changed_records)"
+        f"where record_id in (select record_id from {CHANGED})"
     )
     con.execute(
         "create or replace temp table link_old as select * from link_all "
-        "where record_id not in (select record_id from changed_records)"
+        f"where record_id not in (select record_id from {CHANGED})"
     )
     has_old = con.execute("select count(*) from link_old").fetchall()[0][0] > 0
     db_api = DuckDBAPI(connection=con)
@@ -297,10 +301,10 @@ def _apply_decisions(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 def _remember_scored(con: duckdb.DuckDBPyConnection) -> None:
     """Each scored record's fingerprint, so the next run scores it only if it changes."""
     con.execute(
-        """
+        f"""
         update person_links p set scored_values = c.fingerprint
-        from changed_records c
+        from {CHANGED} c
         where c.record_id = p.record_id and p.scored_values is distinct from c.fingerprint
         """
     )
-    con.execute("drop table changed_records")
+    con.execute(f"drop table {CHANGED}")
