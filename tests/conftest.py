@@ -202,6 +202,16 @@ def altered(database: Path, folder: Path, statement: str) -> Path:
     return copy
 
 
+def tables_of(db: Path) -> list[tuple[str, str]]:
+    """A database's tables, as (schema, table), sorted."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("select table_schema, table_name from information_schema.tables")
+        return sorted(rows.fetchall())
+    finally:
+        con.close()
+
+
 def curated_rows(path: Path) -> dict[str, list[tuple]]:
     """Every curated table's rows but the manifest (which says how it was built)."""
     from pipelines.warehouse.build import CURATED

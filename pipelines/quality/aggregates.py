@@ -71,9 +71,16 @@ def _present(column: str, types: dict[str, str]) -> str:
     return f"({name} is not null)"
 
 
-def unexpected_sql(check: Check, column: str, contract: Contract, types: dict[str, str]) -> str:
+def unexpected_sql(
+    check: Check,
+    column: str,
+    contract: Contract,
+    types: dict[str, str],
+    replaced: str | None = None,
+) -> str:
     """An aggregate over the contract's table counting the rows a check finds unexpected on
-    one column (a pair check reads its own two columns, whatever `column` says)."""
+    one column (a pair check reads its own two columns, whatever `column` says). With
+    `replaced` (see sql_suite), a unique column counts only the values those rows hold."""
     name, present = _quoted(column), _present(column, types)
     if check.expect == "a_after_b":
         assert check.a is not None and check.b is not None  # a pair check names both
@@ -86,9 +93,11 @@ def unexpected_sql(check: Check, column: str, contract: Contract, types: dict[st
     if check.expect == "blank":
         return f"count(*) filter (where {present})"
     if check.expect == "unique":
+        among = f" and {name} in (select {name} from {replaced})" if replaced else ""
         return (
             f"(select coalesce(sum(n), 0) from (select count(*) as n from "
-            f"{_quoted(contract.table)} where {present} group by {name} having count(*) > 1))"
+            f"{_quoted(contract.table)} where {present}{among} group by {name} "
+            "having count(*) > 1))"
         )
     if check.expect == "allowed":
         allowed = contract.column(column.split("__", 1)[0]).allowed or ()
@@ -129,7 +138,8 @@ def table_types(con: DuckDBPyConnection, table: str) -> dict[str, str]:
     rows = con.execute(
         # duckdb_columns(), not information_schema: the same rows in a fifth of the time.
         "select column_name, data_type from duckdb_columns() "
-        "where table_name = ? order by column_index",
+        "where table_name = ? and schema_name = 'main' and database_name = current_database() "
+        "order by column_index",
         [table],
     ).fetchall()
     return dict(rows)
@@ -144,19 +154,34 @@ def _outcome(contract: Contract, check: Check | None, column: str, bad: int) -> 
     )
 
 
-def sql_suite(con: DuckDBPyConnection, contract: Contract) -> SuiteResult:
+def sql_suite(
+    con: DuckDBPyConnection, contract: Contract, replaced: str | None = None
+) -> SuiteResult:
     """A curated table's suite as SQL aggregates: every outcome of the GX path, with counts
     of rows. A table whose columns differ from its contract gets only that failed outcome
-    (its rules may read columns it lacks)."""
+    (its rules may read columns it lacks).
+
+    `replaced` names a table of the rows an incremental build put in place of others (the
+    build keeps them in curated.REPLACED): every other row is the published file's, which
+    passed these same checks, since a change of contract makes the build full. Each rule
+    then judges those rows, and each unique column the values they hold, counted over the
+    whole table: a repeat among the published rows alone was ruled out when they passed. The
+    counts are the whole table's. A warning may have passed the published file with rows
+    found, so a contract with one is judged on every row.
+    """
     types = table_types(con, contract.table)
     plan = planned(contract)
     if set(types) != set(contract.column_names):
         return SuiteResult(contract.table, False, (_outcome(contract, None, "*", 1),))
     ruled = [(check, column) for check, column in plan if check is not None]
+    if any(check.severity != "error" for check, _ in ruled):
+        replaced = None
     counts: list[int] = []
     if ruled:
-        selects = ", ".join(unexpected_sql(c, col, contract, types) for c, col in ruled)
-        counts = [int(n) for n in one_row(con, f"select {selects} from {_quoted(contract.table)}")]
+        selects = ", ".join(unexpected_sql(c, col, contract, types, replaced) for c, col in ruled)
+        # count(*) first: a query of subqueries alone would give a row per row of the table.
+        rows = f"select count(*), {selects} from {replaced or _quoted(contract.table)}"
+        counts = [int(n) for n in one_row(con, rows)[1:]]
     bad = iter(counts)
     outcomes = tuple(
         _outcome(contract, check, column, next(bad) if check else 0) for check, column in plan

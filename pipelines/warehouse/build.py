@@ -43,6 +43,7 @@ from pipelines.db import (
 )
 from pipelines.progress import track
 from pipelines.quality.contracts import load_contract
+from pipelines.quality.curated import REPLACED
 from pipelines.sources.declarations import Source
 from pipelines.warehouse.classification import load_classification, rules_table
 from pipelines.warehouse.models import ancestors, load_models
@@ -374,6 +375,9 @@ def _build_into(
             assert plan.previous_as_of is not None  # every manifest has its run date
             previous = _quote(plan.previous_as_of.isoformat())
             con.execute(f"set variable previous_as_of = date {previous}")
+            # Only this build's replaced rows are the suite's to judge (a file copied from one
+            # never published may hold another build's).
+            con.execute(f"drop schema if exists {REPLACED} cascade")
             with timed(seconds, "rebuild the touched children's rows"):
                 _rebuild_children(con, plan.since_seq)
             with timed(seconds, "rebuild the touched persons' rows"):
@@ -475,9 +479,12 @@ def _remodel(
             con.execute(f"create table rebuilt.{table} as {model_sql(table)}")
     finally:
         con.execute("reset search_path")
+    con.execute(f"create schema if not exists {REPLACED}")
     for table in tables:
         con.execute(f"delete from main.{table} where {key} in (select {key} from {keys})")
         con.execute(f"insert into main.{table} by name from rebuilt.{table}")
+        # The curated suite judges these rows, not the table's millions (publish drops them).
+        con.execute(f"create table {REPLACED}.{table} as from rebuilt.{table}")
     con.execute("drop schema rebuilt cascade")
 
 
@@ -504,6 +511,13 @@ def clear_abandoned(published: Path) -> None:
 
 
 def publish(built: Path, published: Path) -> None:
-    """Rename the new database over the published one (atomic on one filesystem)."""
+    """Rename the new database over the published one (atomic on one filesystem), without
+    the copy of the rows an incremental build replaced, which only the curated suite reads."""
+    with private_files():  # the write-ahead log this write makes is private too
+        con = connect(built, **KEEP_DELETED_ROWS)
+        try:
+            con.execute(f"drop schema if exists {REPLACED} cascade")
+        finally:
+            con.close()
     built.chmod(SHARED_FILE_MODE)
     os.replace(built, published)
