@@ -17,7 +17,9 @@
 -- children who go missing; the register of children missing education is the council's own
 -- list of the rest). Within a tier: more kinds of reason, then more episodes in the last 90 days
 -- (every source), then the latest report first, then the person (or child) id.
-with episodes as (
+-- Not materialized: `reported` below is read twice (the few recent rows, and flagged persons'
+-- whole histories), and a copy of millions of rows to share cost more than two scans.
+with episodes as not materialized (
     select * from episodes
 ),
 
@@ -45,12 +47,21 @@ cme as (
     select * from cme_episodes
 ),
 
--- Episodes reported by the run date, with what the tiers look at and the words that say who
--- recorded what (an SSDA903 Missing source is a council's, any other a police force's).
-reported as (
+-- Episodes reported by the run date (read twice, as `episodes` above).
+reported as not materialized (
     select
-        episodes.*,
-        coalesce(person_id, child_id) as person_key,
+        *,
+        coalesce(person_id, child_id) as person_key
+    from episodes
+    where reported_at < getvariable('as_of')::timestamp + interval 1 day
+),
+
+-- Those a reason can look at (reported since the window's start, or still counted open), with
+-- what the tiers look at and the words that say who recorded what (an SSDA903 Missing source
+-- is a council's, any other a police force's): a few thousand of millions.
+recent as (
+    select
+        reported.*,
         coalesce(risk_grade, initial_risk_grade) = 'high' as graded_high,
         (
             returned_at is null
@@ -58,30 +69,30 @@ reported as (
         )
         and date_diff('day', reported_at::date, getvariable('as_of')::date)
         <= getvariable('open_episode_limit_days') as open_then,
-        -- Worded only where open: a string for each of millions of episodes cost time.
         if(
             open_then,
             'open ' || if(declared_sources.layout = 'ssda903_missing', 'council', 'police')
             || ' ' || category || ' episode (' || source || ')',
             null
         ) as open_words
-    from episodes
+    from reported
+    cross join at_risk_window
     left join declared_sources using (source)
-    where reported_at < getvariable('as_of')::timestamp + interval 1 day
+    where reported.reported_at >= at_risk_window.looks_back_to
 ),
 
 -- Council missing-from-care episodes in the window with no police report near them.
 unreported as (
     select
-        reported.person_key,
-        string_agg(distinct reported.source, ', ' order by reported.source) as unreported_sources
+        recent.person_key,
+        string_agg(distinct recent.source, ', ' order by recent.source) as unreported_sources
     from reconciliation
-    inner join reported on reconciliation.council_episode_id = reported.episode_id
+    inner join recent on reconciliation.council_episode_id = recent.episode_id
     cross join at_risk_window
     where
         reconciliation.kind = 'council_missing_no_police_report'
-        and reported.reported_at >= at_risk_window.starts
-    group by reported.person_key
+        and recent.reported_at >= at_risk_window.starts
+    group by recent.person_key
 ),
 
 -- Spells off a school roll open on the run date (a later resolution is not yet known then).
@@ -99,10 +110,11 @@ off_roll as (
 
 -- Only persons with something to act on are summarised: far fewer than all persons. A linked
 -- person's repeat is across sources (person_repeat); a child id not yet linked has one
--- source, where the per-source window is the same test.
+-- source, where the per-source window is the same test. One off a school roll is listed only
+-- with an episode on record (history, below, has a row only for such a person).
 flagged as (
     select distinct person_key
-    from reported, at_risk_window
+    from recent, at_risk_window
     where open_then
         or reported_at >= starts
         and (
@@ -116,15 +128,29 @@ flagged as (
     union
     select person_key from unreported
     union
-    select person_key from off_roll semi join reported using (person_key)
+    select person_key from off_roll
 ),
 
-per_person as (
+-- What the list says of a flagged person's whole history.
+history as (
     select
         person_key,
         any_value(person_id) as person_id,
+        string_agg(distinct source, ', ' order by source) as all_sources,
+        count(distinct source) as source_count,
+        max(reported_at) as last_reported_at,
+        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id,
+        arg_max(child_id, (reported_at, episode_id)) as child_id
+    from reported semi join flagged using (person_key)
+    group by person_key
+),
+
+-- Its reasons, from the episodes a reason looks at.
+reasons as (
+    select
+        person_key,
         bool_or(open_then) as has_open_episode,
-        coalesce(bool_or(open_then and graded_high), false) as has_open_high_risk,
+        bool_or(open_then and graded_high) as has_open_high_risk,
         string_agg(distinct open_words || ', high risk', '; ' order by open_words || ', high risk')
         filter (where open_then and graded_high) as open_high_words,
         string_agg(distinct open_words, '; ' order by open_words)
@@ -138,14 +164,25 @@ per_person as (
             as child_repeat_sources,
         string_agg(distinct source, ', ' order by source)
         filter (where reported_at >= starts and absent_needs_review) as absent_sources,
-        string_agg(distinct source, ', ' order by source) as all_sources,
-        count(distinct source) as source_count,
-        count(*) filter (where reported_at >= starts) as episodes_last_90_days,
-        max(reported_at) as last_reported_at,
-        arg_max(episode_id, (reported_at, episode_id)) as last_episode_id,
-        arg_max(child_id, (reported_at, episode_id)) as child_id
-    from reported semi join flagged using (person_key), at_risk_window
+        count(*) filter (where reported_at >= starts) as episodes_last_90_days
+    from recent semi join flagged using (person_key), at_risk_window
     group by person_key
+),
+
+per_person as (
+    select
+        history.*,
+        coalesce(reasons.has_open_episode, false) as has_open_episode,
+        coalesce(reasons.has_open_high_risk, false) as has_open_high_risk,
+        reasons.open_high_words,
+        reasons.open_other_words,
+        reasons.cse_sources,
+        reasons.high_risk_sources,
+        reasons.child_repeat_sources,
+        reasons.absent_sources,
+        coalesce(reasons.episodes_last_90_days, 0) as episodes_last_90_days
+    from history
+    left join reasons using (person_key)
 ),
 
 -- The repeat across sources for a linked person; the child's own for one not yet linked.
