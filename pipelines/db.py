@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -25,21 +25,6 @@ DUCKDB_CONFIG: dict[str, str | bool | int | float | list[str]] = {
     "preserve_insertion_order": False,
 }
 
-
-class _Vacuum(TypedDict):
-    """The setting KEEP_DELETED_ROWS gives connect()."""
-
-    max_vacuum_tasks: str
-
-
-# For writers of a curated file (the build, the run's record in it): rows an incremental
-# build deleted stay as deletion marks until the next full build. By default any checkpoint,
-# closing the connection's included, rewrites every row group of `episodes` that lost more
-# than about 0.5 % of its rows, which the touched children's scattered rows always are: 1.3-2.1
-# s of the 5M benchmark's increment, against 0.07 s. The file keeps the replaced rows until
-# the weekly full build (settings.FULL_REBUILD_EVERY_DAYS); after the benchmark's increment it
-# was no larger than before.
-KEEP_DELETED_ROWS: _Vacuum = {"max_vacuum_tasks": "0"}
 
 # Files only their owner may read or write (0600; folders 0700): the working store, its
 # write-ahead log and spill files. Published files are opened to the group afterwards, each
@@ -100,6 +85,17 @@ def connect(path: Path, read_only: bool = False, **config: str) -> duckdb.DuckDB
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG | config)
+
+
+def connect_curated(path: Path, **config: str) -> duckdb.DuckDBPyConnection:
+    """A connection that writes to a curated file (the build, the run's record in the built
+    file, publishing): rows deleted stay deletion marks until the next full build."""
+    # By default any checkpoint, closing the connection's included, rewrites every row group
+    # of `episodes` that lost more than about 0.5 % of its rows, which an incremental build's
+    # scattered touched children always make: 1.3-2.1 s of the 5M benchmark's increment,
+    # against 0.07 s. The file keeps the replaced rows until the weekly full build
+    # (settings.FULL_REBUILD_EVERY_DAYS); after the benchmark's increment it was no larger.
+    return connect(path, False, max_vacuum_tasks="0", **config)
 
 
 def one_row(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:

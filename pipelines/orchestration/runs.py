@@ -8,7 +8,7 @@ from typing import Protocol
 
 import duckdb
 
-from pipelines.db import KEEP_DELETED_ROWS, connect, private_files
+from pipelines.db import connect, connect_curated, private_files
 from pipelines.ingest.working_store import open_work
 
 COUNTS = (
@@ -108,7 +108,7 @@ def finish_run(db: Path, summary: _Counts, final: bool, published_copy: bool = F
 
 
 def _finish_run(db: Path, summary: _Counts, final: bool, published_copy: bool) -> None:
-    con = connect(db, **KEEP_DELETED_ROWS) if published_copy else open_work(db)
+    con = connect_curated(db) if published_copy else open_work(db)
     try:
         values = [getattr(summary, c) for c in COUNTS]
         assignments = ", ".join(f"{c} = ?" for c in COUNTS)

@@ -35,9 +35,8 @@ import pandas as pd
 from pipelines import settings
 from pipelines.db import (
     DUCKDB_CONFIG,
-    KEEP_DELETED_ROWS,
     SHARED_FILE_MODE,
-    connect,
+    connect_curated,
     private_files,
     shared_folder,
 )
@@ -351,10 +350,8 @@ def _build_into(
 ) -> int:
     """Run the models into `target` (empty, or the published copy); children rebuilt. Each
     part's seconds go into `seconds`."""
-    con = connect(
-        target,
-        storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION,
-        **KEEP_DELETED_ROWS,
+    con = connect_curated(
+        target, storage_compatibility_version=settings.STORAGE_COMPATIBILITY_VERSION
     )
     try:
         con.execute(f"attach {_quote(str(work_db))} as work (read_only)")
@@ -514,7 +511,7 @@ def publish(built: Path, published: Path) -> None:
     """Rename the new database over the published one (atomic on one filesystem), without
     the copy of the rows an incremental build replaced, which only the curated suite reads."""
     with private_files():  # the write-ahead log this write makes is private too
-        con = connect(built, **KEEP_DELETED_ROWS)
+        con = connect_curated(built)
         try:
             con.execute(f"drop schema if exists {REPLACED} cascade")
         finally:

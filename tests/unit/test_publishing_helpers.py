@@ -30,3 +30,14 @@ def test_what_killed_builds_left_is_cleared_spill_folders_included(tmp_path):
     (spill / "duckdb_temp_storage-0.tmp").write_bytes(b"spilled")
     building.clear_abandoned(published)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["whereabouts.duckdb"]
+
+
+def test_a_curated_files_writer_keeps_deleted_rows_as_marks(tmp_path):
+    # A checkpoint that compacts `episodes` after an incremental build cost seconds (db.py).
+    from pipelines.db import connect_curated
+
+    con = connect_curated(tmp_path / "curated.duckdb")
+    try:
+        assert con.execute("select current_setting('max_vacuum_tasks')").fetchall() == [(0,)]
+    finally:
+        con.close()
