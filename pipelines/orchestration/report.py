@@ -63,7 +63,14 @@ def verdict(suite: SuiteResult) -> str:
         said.append(f"rows quarantined, the run went on: {_by_rule(errors)}")
     if warnings:
         said.append(f"warnings, rows kept: {_by_rule(warnings)}")
-    return "; ".join(said) or "passed"
+    if said:
+        return "; ".join(said)
+    if suite.replaced_rows is not None:
+        return (
+            f"passed (the {suite.replaced_rows:,} rows this build replaced; the rest passed "
+            "when published)"
+        )
+    return "passed"
 
 
 def _by_rule(outcomes: Iterable[ExpectationOutcome]) -> str:

@@ -177,14 +177,16 @@ def sql_suite(
     if any(check.severity != "error" for check, _ in ruled):
         replaced = None
     counts: list[int] = []
+    judged = None
     if ruled:
         selects = ", ".join(unexpected_sql(c, col, contract, types, replaced) for c, col in ruled)
         # count(*) first: a query of subqueries alone would give a row per row of the table.
-        rows = f"select count(*), {selects} from {replaced or _quoted(contract.table)}"
-        counts = [int(n) for n in one_row(con, rows)[1:]]
+        sql = f"select count(*), {selects} from {replaced or _quoted(contract.table)}"
+        judged, *counts = (int(n) for n in one_row(con, sql))
     bad = iter(counts)
     outcomes = tuple(
         _outcome(contract, check, column, next(bad) if check else 0) for check, column in plan
     )
     errors_failed = any(not o.success and o.severity == "error" for o in outcomes)
-    return SuiteResult(contract.table, not errors_failed, outcomes)
+    replaced_rows = judged if replaced else None
+    return SuiteResult(contract.table, not errors_failed, outcomes, replaced_rows=replaced_rows)

@@ -55,6 +55,9 @@ class SuiteResult:
     # A suite of incoming rows: rows that break an error rule are quarantined and the run
     # goes on. Otherwise (curated tables, reconciliation) a broken error rule fails the run.
     quarantines: bool = False
+    # Of a curated table after an incremental build: the rows judged, those the build replaced
+    # (the rest passed when published: aggregates.sql_suite). None where every row was.
+    replaced_rows: int | None = None
 
 
 @cache

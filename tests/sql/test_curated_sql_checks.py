@@ -101,6 +101,8 @@ def test_rows_an_incremental_build_replaced_are_judged_with_whole_table_counts(
         failed
     )
     assert result.success == (not failed)
+    # A failing table is reported by GX on every row; a passing one says what was judged.
+    assert result.replaced_rows == (None if failed else 1)
 
 
 def test_a_contract_with_a_warning_is_judged_on_every_row(curated: Path, tmp_path: Path) -> None:

@@ -53,6 +53,13 @@ def test_verdict(quarantines, outcomes, expected):
     assert verdict(suite) == expected
 
 
+def test_a_suite_of_the_rows_a_build_replaced_says_so():
+    suite = SuiteResult("episodes", True, (outcome("r1", "error", 0),), replaced_rows=47068)
+    assert verdict(suite) == (
+        "passed (the 47,068 rows this build replaced; the rest passed when published)"
+    )
+
+
 PLAIN = {
     "numpy_datetime": (np.datetime64("2017-12-14T14:11:00.000000"), "2017-12-14 14:11"),
     "midnight": (np.datetime64("2017-12-14T00:00:00"), "2017-12-14 00:00"),
