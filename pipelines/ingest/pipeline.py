@@ -116,6 +116,11 @@ def prepare(
         prepared.result.message = str(exc)
         return prepared
     prepared.text, prepared.malformed = read.table, read.malformed
+    if read.sheets_not_read:
+        names = ", ".join(f"'{name}'" for name in read.sheets_not_read)
+        prepared.result.message = (
+            f"sheets not read (no header row with the required columns): {names}"
+        )
     if raw.source.is_ssda903:
         identity = ssda903_identities(read.table)
     elif raw.source.is_identity_only:

@@ -68,6 +68,9 @@ class TextFile:
 
     table: pa.Table
     malformed: dict[int, str] = dataclasses.field(default_factory=dict)
+    # A workbook's sheets without the header row, which were not read (notes, lookups, or a
+    # sheet whose header was mistyped): the file's ledger row names them.
+    sheets_not_read: tuple[str, ...] = ()
 
 
 # The first bytes of files that are not CSV text, and what they look like.
@@ -286,10 +289,10 @@ def _sheet_rows(name: str, sheet: pd.DataFrame, wanted: set[str]) -> pd.DataFram
     return None
 
 
-def read_xlsx_text(path: Path, source: Source) -> pd.DataFrame:
+def read_xlsx_text(path: Path, source: Source) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The declared sheet, or else every sheet with the header row, one after another in
     the workbook's order; a header is found below any title block. Sheets without it (notes,
-    lookups) are not read."""
+    lookups) are not read: their names come second."""
     try:
         # keep_default_na=False: text such as 'N/A' or 'NA' stays text, as in a CSV, so the
         # checks name it instead of it silently becoming blank.
@@ -309,18 +312,21 @@ def read_xlsx_text(path: Path, source: Source) -> pd.DataFrame:
             raise RejectedFile(f"no sheet named '{source.sheet}' (found: {', '.join(book)})")
         book = {source.sheet: book[source.sheet]}
     wanted = {c.lower() for c in required_columns(source)}
-    bodies = []
+    bodies, not_read = [], []
     for name, sheet in book.items():
         body = _sheet_rows(str(name), sheet, wanted)
-        if body is not None:
+        if body is None:
+            not_read.append(str(name))
+        else:
             bodies.append(body)
     if not bodies:
         raise RejectedFile(
             f"no header row with the required columns ({', '.join(required_columns(source))})"
         )
     if len(bodies) == 1:
-        return bodies[0]
-    return pd.concat(bodies, ignore_index=True).astype(object).where(lambda f: f.notna(), None)
+        return bodies[0], tuple(not_read)
+    frame = pd.concat(bodies, ignore_index=True).astype(object).where(lambda f: f.notna(), None)
+    return frame, tuple(not_read)
 
 
 def read_parquet_text(path: Path) -> pa.Table:
@@ -417,6 +423,7 @@ def _read_text_file(path: Path, source: Source, fmt: str) -> TextFile:
     # splits them off at once).
     wanted = read_fields(source)
     malformed: dict[int, str] = {}
+    not_read: tuple[str, ...] = ()
     epoch = EXCEL_EPOCH
     if fmt == "csv":
         read = read_csv_rows(path, keep={c.lower() for c in wanted.values() if c})
@@ -424,9 +431,8 @@ def _read_text_file(path: Path, source: Source, fmt: str) -> TextFile:
     elif fmt == "parquet":
         table = read_parquet_text(path)
     else:
-        table = pa.Table.from_pandas(
-            read_xlsx_text(path, source).astype(object), preserve_index=False
-        )
+        frame, not_read = read_xlsx_text(path, source)
+        table = pa.Table.from_pandas(frame.astype(object), preserve_index=False)
         epoch = excel_epoch(path)
     by_lower = {str(c).strip().lower(): c for c in table.column_names}
     absent = [col for col in required_columns(source) if col.lower() not in by_lower]
@@ -466,4 +472,4 @@ def _read_text_file(path: Path, source: Source, fmt: str) -> TextFile:
                 )
                 values = pa.array(serials, type=pa.string(), from_pandas=True)
             columns[field] = values
-    return TextFile(pa.table(columns), malformed)
+    return TextFile(pa.table(columns), malformed, not_read)

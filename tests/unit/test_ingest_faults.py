@@ -265,6 +265,25 @@ def test_every_sheet_with_the_header_is_read_in_order(tmp_path: Path) -> None:
     ]
 
 
+def test_sheets_not_read_are_named_in_the_files_ledger_row(drop: Drop) -> None:
+    # A sheet whose header was mistyped is not read: the ledger row says which were not.
+    drop.declare("northshire")
+    book = xlsxwriter.Workbook(drop.raw / "northshire" / "extract.xlsx")
+    book.add_worksheet("Notes").write(0, 0, "Exported weekly")
+    episodes = book.add_worksheet("Episodes")
+    episodes.write_row(0, 0, HEADER.split(","))
+    episodes.write_row(1, 0, ["E1", "P1", "2010-01-01", "2024-05-01 10:00"])
+    book.add_worksheet("More").write_row(0, 0, ["episode_reference", "person_ref"])
+    book.close()
+    drop.run()
+    assert drop.rows(LEDGER) == [
+        (
+            "northshire/extract.xlsx", "loaded", 1, 1, 0, 0,
+            "sheets not read (no header row with the required columns): 'Notes', 'More'",
+        )
+    ]  # fmt: skip
+
+
 def workbook_of_times(path: Path, date_1904: bool) -> None:
     """Episodes whose reported_at is a date cell or a bare serial number of either system."""
     book = xlsxwriter.Workbook(path, {"date_1904": date_1904})
